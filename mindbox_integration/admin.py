@@ -1,0 +1,137 @@
+"""Admin for what account managers configure. The flow mirrors UIS: turn the integration on,
+Save, and only then do the UIS set-up block and the operations appear."""
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from mindbox_integration import selectors, services
+from mindbox_integration.forms import MindboxIntegrationForm, NotificationForm
+from mindbox_integration.models import Account, MindboxIntegration, Notification, Operation
+
+
+def _integration_url(integration: MindboxIntegration) -> str:
+    return reverse("admin:mindbox_integration_mindboxintegration_change", args=[integration.pk])
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["name", "uis_app_id", "integration_state"]
+    search_fields = ["name", "uis_app_id"]
+    readonly_fields = ["integration_link", "created_at"]
+
+    def get_fields(self, request: HttpRequest, obj: Account | None = None) -> tuple[str, ...]:
+        return ("name", "uis_app_id") if obj is None else ("name", "uis_app_id", "integration_link", "created_at")
+
+    @admin.display(description=_("Mindbox integration"))
+    def integration_state(self, obj: Account) -> str:
+        integration = getattr(obj, "mindbox", None)
+        return gettext("on") if integration and integration.active else gettext("off")
+
+    @admin.display(description=_("Mindbox integration"))
+    def integration_link(self, obj: Account) -> str:
+        integration = services.ensure_integration(account=obj)
+        state = gettext("on") if integration.active else gettext("off")
+        return format_html('<a href="{}">{} ({})</a>', _integration_url(integration), gettext("Open settings"), state)
+
+    def save_model(self, request: HttpRequest, obj: Account, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        services.ensure_integration(account=obj)
+
+    def response_add(self, request: HttpRequest, obj: Account, post_url_continue: str | None = None) -> HttpResponse:
+        if "_addanother" in request.POST or "_continue" in request.POST:
+            return super().response_add(request, obj, post_url_continue)
+        messages.success(request, gettext("Account created. Turn the Mindbox integration on and press Save."))
+        return HttpResponseRedirect(_integration_url(services.ensure_integration(account=obj)))
+
+
+class OperationInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = Operation
+    extra = 1
+    show_change_link = True
+    fields = ["name", "notification_count"]
+    readonly_fields = ["notification_count"]
+
+    @admin.display(description=_("notifications"))
+    def notification_count(self, obj: Operation) -> int:
+        return obj.notifications.count() if obj.pk else 0
+
+
+@admin.register(MindboxIntegration)
+class MindboxIntegrationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    form = MindboxIntegrationForm
+    change_form_template = "admin/mindbox_integration/mindboxintegration/change_form.html"
+    list_display = ["account", "active", "updated_at"]
+    list_filter = ["active"]
+    search_fields = ["account__name", "account__uis_app_id"]
+    readonly_fields = ["secret_key_state"]
+
+    def get_fields(self, request: HttpRequest, obj: MindboxIntegration | None = None) -> tuple[str, ...]:
+        fields = ("account", "active", "secret_key_state", "new_secret_key")
+        return (*fields, "clear_secret_key") if obj and obj.secret_key else fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: MindboxIntegration | None = None) -> list[str]:
+        return ["account", "secret_key_state"] if obj else ["secret_key_state"]
+
+    @admin.display(description=_("secret key"))
+    def secret_key_state(self, obj: MindboxIntegration) -> str:
+        return gettext("set (hidden)") if obj.secret_key else gettext("not set")
+
+    def get_inlines(self, request: HttpRequest, obj: MindboxIntegration | None) -> list[type]:
+        return [OperationInline] if obj and obj.active else []
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        integration = self.get_object(request, object_id)
+        context = dict(extra_context or {})
+        if integration is not None and integration.active:
+            base_url = settings.PUBLIC_BASE_URL or request.build_absolute_uri("/")
+            context["uis_setup"] = selectors.uis_setup(base_url=base_url, account=integration.account)
+        return super().change_view(request, object_id, form_url, context)
+
+    def response_change(self, request: HttpRequest, obj: MindboxIntegration) -> HttpResponse:
+        # Like UIS: Save keeps the manager on the page, where the further settings now show.
+        if "_save" in request.POST:
+            messages.success(request, gettext("Saved."))
+            return HttpResponseRedirect(request.path)
+        return super().response_change(request, obj)
+
+    def response_add(
+        self, request: HttpRequest, obj: MindboxIntegration, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        if "_save" in request.POST:
+            return HttpResponseRedirect(_integration_url(obj))
+        return super().response_add(request, obj, post_url_continue)
+
+
+class NotificationInline(admin.StackedInline):  # type: ignore[type-arg]
+    model = Notification
+    form = NotificationForm
+    extra = 1
+    fields = ["name", "url", "communication_type", "filters", "body", "active"]
+
+
+@admin.register(Operation)
+class OperationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["name", "integration"]
+    search_fields = ["name", "integration__account__name"]
+    fields = ["integration", "name"]
+    inlines = [NotificationInline]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Operation | None = None) -> list[str]:
+        return ["integration"] if obj else []
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    form = NotificationForm
+    list_display = ["name", "operation", "communication_type", "active"]
+    list_filter = ["communication_type", "active"]
+    search_fields = ["name", "operation__name", "operation__integration__account__name"]

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class MindboxIntegrationConfig(AppConfig):
+    name = "mindbox_integration"
+    verbose_name = _("Mindbox integration")

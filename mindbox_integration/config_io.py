@@ -1,0 +1,226 @@
+"""Configuration as code: import and export accounts, integrations, operations and
+notifications as JSON. Import validates everything first, then applies it in one
+transaction; applying the same file twice changes nothing. Export holds no secrets."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Model
+
+from mindbox_integration import services, validation
+from mindbox_integration.models import Account, MindboxIntegration, Notification, Operation
+from mindbox_integration.selectors import known_mnemonics
+from notifications.mnemonics import CommunicationType
+
+
+class ConfigError(ValueError):
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+@dataclass
+class ImportSummary:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    changes: list[str] = field(default_factory=list)
+
+
+_ACCOUNT_KEYS: dict[str, type] = {"name": str, "uis_app_id": str, "inbound_token": str, "mindbox": dict}
+_MINDBOX_KEYS: dict[str, type] = {"active": bool, "secret_key": str, "operations": list}
+_OPERATION_KEYS: dict[str, type] = {"name": str, "notifications": list}
+_NOTIFICATION_KEYS: dict[str, type] = {
+    "name": str,
+    "url": str,
+    "communication_type": str,
+    "filters": dict,
+    "body": str,
+    "active": bool,
+}
+
+
+def _check_shape(obj: Any, path: str, keys: dict[str, type], required: tuple[str, ...], errors: list[str]) -> bool:
+    if not isinstance(obj, dict):
+        errors.append(f"{path}: must be an object")
+        return False
+    for key in sorted(set(obj) - set(keys)):
+        errors.append(f"{path}.{key}: unknown key; allowed: {', '.join(keys)}")
+    for key in required:
+        if key not in obj or obj[key] in ("", None):
+            errors.append(f"{path}.{key}: required")
+    for key, kind in keys.items():
+        if key in obj and obj[key] is not None and not isinstance(obj[key], kind):
+            errors.append(f"{path}.{key}: must be a {kind.__name__}")
+    return True
+
+
+def _unique(items: list[Any], key: str, path: str, errors: list[str]) -> None:
+    seen: set[Any] = set()
+    for i, item in enumerate(items):
+        value = item.get(key) if isinstance(item, dict) else None
+        if value in seen:
+            errors.append(f"{path}[{i}].{key}: {value!r} appears twice")
+        seen.add(value)
+
+
+def _validate_notification(
+    notification: dict[str, Any], path: str, operation_name: str, account_id: int | None, errors: list[str]
+) -> None:
+    if not _check_shape(notification, path, _NOTIFICATION_KEYS, ("name", "url", "communication_type", "body"), errors):
+        return
+    ctype = notification.get("communication_type")
+    if ctype not in CommunicationType.values:
+        errors.append(f"{path}.communication_type: must be one of {', '.join(CommunicationType.values)}")
+        return
+    found = validation.notification_errors(
+        operation_name=operation_name,
+        communication_type=ctype,
+        url=str(notification.get("url") or ""),
+        body=str(notification.get("body") or ""),
+        filters=notification.get("filters") or {},
+        known_mnemonics=known_mnemonics(account_id=account_id, communication_type=ctype),
+    )
+    for key, messages in found.items():
+        errors.extend(f"{path}.{key}: {m}" for m in messages)
+
+
+def validate_config(data: Any) -> list[str]:
+    errors: list[str] = []
+    if not isinstance(data, dict) or not isinstance(data.get("accounts"), list):
+        return ['$: must be an object {"accounts": [...]}']
+    accounts = data["accounts"]
+    _unique(accounts, "uis_app_id", "$.accounts", errors)
+    for a, account in enumerate(accounts):
+        path = f"$.accounts[{a}]"
+        if not _check_shape(account, path, _ACCOUNT_KEYS, ("name", "uis_app_id"), errors):
+            continue
+        existing = Account.objects.filter(uis_app_id=account.get("uis_app_id")).only("pk").first()
+        token = account.get("inbound_token")
+        if token and Account.objects.filter(inbound_token=token).exclude(uis_app_id=account.get("uis_app_id")).exists():
+            errors.append(f"{path}.inbound_token: already used by another account")
+        mindbox = account.get("mindbox")
+        if mindbox is None or not _check_shape(mindbox, f"{path}.mindbox", _MINDBOX_KEYS, (), errors):
+            continue
+        operations = mindbox.get("operations") or []
+        _unique(operations, "name", f"{path}.mindbox.operations", errors)
+        for o, operation in enumerate(operations):
+            opath = f"{path}.mindbox.operations[{o}]"
+            if not _check_shape(operation, opath, _OPERATION_KEYS, ("name",), errors):
+                continue
+            notifications = operation.get("notifications") or []
+            _unique(notifications, "name", f"{opath}.notifications", errors)
+            for n, notification in enumerate(notifications):
+                _validate_notification(
+                    notification,
+                    f"{opath}.notifications[{n}]",
+                    str(operation.get("name")),
+                    existing.pk if existing else None,
+                    errors,
+                )
+    return errors
+
+
+def _assign(obj: Model, values: dict[str, Any], summary: ImportSummary, label: str) -> None:
+    """Set fields that differ and save only then, so a repeated import writes nothing."""
+    if obj.pk is None:
+        for key, value in values.items():
+            setattr(obj, key, value)
+        obj.save()
+        summary.created += 1
+        summary.changes.append(f"created {label}")
+        return
+    changed = [key for key, value in values.items() if getattr(obj, key) != value]
+    if not changed:
+        summary.unchanged += 1
+        return
+    for key in changed:
+        setattr(obj, key, values[key])
+    obj.save(update_fields=changed)
+    summary.updated += 1
+    summary.changes.append(f"updated {label}: {', '.join(changed)}")
+
+
+def import_config(data: Any) -> ImportSummary:
+    errors = validate_config(data)
+    if errors:
+        raise ConfigError(errors)
+    summary = ImportSummary()
+    with transaction.atomic():
+        for item in data["accounts"]:
+            label = f"account {item['uis_app_id']}"
+            account = Account.objects.filter(uis_app_id=item["uis_app_id"]).first()
+            if account is None:
+                account = services.create_account(
+                    name=item["name"], uis_app_id=item["uis_app_id"], inbound_token=item.get("inbound_token")
+                )
+                summary.created += 1
+                summary.changes.append(f"created {label}")
+            else:
+                values = {"name": item["name"]}
+                if item.get("inbound_token"):
+                    values["inbound_token"] = item["inbound_token"]
+                _assign(account, values, summary, label)
+            mindbox = item.get("mindbox")
+            if mindbox is None:
+                continue
+            integration = services.ensure_integration(account=account)
+            values = {"active": bool(mindbox.get("active", False))}
+            if "secret_key" in mindbox:  # absent keeps the stored key: exports carry none
+                values["secret_key"] = mindbox["secret_key"] or ""
+            _assign(integration, values, summary, f"{label} integration")
+            for op in mindbox.get("operations") or []:
+                operation = Operation.objects.filter(integration=integration, name=op["name"]).first()
+                op_label = f"{label} operation {op['name']}"
+                if operation is None:
+                    operation = Operation(integration=integration)
+                    _assign(operation, {"name": op["name"]}, summary, op_label)
+                else:
+                    summary.unchanged += 1
+                for nt in op.get("notifications") or []:
+                    notification = Notification.objects.filter(operation=operation, name=nt["name"]).first()
+                    _assign(
+                        notification or Notification(operation=operation),
+                        {
+                            "name": nt["name"],
+                            "url": nt["url"].strip(),
+                            "communication_type": nt["communication_type"],
+                            "filters": nt.get("filters") or {},
+                            "body": nt["body"],
+                            "active": nt.get("active", True),
+                        },
+                        summary,
+                        f"{op_label} notification {nt['name']}",
+                    )
+    return summary
+
+
+def export_config() -> dict[str, Any]:
+    accounts = []
+    for account in Account.objects.select_related("mindbox").order_by("uis_app_id"):
+        item: dict[str, Any] = {"name": account.name, "uis_app_id": account.uis_app_id}
+        integration: MindboxIntegration | None = getattr(account, "mindbox", None)
+        if integration is not None:
+            item["mindbox"] = {
+                "active": integration.active,
+                "operations": [
+                    {
+                        "name": operation.name,
+                        "notifications": [
+                            {
+                                "name": n.name,
+                                "url": n.url,
+                                "communication_type": n.communication_type,
+                                "filters": n.filters,
+                                "body": n.body,
+                                "active": n.active,
+                            }
+                            for n in operation.notifications.order_by("name")
+                        ],
+                    }
+                    for operation in integration.operations.order_by("name").prefetch_related("notifications")
+                ],
+            }
+        accounts.append(item)
+    return {"accounts": accounts}

@@ -1,0 +1,80 @@
+"""Admin forms: they collect input and call mindbox_integration.validation."""
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from mindbox_integration import validation
+from mindbox_integration.models import MindboxIntegration, Notification, Operation
+from mindbox_integration.selectors import known_mnemonics
+
+
+class MindboxIntegrationForm(forms.ModelForm):  # type: ignore[type-arg]
+    """The key is write-only: never rendered back, kept when the field is left blank."""
+
+    new_secret_key = forms.CharField(
+        label=_("secret key"),
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=_("Only if the operation requires it. Leave blank to keep the current key."),
+    )
+    clear_secret_key = forms.BooleanField(label=_("remove the secret key"), required=False)
+
+    class Meta:
+        model = MindboxIntegration
+        fields = ["account", "active"]
+
+    def save(self, commit: bool = True) -> MindboxIntegration:
+        integration: MindboxIntegration = super().save(commit=False)
+        if self.cleaned_data.get("clear_secret_key"):
+            integration.secret_key = ""
+        elif self.cleaned_data.get("new_secret_key"):
+            integration.secret_key = self.cleaned_data["new_secret_key"]
+        if commit:
+            integration.save()
+        return integration
+
+
+class NotificationForm(forms.ModelForm):  # type: ignore[type-arg]
+    class Meta:
+        model = Notification
+        fields = ["operation", "name", "url", "communication_type", "filters", "body", "active"]
+        widgets = {
+            "url": forms.TextInput(attrs={"class": "vLargeTextField", "size": 110}),
+            "body": forms.Textarea(attrs={"rows": 12, "cols": 100, "class": "mono", "spellcheck": "false"}),
+            "filters": forms.Textarea(attrs={"rows": 4, "cols": 100, "class": "mono", "spellcheck": "false"}),
+        }
+        help_texts = {
+            "url": _(
+                "The operation's URL from Mindbox, with endpointId filled in; deviceUUID={{mindbox_device_uuid}} may be added."
+            ),
+            "body": _('Mindbox\'s JSON with UIS mnemonics as values: "fullName": {{visitor_name}}'),
+            "filters": _(
+                'Optional: {"match": "all", "conditions": [{"field": "direction", "mode": "include", "values": ["in"]}]}'
+            ),
+        }
+
+    def clean(self) -> dict[str, Any]:
+        data: dict[str, Any] = super().clean() or {}
+        try:
+            operation: Operation | None = data.get("operation") or self.instance.operation
+        except Operation.DoesNotExist:
+            operation = None
+        ctype = data.get("communication_type")
+        if operation is None or not ctype:
+            return data
+        known = known_mnemonics(account_id=operation.integration.account_id, communication_type=ctype)
+        errors = validation.notification_errors(
+            operation_name=operation.name,
+            communication_type=ctype,
+            url=data.get("url", ""),
+            body=data.get("body", ""),
+            filters=data.get("filters"),
+            known_mnemonics=known,
+        )
+        for field, messages in errors.items():
+            for message in messages:
+                self.add_error(field, message)
+        return data

@@ -1,0 +1,93 @@
+"""What an account manager configures: accounts, their Mindbox integration, its operations
+and the notifications under each operation."""
+
+import secrets
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from notifications.mnemonics import CommunicationType
+
+
+def new_inbound_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Account(models.Model):
+    """A UIS client account."""
+
+    name = models.CharField(_("name"), max_length=200)
+    uis_app_id = models.CharField(_("UIS app id"), max_length=32, unique=True)
+    inbound_token = models.CharField(
+        _("inbound token"), max_length=128, unique=True, default=new_inbound_token, editable=False
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("account")
+        verbose_name_plural = _("accounts")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.uis_app_id})"
+
+    def __repr__(self) -> str:
+        return f"<Account {self.pk} {self.uis_app_id}>"
+
+
+class MindboxIntegration(models.Model):
+    account = models.OneToOneField(Account, on_delete=models.CASCADE, related_name="mindbox", verbose_name=_("account"))
+    active = models.BooleanField(_("active"), default=False)
+    secret_key = models.CharField(_("secret key"), max_length=255, blank=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("Mindbox integration")
+        verbose_name_plural = _("Mindbox integrations")
+
+    def __str__(self) -> str:
+        return f"Mindbox: {self.account.name}"
+
+    def __repr__(self) -> str:  # never the key
+        return f"<MindboxIntegration {self.pk} account={self.account_id} active={self.active}>"
+
+
+class Operation(models.Model):
+    """A Mindbox operation, by its system name (e.g. `Zvonok`)."""
+
+    integration = models.ForeignKey(
+        MindboxIntegration, on_delete=models.CASCADE, related_name="operations", verbose_name=_("integration")
+    )
+    name = models.CharField(_("operation system name"), max_length=200)
+
+    class Meta:
+        verbose_name = _("operation")
+        verbose_name_plural = _("operations")
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["integration", "name"], name="operation_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Notification(models.Model):
+    """Which UIS events go to an operation, and the body they are rendered into."""
+
+    operation = models.ForeignKey(
+        Operation, on_delete=models.CASCADE, related_name="notifications", verbose_name=_("operation")
+    )
+    name = models.CharField(_("name"), max_length=200)
+    url = models.CharField(_("URL"), max_length=2000)
+    communication_type = models.CharField(_("communication type"), max_length=32, choices=CommunicationType.choices)
+    filters = models.JSONField(_("filter conditions"), default=dict, blank=True)
+    body = models.TextField(_("body"))
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["operation", "name"], name="notification_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,36 @@
+"""Reads for the configuration side."""
+
+from django.urls import reverse
+
+from mindbox_integration.models import Account
+from notifications.mnemonics import CATALOGUE, CommunicationType, mnemonics_for, uis_paste_body
+from notifications.selectors import seen_mnemonics
+
+
+def known_mnemonics(*, account_id: int | None, communication_type: str) -> set[str]:
+    """The catalogue's mnemonics for the type, plus the keys UIS has sent this account."""
+    if communication_type not in CATALOGUE:
+        return set()
+    known = set(mnemonics_for(communication_type))
+    if account_id is not None:
+        known |= seen_mnemonics(account_id=account_id, communication_type=communication_type)
+    return known
+
+
+def inbound_url(*, base_url: str, account: Account, communication_type: str) -> str:
+    path = reverse("uis-events", kwargs={"communication_type": communication_type})
+    return f"{base_url.rstrip('/')}{path}?token={account.inbound_token}"
+
+
+def uis_setup(*, base_url: str, account: Account) -> list[dict[str, object]]:
+    """What the manager copies into UIS, per communication type."""
+    return [
+        {
+            "type": ctype.value,
+            "label": ctype.label,
+            "url": inbound_url(base_url=base_url, account=account, communication_type=ctype.value),
+            "body": uis_paste_body(ctype.value),
+            "mnemonics": list(mnemonics_for(ctype.value).values()),
+        }
+        for ctype in CommunicationType
+    ]

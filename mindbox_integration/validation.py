@@ -1,0 +1,148 @@
+"""Checks a notification's URL, body and filters before they are saved (admin and import).
+Each function returns messages that say what to fix; an empty list means valid."""
+
+import json
+from collections.abc import Collection
+from urllib.parse import parse_qsl, urlsplit
+
+from django.conf import settings
+from django.utils.translation import gettext as _
+
+from notifications.filters import validate_filters
+from notifications.mnemonics import sample_values
+from notifications.rendering import TemplateError, compile_body, compile_url
+
+MINDBOX_PATHS = ("/v3/operations/sync", "/v3/operations/async")
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def _host_allowed(scheme: str, host: str, port: int | None, allowed: Collection[str]) -> bool:
+    for entry in allowed:
+        entry = entry.strip().lower()
+        entry_host, _, entry_port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
+        if entry_port:
+            if host == entry_host and port == int(entry_port):
+                return True
+        elif host == entry and port in (None, _DEFAULT_PORTS.get(scheme)):
+            return True
+    return False
+
+
+def _unknown(names: Collection[str], known: Collection[str]) -> list[str]:
+    return sorted(set(names) - set(known))
+
+
+def _unknown_message(where: str, unknown: list[str], communication_type: str) -> str:
+    listed = ", ".join("{{" + n + "}}" for n in unknown)
+    return _(
+        "%(where)s: unknown mnemonic(s) %(names)s for communication type %(type)s; pick them from the mnemonic catalogue"
+    ) % {"where": where, "names": listed, "type": communication_type}
+
+
+def validate_url(
+    url: str,
+    *,
+    operation_name: str,
+    communication_type: str,
+    known_mnemonics: Collection[str],
+    allowed_hosts: Collection[str],
+    require_https: bool,
+) -> list[str]:
+    url = url.strip()
+    if not url:
+        return [_("URL: paste the operation's URL from Mindbox")]
+    try:
+        template = compile_url(url)
+        parts = urlsplit(url)
+        port = parts.port
+    except (TemplateError, ValueError) as exc:
+        return [_("URL: %(error)s") % {"error": exc}]
+    errors = []
+    schemes = ("https",) if require_https else ("https", "http")
+    if parts.scheme not in schemes:
+        errors.append(_("URL: must start with https://"))
+    host = (parts.hostname or "").lower()
+    if not host:
+        errors.append(_("URL: no host; paste the whole URL, starting with https://"))
+    elif not _host_allowed(parts.scheme, host, port, allowed_hosts):
+        errors.append(
+            _("URL: host %(host)s is not a Mindbox API host; allowed: %(allowed)s")
+            % {"host": parts.netloc, "allowed": ", ".join(allowed_hosts)}
+        )
+    if parts.path not in MINDBOX_PATHS:
+        errors.append(
+            _("URL: path must be %(paths)s, not %(path)s")
+            % {"paths": " | ".join(MINDBOX_PATHS), "path": parts.path or "/"}
+        )
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    endpoint = query.get("endpointId", "").strip()
+    if not endpoint:
+        errors.append(_("URL: endpointId is missing; copy it from the integration point in Mindbox"))
+    elif "{" in endpoint or "}" in endpoint or "Идентификатор" in endpoint:
+        errors.append(
+            _(
+                "URL: endpointId is still the placeholder %(value)s; put the integration point's id from Mindbox in its place"
+            )
+            % {"value": endpoint}
+        )
+    operation = query.get("operation", "")
+    if not operation:
+        errors.append(_("URL: the operation parameter is missing; add &operation=%(name)s") % {"name": operation_name})
+    elif operation != operation_name:
+        errors.append(
+            _("URL: operation is %(given)s but this notification belongs to operation %(name)s")
+            % {"given": operation, "name": operation_name}
+        )
+    if "transactionId" in query:
+        errors.append(_("URL: remove transactionId; the portal adds one per delivery"))
+    unknown = _unknown(template.mnemonics, known_mnemonics)
+    if unknown:
+        errors.append(_unknown_message(_("URL"), unknown, communication_type))
+    return errors
+
+
+def validate_body(body: str, *, communication_type: str, known_mnemonics: Collection[str]) -> list[str]:
+    if not body.strip():
+        return [_("Body: paste the operation's JSON from Mindbox and put mnemonics in place of its values")]
+    try:
+        template = compile_body(body)
+    except TemplateError as exc:
+        return [_("Body: %(error)s") % {"error": exc}]
+    unknown = _unknown(template.mnemonics, known_mnemonics)
+    if unknown:
+        return [_unknown_message(_("Body"), unknown, communication_type)]
+    try:
+        json.loads(template.render_json(sample_values(communication_type)))
+    except (TypeError, ValueError) as exc:  # a guard: the renderer builds values, not text
+        return [_("Body: rendered with sample values it is not valid JSON: %(error)s") % {"error": exc}]
+    return []
+
+
+def validate_notification_filters(filters: object, *, known_mnemonics: Collection[str]) -> list[str]:
+    errors = validate_filters(filters, known_fields=known_mnemonics)
+    return [_("Filter conditions: %(error)s") % {"error": m} for m in errors]
+
+
+def notification_errors(
+    *,
+    operation_name: str,
+    communication_type: str,
+    url: str,
+    body: str,
+    filters: object,
+    known_mnemonics: Collection[str],
+) -> dict[str, list[str]]:
+    """All checks of one notification, by field; only fields with errors appear."""
+    errors = {
+        "url": validate_url(
+            url,
+            operation_name=operation_name,
+            communication_type=communication_type,
+            known_mnemonics=known_mnemonics,
+            allowed_hosts=settings.MINDBOX_ALLOWED_HOSTS,
+            require_https=settings.MINDBOX_REQUIRE_HTTPS,
+        ),
+        "body": validate_body(body, communication_type=communication_type, known_mnemonics=known_mnemonics),
+        "filters": validate_notification_filters(filters, known_mnemonics=known_mnemonics),
+    }
+    return {field: messages for field, messages in errors.items() if messages}

@@ -1,0 +1,80 @@
+"""POST (or GET) /api/uis/events/<type>/: UIS's HTTP notifications come in here."""
+
+from typing import Any
+
+from django.conf import settings
+from rest_framework import exceptions, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from mindbox_integration.models import Account
+from notifications.api.authentication import InboundTokenAuthentication
+from notifications.dispatch import receive_event
+from notifications.intake import IntakeError, parse_body, parse_form
+from notifications.mnemonics import CommunicationType
+from notifications.tasks import enqueue_deliveries
+
+_NOT_VALUES = frozenset({"token"})
+
+
+def _error(message: str, code: int) -> Response:
+    return Response({"error": message}, status=code)
+
+
+class InboundEventView(APIView):
+    authentication_classes = [InboundTokenAuthentication]
+    parser_classes: list[Any] = []  # the body is parsed by notifications.intake, tolerantly
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, exceptions.AuthenticationFailed | exceptions.NotAuthenticated):
+            response = _error(str(exc.detail), status.HTTP_401_UNAUTHORIZED)
+            response["WWW-Authenticate"] = InboundTokenAuthentication().authenticate_header(self.request)
+            return response
+        return super().handle_exception(exc)
+
+    def get(self, request: Request, communication_type: str) -> Response:
+        return self._receive(request, communication_type, from_body=False)
+
+    def post(self, request: Request, communication_type: str) -> Response:
+        return self._receive(request, communication_type, from_body=True)
+
+    def _receive(self, request: Request, communication_type: str, *, from_body: bool) -> Response:
+        if communication_type not in CommunicationType.values:
+            known = ", ".join(CommunicationType.values)
+            return _error(f"unknown communication type {communication_type!r}; use one of: {known}", 404)
+        limit = settings.INBOUND_MAX_BODY_BYTES
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > limit:
+            return _error(f"the body is over {limit // 1024} KiB", status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+
+        query = request.META.get("QUERY_STRING", "")
+        values = parse_form(query, exclude=_NOT_VALUES)
+        raw = "&".join(p for p in query.split("&") if not p.startswith("token="))
+        if from_body:
+            body = request.body
+            if len(body) > limit:
+                return _error(f"the body is over {limit // 1024} KiB", status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+            try:
+                values.update(parse_body(body, request.content_type or ""))
+            except IntakeError as exc:
+                return _error(str(exc), status.HTTP_400_BAD_REQUEST)
+            raw = body.decode("utf-8-sig")
+        if not values:
+            return _error("no values: send a JSON object of mnemonic -> value", status.HTTP_400_BAD_REQUEST)
+
+        account = request.auth
+        assert isinstance(account, Account)  # set by InboundTokenAuthentication
+        result = receive_event(
+            account=account,
+            communication_type=communication_type,
+            raw=raw,
+            values=values,
+            enqueue=enqueue_deliveries,
+        )
+        if result.duplicate:
+            return Response({"event_id": result.event_id, "duplicate": True}, status=status.HTTP_200_OK)
+        return Response({"event_id": result.event_id, "deliveries": result.deliveries}, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,99 @@
+"""Intake to deliveries: store the event, match notifications, render, and queue after commit."""
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from mindbox_integration.models import Account, Notification
+from notifications import selectors
+from notifications.filters import parse_filters, passes
+from notifications.intake import event_identity
+from notifications.models import Delivery, InboundEvent
+from notifications.rendering import TemplateError, compile_body, compile_url
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    event_id: int
+    deliveries: int
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class Rendered:
+    url: str
+    body: str
+    error: str = ""
+
+
+def render_notification(notification: Notification, values: dict[str, Any]) -> Rendered:
+    try:
+        body = compile_body(notification.body).render_json(values)
+        url = compile_url(notification.url).render(values)
+    except TemplateError as exc:
+        return Rendered(url=notification.url, body="", error=f"cannot render: {exc}")
+    return Rendered(url=url, body=body)
+
+
+def matching(notifications: Sequence[Notification], values: dict[str, Any]) -> list[Notification]:
+    return [n for n in notifications if passes(parse_filters(n.filters), values)]
+
+
+def receive_event(
+    *,
+    account: Account,
+    communication_type: str,
+    raw: str,
+    values: dict[str, Any],
+    enqueue: Callable[[list[int]], None],
+) -> IntakeResult:
+    """Store one UIS event and its deliveries in one transaction; `enqueue` gets the
+    delivery ids after commit. A repeat of a stored event changes nothing."""
+    identity = event_identity(communication_type, values)
+    now = timezone.now()
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                event = InboundEvent.objects.create(
+                    account=account,
+                    communication_type=communication_type,
+                    raw=raw,
+                    values=values,
+                    identity=identity,
+                    received_at=now,
+                )
+        except IntegrityError:
+            first = InboundEvent.objects.only("pk").get(
+                account=account, communication_type=communication_type, identity=identity
+            )
+            return IntakeResult(event_id=first.pk, deliveries=0, duplicate=True)
+
+        notifications = selectors.active_notifications(account_id=account.pk, communication_type=communication_type)
+        deliveries = []
+        for notification in matching(notifications, values):
+            rendered = render_notification(notification, values)
+            failed = bool(rendered.error)
+            deliveries.append(
+                Delivery(
+                    event=event,
+                    notification=notification,
+                    url=rendered.url,
+                    body=rendered.body,
+                    status=Delivery.Status.FAILED if failed else Delivery.Status.PENDING,
+                    next_attempt_at=None if failed else now,
+                    last_error=rendered.error,
+                    finished_at=now if failed else None,
+                    created_at=now,
+                )
+            )
+        Delivery.objects.bulk_create(deliveries)
+        pending = [d.pk for d in deliveries if d.status == Delivery.Status.PENDING]
+        if pending:
+            transaction.on_commit(lambda: enqueue(pending))
+    return IntakeResult(event_id=event.pk, deliveries=len(deliveries), duplicate=False)

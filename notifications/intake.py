@@ -1,0 +1,105 @@
+"""Parsing what UIS really sends into a flat mapping of mnemonic -> value, and the event's
+identity for de-duplication. Pure functions: no database."""
+
+import hashlib
+import json
+import re
+from typing import Any
+from urllib.parse import parse_qsl
+
+from notifications.mnemonics import CommunicationType
+
+# `"key": ""Анна""`: UIS's output when a user quoted a mnemonic in UIS's template.
+_DOUBLED_QUOTES_RE = re.compile(r'([:\[,]\s*)""((?:[^"\\]|\\.)*)""(\s*[,}\]])')
+# `"key": {{name}}`: a mnemonic UIS had no value for, left unquoted in the text.
+_BARE_MNEMONIC_RE = re.compile(r"([:\[,]\s*)\{\{\s*[A-Za-z_][A-Za-z0-9_]*\s*\}\}(\s*[,}\]])")
+_LITERAL_MNEMONIC_RE = re.compile(r"^\s*\{\{\s*[A-Za-z_][A-Za-z0-9_]*\s*\}\}\s*$")
+
+IDENTITY_MAX = 255
+
+
+class IntakeError(ValueError):
+    """The body is not an object of values; the message says what is wrong."""
+
+
+def _absent_literals(values: dict[str, Any]) -> dict[str, Any]:
+    """A value still reading `{{name}}` means UIS had none: keep the key, drop the value."""
+    return {
+        key: None if isinstance(value, str) and _LITERAL_MNEMONIC_RE.match(value) else value
+        for key, value in values.items()
+    }
+
+
+def _parse_json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    repaired = text
+    # Applied twice: adjacent matches share a separator, so one pass misses every second one.
+    for _ in range(2):
+        repaired = _DOUBLED_QUOTES_RE.sub(r'\1"\2"\3', repaired)
+        repaired = _BARE_MNEMONIC_RE.sub(r"\1null\2", repaired)
+    try:
+        return json.loads(repaired)
+    except json.JSONDecodeError as exc:
+        raise IntakeError(
+            f"the body is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}) "
+            "nor form-encoded; send a flat JSON object of mnemonic -> value"
+        ) from None
+
+
+def _form_value(value: str) -> Any:
+    """UIS substitutes JSON literals, so a query or form value may arrive quoted."""
+    if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value[1:-1]
+    if value == "null":
+        return None
+    return value
+
+
+def parse_form(text: str, *, exclude: frozenset[str] = frozenset()) -> dict[str, Any]:
+    pairs = parse_qsl(text, keep_blank_values=True)
+    return _absent_literals({k: _form_value(v) for k, v in pairs if k not in exclude})
+
+
+def _looks_like_form(text: str) -> bool:
+    stripped = text.strip()
+    return bool(stripped) and stripped[0] not in '{["' and "=" in stripped
+
+
+def parse_body(raw: bytes, content_type: str) -> dict[str, Any]:
+    """Parse a POST body as the Content-Type says, tolerating what UIS really sends."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise IntakeError("the body is not UTF-8 text") from None
+    if not text.strip():
+        return {}
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type == "application/x-www-form-urlencoded" or (
+        media_type != "application/json" and _looks_like_form(text)
+    ):
+        return parse_form(text)
+    parsed = _parse_json(text)
+    if not isinstance(parsed, dict):
+        raise IntakeError(f'the body is a JSON {type(parsed).__name__}, not an object; send {{"mnemonic": value, ...}}')
+    return _absent_literals(parsed)
+
+
+def event_identity(communication_type: str, values: dict[str, Any]) -> str:
+    """What makes two deliveries of one UIS event the same event."""
+    if communication_type == CommunicationType.CALLS and values.get("call_session_id"):
+        kind = values.get("notification_mnemonic") or values.get("notification_name") or ""
+        identity = f"call:{values['call_session_id']}:{kind}"
+    elif communication_type != CommunicationType.CALLS and values.get("communication_id"):
+        identity = f"communication:{values['communication_id']}"
+    else:
+        canonical = json.dumps(values, sort_keys=True, ensure_ascii=False, default=str)
+        return "hash:" + hashlib.sha256(canonical.encode()).hexdigest()
+    if len(identity) > IDENTITY_MAX:
+        return "hash:" + hashlib.sha256(identity.encode()).hexdigest()
+    return identity

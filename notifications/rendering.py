@@ -1,0 +1,268 @@
+"""JSON-aware rendering of notification bodies and URLs.
+
+A body template is Mindbox's JSON with UIS mnemonics in place of values. It is parsed once
+into a tree of small render functions; values are substituted into that tree, never into
+text, so no value can add a key or break the JSON. Rules:
+
+- ``"key": {{name}}`` (unquoted) and ``"key": "{{name}}"`` (quoted) are whole values: the
+  value itself (quoted: as text). With no value the key (or array element) is left out, so
+  nothing in Mindbox is overwritten with empty.
+- ``"note": "Call to {{virtual_phone_number}}"`` inserts the value as text ("" when absent).
+- In a URL, mnemonics may stand in query values only; they are URL-encoded, and a query
+  parameter that is a single mnemonic with no value is left out.
+"""
+
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from django.utils.translation import gettext as _
+
+Values = Mapping[str, Any]
+_Render = Callable[[Values], Any]
+
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_BRACES_RE = re.compile(r"\{\{(.*?)\}\}")
+_SENTINEL = "\ue000"  # private-use character marking an unquoted mnemonic after pre-parsing
+
+
+class TemplateError(ValueError):
+    """A template that cannot be compiled; the message says what to fix."""
+
+
+class _Missing:
+    __slots__ = ()
+
+
+MISSING: Any = _Missing()
+
+
+def has_value(value: Any) -> bool:
+    return value is not None and not (isinstance(value, str) and not value.strip())
+
+
+def as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, list):
+        return ", ".join(as_text(v) for v in value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _split_text(text: str, where: str) -> list[str | tuple[str]]:
+    """Split text into literal parts and (name,) mnemonic parts."""
+    parts: list[str | tuple[str]] = []
+    pos = 0
+    for match in _BRACES_RE.finditer(text):
+        name = match.group(1).strip()
+        if not NAME_RE.match(name):
+            raise TemplateError(
+                _("%(where)s: %(text)s is not a mnemonic; write {{name}}") % {"where": where, "text": match.group(0)}
+            )
+        if match.start() > pos:
+            parts.append(text[pos : match.start()])
+        parts.append((name,))
+        pos = match.end()
+    if pos < len(text):
+        parts.append(text[pos:])
+    return parts
+
+
+def _whole(name: str, text: bool) -> _Render:
+    if text:
+        return lambda v: as_text(x) if has_value(x := v.get(name)) else MISSING
+    return lambda v: x if has_value(x := v.get(name)) else MISSING
+
+
+def _interpolated(parts: list[str | tuple[str]]) -> _Render:
+    def render(values: Values) -> str:
+        return "".join(p if isinstance(p, str) else as_text(values.get(p[0])) for p in parts)
+
+    return render
+
+
+def _constant(value: Any) -> _Render:
+    return lambda v: value
+
+
+@dataclass
+class _Compiler:
+    names: set[str]
+
+    def node(self, value: Any, path: str) -> tuple[_Render, bool]:
+        """Return (render function, whether the subtree holds mnemonics)."""
+        if isinstance(value, dict):
+            return self._object(value, path)
+        if isinstance(value, list):
+            return self._array(value, path)
+        if isinstance(value, str):
+            return self._string(value, path)
+        return _constant(value), False
+
+    def _string(self, value: str, path: str) -> tuple[_Render, bool]:
+        if value.startswith(_SENTINEL) and value.endswith(_SENTINEL) and len(value) > 1:
+            name = value[1:-1].strip()
+            self.names.add(name)
+            return _whole(name, text=False), True
+        parts = _split_text(value, path or "/")
+        names = [p[0] for p in parts if isinstance(p, tuple)]
+        if not names:
+            return _constant(value), False
+        self.names.update(names)
+        if len(parts) == 1:
+            return _whole(names[0], text=True), True
+        return _interpolated(parts), True
+
+    def _object(self, value: dict[str, Any], path: str) -> tuple[_Render, bool]:
+        items: list[tuple[str, _Render]] = []
+        dynamic = False
+        for key, child in value.items():
+            if "{{" in key or _SENTINEL in key:
+                raise TemplateError(
+                    _("%(path)s: mnemonics may stand only in values, not in keys") % {"path": f"{path}/{key}"}
+                )
+            render, child_dynamic = self.node(child, f"{path}/{key}")
+            items.append((key, render))
+            dynamic = dynamic or child_dynamic
+        if not dynamic:
+            return _constant(value), False
+
+        def render_object(values: Values) -> dict[str, Any]:
+            out = {}
+            for key, render in items:
+                result = render(values)
+                if result is not MISSING:
+                    out[key] = result
+            return out
+
+        return render_object, True
+
+    def _array(self, value: list[Any], path: str) -> tuple[_Render, bool]:
+        compiled = [self.node(child, f"{path}/{i}") for i, child in enumerate(value)]
+        if not any(dynamic for _, dynamic in compiled):
+            return _constant(value), False
+        renders = [render for render, _ in compiled]
+
+        def render_array(values: Values) -> list[Any]:
+            return [r for render in renders if (r := render(values)) is not MISSING]
+
+        return render_array, True
+
+
+def _mark_unquoted(text: str) -> str:
+    """Turn each mnemonic that stands outside a JSON string into a sentinel string of the
+    same length, so the text parses as JSON and error positions still point at the source."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    in_string = False
+    while i < n:
+        ch = text[i]
+        if in_string:
+            out.append(ch)
+            if ch == "\\" and i + 1 < n:
+                out.append(text[i + 1])
+                i += 2
+                continue
+            if ch == '"':
+                in_string = False
+            i += 1
+            continue
+        if ch == '"':
+            in_string = True
+        elif text.startswith("{{", i):
+            end = text.find("}}", i + 2)
+            if end != -1:
+                inner = text[i + 2 : end]
+                out.append(f'"{_SENTINEL}{inner}{_SENTINEL}"')
+                i = end + 2
+                continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class BodyTemplate:
+    mnemonics: frozenset[str]
+    _render: _Render
+
+    def render(self, values: Values) -> dict[str, Any]:
+        result: dict[str, Any] = self._render(values)
+        return result
+
+    def render_json(self, values: Values) -> str:
+        return json.dumps(self.render(values), ensure_ascii=False, separators=(",", ":"))
+
+
+@lru_cache(maxsize=4096)
+def compile_body(text: str) -> BodyTemplate:
+    if _SENTINEL in text:
+        raise TemplateError(_("the body contains the reserved character U+E000; remove it"))
+    try:
+        parsed = json.loads(_mark_unquoted(text))
+    except json.JSONDecodeError as exc:
+        raise TemplateError(
+            _("the body is not valid JSON: %(error)s at line %(line)d, column %(column)d")
+            % {"error": exc.msg, "line": exc.lineno, "column": exc.colno}
+        ) from None
+    if not isinstance(parsed, dict):
+        raise TemplateError(_('the body must be a JSON object, such as {"customer": {...}}'))
+    compiler = _Compiler(names=set())
+    render, _dynamic = compiler.node(parsed, "")
+    return BodyTemplate(mnemonics=frozenset(compiler.names), _render=render)
+
+
+@dataclass(frozen=True)
+class UrlTemplate:
+    base: tuple[str, str, str]  # scheme, netloc, path
+    query: tuple[tuple[str, list[str | tuple[str]]], ...]
+    fragment: str
+    mnemonics: frozenset[str]
+
+    def render(self, values: Values, extra: Iterable[tuple[str, str]] = ()) -> str:
+        params: list[tuple[str, str]] = []
+        for key, parts in self.query:
+            if len(parts) == 1 and isinstance(parts[0], tuple):
+                value = values.get(parts[0][0])
+                if not has_value(value):
+                    continue
+                params.append((key, as_text(value)))
+            else:
+                text = "".join(p if isinstance(p, str) else as_text(values.get(p[0])) for p in parts)
+                params.append((key, text))
+        extra = list(extra)
+        overridden = {k for k, _ in extra}
+        params = [(k, v) for k, v in params if k not in overridden] + extra
+        return urlunsplit((*self.base, urlencode(params), self.fragment))
+
+
+@lru_cache(maxsize=4096)
+def compile_url(url: str) -> UrlTemplate:
+    parts = urlsplit(url.strip())
+    for where, text in ((_("host"), parts.netloc), (_("path"), parts.path)):
+        if "{{" in text:
+            raise TemplateError(_("mnemonics may stand only in query values, not in the %(where)s") % {"where": where})
+    query = []
+    names: set[str] = set()
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if "{{" in key:
+            raise TemplateError(_("mnemonics may stand only in query values, not in the name %(name)s") % {"name": key})
+        split = _split_text(value, key)
+        names.update(p[0] for p in split if isinstance(p, tuple))
+        query.append((key, split))
+    return UrlTemplate(
+        base=(parts.scheme, parts.netloc, parts.path),
+        query=tuple(query),
+        fragment=parts.fragment,
+        mnemonics=frozenset(names),
+    )
