@@ -31,6 +31,7 @@ class InboundEventAdmin(ReadOnlyAdmin):
     list_filter = ["communication_type", "received_at"]
     search_fields = ["identity", "account__name", "account__uis_app_id"]
     list_select_related = ["account"]
+    fields = readonly_fields = ("account", "communication_type", "identity", "received_at", "values", "raw")
     inlines = [DeliveryInline]
 
 
@@ -50,5 +51,17 @@ class DeliveryAdmin(ReadOnlyAdmin):
     list_filter = ["status", "created_at"]
     search_fields = ["transaction_id", "event__identity"]
     list_select_related = ["event", "notification"]
-    exclude = ["claimed_until"]
+    fields = readonly_fields = (
+        "event",
+        "notification",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "transaction_id",
+        "url",
+        "body",
+        "last_error",
+        "created_at",
+        "finished_at",
+    )
     inlines = [AttemptInline]

@@ -55,7 +55,7 @@ def validate_filters(data: Any, *, known_fields: Collection[str]) -> list[str]:
         field = row.get("field")
         if not isinstance(field, str) or field not in known_fields:
             errors.append(
-                _("%(where)s: unknown field %(field)s for this communication type") % {"where": where, "field": field}
+                _('%(where)s: unknown field "%(field)s" for this communication type') % {"where": where, "field": field}
             )
         if row.get("mode") not in (INCLUDE, EXCLUDE):
             errors.append(_('%(where)s: "mode" must be "include" or "exclude"') % {"where": where})

@@ -1,8 +1,11 @@
-from django.urls import re_path
+from django.urls import path
 
 from notifications.api.views import InboundEventView
 
-# The trailing slash is optional: UIS users paste URLs either way, and a redirect would lose a POST.
+view = InboundEventView.as_view()
+
 urlpatterns = [
-    re_path(r"^events/(?P<communication_type>[^/]+)/?$", InboundEventView.as_view(), name="uis-events"),
+    path("events/<str:communication_type>/", view, name="uis-events"),
+    # Without the slash too: UIS users paste URLs either way, and a redirect would lose a POST.
+    path("events/<str:communication_type>", view),
 ]

@@ -1,0 +1,18 @@
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+WORKDIR /app
+
+COPY pyproject.toml ./
+COPY integration_portal ./integration_portal
+COPY mindbox_integration ./mindbox_integration
+COPY notifications ./notifications
+RUN pip install --no-cache-dir .
+
+COPY . .
+RUN DJANGO_SECRET_KEY=build python manage.py collectstatic --noinput \
+    && useradd --create-home portal && chown -R portal /app/var
+USER portal
+
+EXPOSE 8000
+CMD ["gunicorn", "integration_portal.wsgi:application", "--bind", "0.0.0.0:8000"]

@@ -1,0 +1,149 @@
+"""Shared fixtures: a stand-in Mindbox, configured accounts, and a real Celery worker."""
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from django.conf import settings as django_settings
+
+from mindbox_integration import services
+from mindbox_integration.models import Account, Notification, Operation
+from tests.mindbox_standin import MindboxStandIn
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CALL_BODY = (
+    '{"customer": {"fullName": {{visitor_name}}, "mobilePhone": {{contact_phone_number}}, '
+    '"email": {{visitor_email}}}, "comment": "Звонок на {{virtual_phone_number}}"}'
+)
+
+
+def pytest_configure() -> None:
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        raise pytest.UsageError("the suite runs against PostgreSQL: run it with `make test`")
+    if not os.environ.get("REDIS_URL"):
+        raise pytest.UsageError("the suite runs against Redis: run it with `make test`")
+
+
+@pytest.fixture(scope="session")
+def standin() -> Iterator[MindboxStandIn]:
+    server = MindboxStandIn()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def mindbox(standin: MindboxStandIn, settings: Any) -> MindboxStandIn:
+    """The stand-in, emptied, and allowed as a Mindbox host over plain http."""
+    standin.reset()
+    settings.MINDBOX_REQUIRE_HTTPS = False
+    settings.MINDBOX_ALLOWED_HOSTS = [*django_settings.MINDBOX_ALLOWED_HOSTS, standin.host]
+    return standin
+
+
+@pytest.fixture
+def make_account(db: None) -> Callable[..., Account]:
+    counter = iter(range(1, 10_000))
+
+    def make(*, active: bool = True, secret_key: str = "", name: str = "Acme") -> Account:
+        n = next(counter)
+        account = services.create_account(name=f"{name} {n}", uis_app_id=f"{100500 + n}")
+        account.mindbox.active = active
+        account.mindbox.secret_key = secret_key
+        account.mindbox.save()
+        return account
+
+    return make
+
+
+@pytest.fixture
+def make_notification(mindbox: MindboxStandIn) -> Callable[..., Notification]:
+    """A notification pointing at the stand-in (saved directly: validation is tested apart)."""
+
+    def make(
+        account: Account,
+        *,
+        operation: str = "Zvonok",
+        communication_type: str = "calls",
+        body: str = CALL_BODY,
+        filters: dict[str, Any] | None = None,
+        url: str | None = None,
+        active: bool = True,
+        name: str = "Входящие звонки",
+    ) -> Notification:
+        op, _ = Operation.objects.get_or_create(integration=account.mindbox, name=operation)
+        return Notification.objects.create(
+            operation=op,
+            name=name,
+            url=url or mindbox.url(operation),
+            communication_type=communication_type,
+            filters=filters or {},
+            body=body,
+            active=active,
+        )
+
+    return make
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 20.0, interval: float = 0.1) -> Any:
+    """Poll until condition() is truthy; fail with a clear message otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+@pytest.fixture(scope="module")
+def celery_worker(
+    django_db_setup: None, django_db_blocker: Any, standin: MindboxStandIn
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A real Celery worker process on the test database and the test Redis."""
+    db = django_settings.DATABASES["default"]
+    redis_url = os.environ["REDIS_URL"]
+    redis.Redis.from_url(redis_url).flushdb()  # the suite's own database number
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "REDIS_URL": redis_url,
+        "MINDBOX_REQUIRE_HTTPS": "false",
+        "MINDBOX_ALLOWED_HOSTS": standin.host,
+        "DELIVERY_RETRY_SCHEDULE": "1,1,1",
+        "MINDBOX_READ_TIMEOUT": "5",
+    }
+    log = open(ROOT / "var" / "test-worker.log", "wb")  # noqa: SIM115 - closed below
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "integration_portal",
+            "worker",
+            "--pool=threads",
+            "--concurrency=4",
+            "--loglevel=INFO",
+            "--without-mingle",
+            "--without-gossip",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for(lambda: b"ready" in (ROOT / "var" / "test-worker.log").read_bytes(), timeout=60)
+        yield worker
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+        log.close()

@@ -1,0 +1,173 @@
+"""The account manager's admin flow, as UIS has it: activate, Save, then the further settings."""
+
+import re
+
+import pytest
+from django.urls import reverse
+
+from mindbox_integration.models import Account, MindboxIntegration, Notification, Operation
+from notifications.models import Delivery
+
+pytestmark = pytest.mark.django_db
+
+GOOD_BODY = '{"customer": {"fullName": {{visitor_name}}, "mobilePhone": {{contact_phone_number}}}}'
+
+
+def integration_url(integration: MindboxIntegration) -> str:
+    return reverse("admin:mindbox_integration_mindboxintegration_change", args=[integration.pk])
+
+
+def inline_management(prefix: str, total: int, initial: int = 0) -> dict[str, str]:
+    return {
+        f"{prefix}-TOTAL_FORMS": str(total),
+        f"{prefix}-INITIAL_FORMS": str(initial),
+        f"{prefix}-MIN_NUM_FORMS": "0",
+        f"{prefix}-MAX_NUM_FORMS": "1000",
+    }
+
+
+@pytest.fixture
+def integration(admin_client) -> MindboxIntegration:
+    response = admin_client.post(
+        reverse("admin:mindbox_integration_account_add"), {"name": "Acme", "uis_app_id": "100500", "_save": "Save"}
+    )
+    integration = MindboxIntegration.objects.get(account__uis_app_id="100500")
+    assert response.status_code == 302
+    assert response.url == integration_url(integration)
+    return integration
+
+
+def activate(admin_client, integration, **extra) -> None:
+    data = {"active": "on", "_save": "Save", **inline_management("operations", 0), **extra}
+    response = admin_client.post(integration_url(integration), data)
+    assert response.status_code == 302
+    assert response.url == integration_url(integration)  # Save stays on the page, like UIS
+
+
+def test_new_account_gets_an_inactive_integration_without_further_settings(admin_client, integration):
+    assert integration.active is False
+    page = admin_client.get(integration_url(integration)).content.decode()
+    assert 'id="uis-setup"' not in page
+    assert "operations-TOTAL_FORMS" not in page
+
+
+def test_after_activate_and_save_the_set_up_block_and_operations_appear(admin_client, integration):
+    activate(admin_client, integration)
+    page = admin_client.get(integration_url(integration)).content.decode()
+    token = Account.objects.get(pk=integration.account_id).inbound_token
+    for kind in ("calls", "offline_requests", "taxi_requests"):
+        assert f"http://testserver/api/uis/events/{kind}/?token={token}" in page
+    assert "&quot;visitor_name&quot;: {{visitor_name}}" in page  # the body to paste, mnemonics unquoted
+    assert "&quot;taxi_address&quot;: {{taxi_address}}" in page
+    assert "{{call_session_id}}" in page  # the catalogue
+    assert "operations-TOTAL_FORMS" in page
+    assert "Настройка в UIS" in page  # the admin speaks Russian
+
+
+def test_secret_key_is_write_only(admin_client, integration):
+    activate(admin_client, integration, new_secret_key="sk-admin-secret-777")
+    integration.refresh_from_db()
+    assert integration.secret_key == "sk-admin-secret-777"
+    page = admin_client.get(integration_url(integration)).content.decode()
+    assert "sk-admin-secret-777" not in page
+    # Saving again with the field blank keeps the key; the checkbox removes it.
+    activate(admin_client, integration)
+    integration.refresh_from_db()
+    assert integration.secret_key == "sk-admin-secret-777"
+    activate(admin_client, integration, clear_secret_key="on")
+    integration.refresh_from_db()
+    assert integration.secret_key == ""
+
+
+def notification_post(operation: Operation, **fields: str) -> dict[str, str]:
+    data = {"name": operation.name, "_save": "Save", **inline_management("notifications", 1)}
+    defaults = {
+        "name": "Входящие звонки",
+        "url": "https://api.s.mindbox.ru/v3/operations/async?endpointId=acme.Custom&operation=Zvonok",
+        "communication_type": "calls",
+        "filters": '{"match": "all", "conditions": [{"field": "direction", "mode": "include", "values": ["in"]}]}',
+        "body": GOOD_BODY,
+        "active": "on",
+    }
+    data.update({f"notifications-0-{k}": v for k, v in {**defaults, **fields}.items()})
+    return data
+
+
+@pytest.fixture
+def operation(admin_client, integration) -> Operation:
+    activate(admin_client, integration)
+    data = {"active": "on", "_save": "Save", **inline_management("operations", 1), "operations-0-name": "Zvonok"}
+    assert admin_client.post(integration_url(integration), data).status_code == 302
+    return Operation.objects.get(integration=integration, name="Zvonok")
+
+
+def save_notification(admin_client, operation, **fields):
+    url = reverse("admin:mindbox_integration_operation_change", args=[operation.pk])
+    return admin_client.post(url, notification_post(operation, **fields))
+
+
+def errors_of(response) -> list[str]:
+    return re.findall(r'<ul class="errorlist[^"]*"[^>]*>\s*<li>(.*?)</li>', response.content.decode(), re.S)
+
+
+def test_a_valid_notification_is_saved_under_its_operation(admin_client, operation):
+    response = save_notification(admin_client, operation)
+    assert response.status_code == 302, errors_of(response)
+    notification = Notification.objects.get(operation=operation)
+    assert notification.communication_type == "calls"
+    assert notification.filters["conditions"][0]["field"] == "direction"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"url": "http://api.s.mindbox.ru/v3/operations/async?endpointId=acme.Custom&operation=Zvonok"},
+            "URL: должен начинаться с https://",
+        ),
+        ({"url": "https://api.s.mindbox.ru/v3/operations/async?endpointId=acme.Custom&operation=Other"}, "Other"),
+        (
+            {
+                "url": "https://api.s.mindbox.ru/v3/operations/async?endpointId={Идентификатор точки интеграции}&operation=Zvonok"
+            },
+            "endpointId",
+        ),
+        ({"body": '{"customer": {"fullName": {{visitor_nme}}}}'}, "{{visitor_nme}}"),
+        ({"body": '{"customer": {"fullName": }}'}, "JSON"),
+        ({"filters": '{"conditions": [{"field": "nope", "mode": "include", "values": ["x"]}]}'}, "nope"),
+    ],
+)
+def test_invalid_notification_is_refused_with_a_message(admin_client, operation, fields, message):
+    response = save_notification(admin_client, operation, **fields)
+    assert response.status_code == 200
+    errors = errors_of(response)
+    assert any(message in e.replace("&quot;", '"').replace("&#x27;", "'") for e in errors), errors
+    assert not Notification.objects.exists()
+
+
+def test_keys_sent_by_uis_become_usable_mnemonics(admin_client, operation, client):
+    body = '{"customer": {"customFields": {"source": {{my_custom_field}}}}}'
+    assert save_notification(admin_client, operation, body=body).status_code == 200  # unknown yet
+    token = operation.integration.account.inbound_token
+    response = client.post(
+        f"/api/uis/events/calls/?token={token}", {"my_custom_field": "x"}, content_type="application/json"
+    )
+    assert response.status_code == 202
+    assert save_notification(admin_client, operation, body=body).status_code == 302
+
+
+def test_event_and_delivery_pages_render(admin_client, operation, client):
+    assert save_notification(admin_client, operation).status_code == 302
+    token = operation.integration.account.inbound_token
+    client.post(
+        f"/api/uis/events/calls/?token={token}",
+        {"direction": "in", "visitor_name": "Анна"},
+        content_type="application/json",
+    )
+    for name in ("inboundevent", "delivery"):
+        changelist = admin_client.get(reverse(f"admin:notifications_{name}_changelist"))
+        assert changelist.status_code == 200
+    delivery = Delivery.objects.get()
+    page = admin_client.get(reverse("admin:notifications_delivery_change", args=[delivery.pk]))
+    assert page.status_code == 200
+    assert str(delivery.transaction_id) in page.content.decode()

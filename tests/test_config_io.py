@@ -1,0 +1,150 @@
+"""Configuration as code: import_integrations and export_integrations."""
+
+import copy
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.forms.models import model_to_dict
+
+from mindbox_integration.models import Account, MindboxIntegration, Notification, Operation
+
+pytestmark = pytest.mark.django_db
+
+CONFIG = {
+    "accounts": [
+        {
+            "name": "Acme",
+            "uis_app_id": "100500",
+            "inbound_token": "given-token-0123456789-abcdefghijklmnop",
+            "mindbox": {
+                "active": True,
+                "secret_key": "sk-import-secret-1",
+                "operations": [
+                    {
+                        "name": "Zvonok",
+                        "notifications": [
+                            {
+                                "name": "Входящие звонки",
+                                "url": "https://api.s.mindbox.ru/v3/operations/async?endpointId=acme.Custom&operation=Zvonok",
+                                "communication_type": "calls",
+                                "filters": {
+                                    "match": "all",
+                                    "conditions": [{"field": "direction", "mode": "include", "values": ["in"]}],
+                                },
+                                "body": '{"customer": {"fullName": {{visitor_name}}, "mobilePhone": {{contact_phone_number}}}}',
+                                "active": True,
+                            }
+                        ],
+                    }
+                ],
+            },
+        }
+    ]
+}
+
+
+def write(tmp_path, data) -> str:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return str(path)
+
+
+def snapshot() -> list[dict]:
+    rows = []
+    for model in (Account, MindboxIntegration, Operation, Notification):
+        rows.extend(model_to_dict(obj) | {"_model": model.__name__} for obj in model.objects.order_by("pk"))
+    rows.extend({"updated_at": i.updated_at} for i in MindboxIntegration.objects.order_by("pk"))
+    return rows
+
+
+def run_import(path: str) -> str:
+    out = StringIO()
+    call_command("import_integrations", path, stdout=out)
+    return out.getvalue()
+
+
+def test_import_creates_everything(tmp_path):
+    output = run_import(write(tmp_path, CONFIG))
+    account = Account.objects.get(uis_app_id="100500")
+    assert account.inbound_token == CONFIG["accounts"][0]["inbound_token"]
+    assert account.mindbox.active and account.mindbox.secret_key == "sk-import-secret-1"
+    notification = Notification.objects.get(operation__name="Zvonok", operation__integration__account=account)
+    assert notification.filters["conditions"][0]["values"] == ["in"]
+    assert "created 3, updated 1, unchanged 0" in output  # the account brings its integration, then it is set
+    assert "sk-import-secret-1" not in output
+
+
+def test_importing_the_same_file_twice_changes_nothing(tmp_path):
+    path = write(tmp_path, CONFIG)
+    run_import(path)
+    before = snapshot()
+    output = run_import(path)
+    assert snapshot() == before
+    assert "created 0, updated 0" in output
+
+
+def test_import_updates_by_natural_keys(tmp_path):
+    run_import(write(tmp_path, CONFIG))
+    changed = copy.deepcopy(CONFIG)
+    del changed["accounts"][0]["inbound_token"]
+    del changed["accounts"][0]["mindbox"]["secret_key"]  # absent: the stored key stays
+    changed["accounts"][0]["name"] = "Acme Ltd"
+    changed["accounts"][0]["mindbox"]["operations"][0]["notifications"][0]["active"] = False
+    output = run_import(write(tmp_path, changed))
+    account = Account.objects.get(uis_app_id="100500")
+    assert account.name == "Acme Ltd"
+    assert account.inbound_token == CONFIG["accounts"][0]["inbound_token"]
+    assert account.mindbox.secret_key == "sk-import-secret-1"
+    assert Notification.objects.get().active is False
+    assert Notification.objects.count() == 1 and Operation.objects.count() == 1
+    assert "updated 2" in output
+
+
+def test_invalid_file_imports_nothing_and_names_json_paths(tmp_path):
+    bad = copy.deepcopy(CONFIG)
+    bad["accounts"].append({"name": "Beta", "uis_app_id": "200"})  # valid on its own: must not be applied either
+    notification = bad["accounts"][0]["mindbox"]["operations"][0]["notifications"][0]
+    notification["url"] = notification["url"].replace("operation=Zvonok", "operation=Other")
+    notification["body"] = '{"customer": {"fullName": {{visitor_nam}}}}'
+    notification["communication_typo"] = "calls"
+    with pytest.raises(CommandError) as error:
+        run_import(write(tmp_path, bad))
+    message = str(error.value)
+    path = "$.accounts[0].mindbox.operations[0].notifications[0]"
+    assert f"{path}.url:" in message and "Other" in message
+    assert f"{path}.body:" in message and "{{visitor_nam}}" in message
+    assert f"{path}.communication_typo: unknown key" in message
+    assert Account.objects.count() == 0
+
+
+def test_not_json_is_a_clear_error(tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text("{oops", encoding="utf-8")
+    with pytest.raises(CommandError, match="is not JSON"):
+        run_import(str(path))
+
+
+def test_export_has_no_secrets_and_imports_back(tmp_path):
+    run_import(write(tmp_path, CONFIG))
+    out = StringIO()
+    call_command("export_integrations", stdout=out)
+    text = out.getvalue()
+    assert "sk-import-secret-1" not in text
+    assert CONFIG["accounts"][0]["inbound_token"] not in text
+    exported = json.loads(text)
+    expected = copy.deepcopy(CONFIG)
+    del expected["accounts"][0]["inbound_token"]
+    del expected["accounts"][0]["mindbox"]["secret_key"]
+    assert exported == expected
+    before = snapshot()
+    run_import(write(tmp_path, exported))
+    assert snapshot() == before
+
+
+def test_export_to_a_file(tmp_path):
+    run_import(write(tmp_path, CONFIG))
+    target = tmp_path / "out.json"
+    call_command("export_integrations", str(target))
+    assert json.loads(target.read_text(encoding="utf-8"))["accounts"][0]["uis_app_id"] == "100500"
