@@ -1,8 +1,10 @@
 """POST (or GET) /api/uis/events/<type>/: UIS's HTTP notifications come in here."""
 
+import logging
 from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError
 from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,6 +16,8 @@ from notifications.dispatch import receive_event
 from notifications.intake import IntakeError, parse_body, parse_form
 from notifications.mnemonics import CommunicationType
 from notifications.tasks import enqueue_deliveries
+
+log = logging.getLogger(__name__)
 
 _NOT_VALUES = frozenset({"token"})
 
@@ -27,6 +31,14 @@ class InboundEventView(APIView):
     parser_classes: list[Any] = []  # the body is parsed by notifications.intake, tolerantly
 
     def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, DatabaseError):
+            # UIS should send again later; answer in JSON, never with a traceback page.
+            log.exception("inbound event not stored: database unavailable")
+            response = _error(
+                "temporarily unavailable; send the event again later", status.HTTP_503_SERVICE_UNAVAILABLE
+            )
+            response["Retry-After"] = "30"
+            return response
         if isinstance(exc, exceptions.AuthenticationFailed | exceptions.NotAuthenticated):
             response = _error(str(exc.detail), status.HTTP_401_UNAUTHORIZED)
             response["WWW-Authenticate"] = InboundTokenAuthentication().authenticate_header(self.request)
