@@ -14,7 +14,7 @@ class MindboxIntegrationForm(forms.ModelForm):  # type: ignore[type-arg]
     """The key is write-only: never rendered back, kept when the field is left blank."""
 
     new_secret_key = forms.CharField(
-        label=_("secret key"),
+        label=_("new secret key"),
         required=False,
         strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),

@@ -98,4 +98,4 @@ class DeliveryAttempt(models.Model):
         ordering = ["started_at"]
 
     def __str__(self) -> str:
-        return f"{self.started_at:%Y-%m-%d %H:%M:%S} {self.outcome}"
+        return f"{timezone.localtime(self.started_at):%Y-%m-%d %H:%M:%S} {self.get_outcome_display()}"

@@ -37,10 +37,10 @@ def seen_mnemonics(*, account_id: int, communication_type: str) -> set[str]:
     return names
 
 
-def due_delivery_ids(*, now: datetime, limit: int) -> list[int]:
-    """Pending deliveries whose time has come and that no worker holds."""
+def due_delivery_ids(*, now: datetime, due_before: datetime | None = None, limit: int) -> list[int]:
+    """Pending deliveries due (by `due_before`, default now) that no worker holds."""
     return list(
-        Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
+        Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=due_before or now)
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:limit]

@@ -1,6 +1,7 @@
 """Celery tasks: thin wrappers around notifications.delivery."""
 
 import logging
+from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
@@ -11,6 +12,9 @@ from notifications import delivery, selectors
 log = logging.getLogger(__name__)
 
 SWEEP_BATCH = 1000
+# A delivery that just fell due most likely has its message in the queue already; the sweeper
+# leaves it that long before queuing another, so a busy queue is not flooded with duplicates.
+SWEEP_GRACE = timedelta(seconds=60)
 
 
 @shared_task(ignore_result=True)
@@ -24,7 +28,7 @@ def deliver(delivery_id: int) -> None:
 @shared_task(ignore_result=True)
 def sweep_due_deliveries() -> int:
     """Queue every due delivery no worker holds: late retries, and messages that were lost."""
-    ids = selectors.due_delivery_ids(now=timezone.now(), limit=SWEEP_BATCH)
+    ids = selectors.due_delivery_ids(now=timezone.now(), due_before=timezone.now() - SWEEP_GRACE, limit=SWEEP_BATCH)
     for delivery_id in ids:
         deliver.delay(delivery_id)
     if ids:

@@ -113,6 +113,10 @@ def test_a_claimed_delivery_is_not_sent_by_another_worker(delivery, client, mind
 def test_due_deliveries_are_found_for_the_sweeper(delivery):
     now = timezone.now()
     assert selectors.due_delivery_ids(now=now, limit=10) == [delivery.pk]
+    assert selectors.due_delivery_ids(now=now, due_before=now - timedelta(minutes=1), limit=10) == []
+    assert claim(delivery_id=delivery.pk, now=now)
+    assert selectors.due_delivery_ids(now=now, limit=10) == []  # held by a worker
+    Delivery.objects.filter(pk=delivery.pk).update(claimed_until=None)
     Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=now + timedelta(minutes=5))
     assert selectors.due_delivery_ids(now=now, limit=10) == []
 

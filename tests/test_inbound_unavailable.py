@@ -24,14 +24,32 @@ def test_database_down_gives_503_json():
     port, dead_db = free_port(), free_port()
     env = {**os.environ, "DATABASE_URL": f"postgres://postgres@127.0.0.1:{dead_db}/portal"}
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "integration_portal.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "integration_portal.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
+
         def answer() -> list[requests.Response]:  # a list: a 503 Response is falsy itself
             try:
-                return [requests.post(f"http://127.0.0.1:{port}/api/uis/events/calls/?token=whatever",
-                                      json={"call_session_id": "1"}, timeout=10)]
+                return [
+                    requests.post(
+                        f"http://127.0.0.1:{port}/api/uis/events/calls/?token=whatever",
+                        json={"call_session_id": "1"},
+                        timeout=10,
+                    )
+                ]
             except requests.ConnectionError:
                 return []
 
