@@ -7,12 +7,15 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_post_parameters
 
 from mindbox_integration import selectors, services
-from mindbox_integration.forms import MindboxIntegrationForm, NotificationForm
+from mindbox_integration.admin_base import PortalModelAdmin
+from mindbox_integration.forms import MindboxIntegrationForm, NotificationForm, OperationInlineForm
 from mindbox_integration.models import Account, MindboxIntegration, Notification, Operation
 
 
@@ -21,7 +24,7 @@ def _integration_url(integration: MindboxIntegration) -> str:
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class AccountAdmin(PortalModelAdmin):
     list_display = ["name", "uis_app_id", "integration_state"]
     search_fields = ["name", "uis_app_id"]
     readonly_fields = ["integration_link", "created_at"]
@@ -53,6 +56,7 @@ class AccountAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 class OperationInline(admin.TabularInline):  # type: ignore[type-arg]
     model = Operation
+    form = OperationInlineForm
     extra = 1
     show_change_link = True
     fields = ["name", "notification_count"]
@@ -64,7 +68,7 @@ class OperationInline(admin.TabularInline):  # type: ignore[type-arg]
 
 
 @admin.register(MindboxIntegration)
-class MindboxIntegrationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class MindboxIntegrationAdmin(PortalModelAdmin):
     form = MindboxIntegrationForm
     change_form_template = "admin/mindbox_integration/mindboxintegration/change_form.html"
     list_display = ["account", "active", "updated_at"]
@@ -82,6 +86,10 @@ class MindboxIntegrationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     @admin.display(description=_("secret key"))
     def secret_key_state(self, obj: MindboxIntegration) -> str:
         return gettext("set (hidden)") if obj.secret_key else gettext("not set")
+
+    @method_decorator(sensitive_post_parameters("new_secret_key"))
+    def changeform_view(self, *args: Any, **kwargs: Any) -> HttpResponse:
+        return super().changeform_view(*args, **kwargs)
 
     def get_inlines(self, request: HttpRequest, obj: MindboxIntegration | None) -> list[type]:
         return [OperationInline] if obj and obj.active else []
@@ -119,7 +127,7 @@ class NotificationInline(admin.StackedInline):  # type: ignore[type-arg]
 
 
 @admin.register(Operation)
-class OperationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class OperationAdmin(PortalModelAdmin):
     list_display = ["name", "integration"]
     search_fields = ["name", "integration__account__name"]
     fields = ["integration", "name"]
@@ -130,7 +138,7 @@ class OperationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class NotificationAdmin(PortalModelAdmin):
     form = NotificationForm
     list_display = ["name", "operation", "communication_type", "active"]
     list_filter = ["communication_type", "active"]

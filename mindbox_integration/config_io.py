@@ -41,7 +41,12 @@ _NOTIFICATION_KEYS: dict[str, type] = {
 }
 
 
-def _check_shape(obj: Any, path: str, keys: dict[str, type], required: tuple[str, ...], errors: list[str]) -> bool:
+_NULLABLE = {"inbound_token", "secret_key", "filters"}  # null means "absent" for these
+
+
+def _check_shape(
+    obj: Any, path: str, keys: dict[str, type], required: tuple[str, ...], errors: list[str], model: type[Model]
+) -> bool:
     if not isinstance(obj, dict):
         errors.append(f"{path}: must be an object")
         return False
@@ -51,15 +56,34 @@ def _check_shape(obj: Any, path: str, keys: dict[str, type], required: tuple[str
         if key not in obj or obj[key] in ("", None):
             errors.append(f"{path}.{key}: required")
     for key, kind in keys.items():
-        if key in obj and obj[key] is not None and not isinstance(obj[key], kind):
+        value = obj.get(key)
+        reported = key in required and value in ("", None)
+        if key not in obj or reported or (key in _NULLABLE and value is None):
+            continue
+        if not isinstance(value, kind):
             errors.append(f"{path}.{key}: must be a {kind.__name__}")
+            continue
+        max_length = getattr(_model_field(model, key), "max_length", None)
+        if isinstance(value, str) and max_length and len(value) > max_length:
+            errors.append(f"{path}.{key}: at most {max_length} characters")
     return True
+
+
+def _list(obj: dict[str, Any], key: str) -> list[Any]:
+    value = obj.get(key)
+    return value if isinstance(value, list) else []  # a wrong type is reported by _check_shape
+
+
+def _model_field(model: type[Model], name: str) -> Any:
+    return next((f for f in model._meta.get_fields() if f.name == name), None)
 
 
 def _unique(items: list[Any], key: str, path: str, errors: list[str]) -> None:
     seen: set[Any] = set()
     for i, item in enumerate(items):
         value = item.get(key) if isinstance(item, dict) else None
+        if value is None:
+            continue
         if value in seen:
             errors.append(f"{path}[{i}].{key}: {value!r} appears twice")
         seen.add(value)
@@ -68,7 +92,8 @@ def _unique(items: list[Any], key: str, path: str, errors: list[str]) -> None:
 def _validate_notification(
     notification: dict[str, Any], path: str, operation_name: str, account_id: int | None, errors: list[str]
 ) -> None:
-    if not _check_shape(notification, path, _NOTIFICATION_KEYS, ("name", "url", "communication_type", "body"), errors):
+    required = ("name", "url", "communication_type", "body")
+    if not _check_shape(notification, path, _NOTIFICATION_KEYS, required, errors, Notification):
         return
     ctype = notification.get("communication_type")
     if ctype not in CommunicationType.values:
@@ -92,24 +117,30 @@ def validate_config(data: Any) -> list[str]:
         return ['$: must be an object {"accounts": [...]}']
     accounts = data["accounts"]
     _unique(accounts, "uis_app_id", "$.accounts", errors)
+    _unique(accounts, "inbound_token", "$.accounts", errors)
     for a, account in enumerate(accounts):
         path = f"$.accounts[{a}]"
-        if not _check_shape(account, path, _ACCOUNT_KEYS, ("name", "uis_app_id"), errors):
+        if not _check_shape(account, path, _ACCOUNT_KEYS, ("name", "uis_app_id"), errors, Account):
             continue
         existing = Account.objects.filter(uis_app_id=account.get("uis_app_id")).only("pk").first()
         token = account.get("inbound_token")
         if token and Account.objects.filter(inbound_token=token).exclude(uis_app_id=account.get("uis_app_id")).exists():
             errors.append(f"{path}.inbound_token: already used by another account")
         mindbox = account.get("mindbox")
-        if mindbox is None or not _check_shape(mindbox, f"{path}.mindbox", _MINDBOX_KEYS, (), errors):
+        if mindbox is None or not _check_shape(
+            mindbox, f"{path}.mindbox", _MINDBOX_KEYS, (), errors, MindboxIntegration
+        ):
             continue
-        operations = mindbox.get("operations") or []
+        errors.extend(
+            f"{path}.mindbox.secret_key: {m}" for m in validation.validate_secret_key(mindbox.get("secret_key") or "")
+        )
+        operations = _list(mindbox, "operations")
         _unique(operations, "name", f"{path}.mindbox.operations", errors)
         for o, operation in enumerate(operations):
             opath = f"{path}.mindbox.operations[{o}]"
-            if not _check_shape(operation, opath, _OPERATION_KEYS, ("name",), errors):
+            if not _check_shape(operation, opath, _OPERATION_KEYS, ("name",), errors, Operation):
                 continue
-            notifications = operation.get("notifications") or []
+            notifications = _list(operation, "notifications")
             _unique(notifications, "name", f"{opath}.notifications", errors)
             for n, notification in enumerate(notifications):
                 _validate_notification(
@@ -167,8 +198,8 @@ def import_config(data: Any) -> ImportSummary:
                 continue
             integration = services.ensure_integration(account=account)
             values = {"active": bool(mindbox.get("active", False))}
-            if "secret_key" in mindbox:  # absent keeps the stored key: exports carry none
-                values["secret_key"] = mindbox["secret_key"] or ""
+            if mindbox.get("secret_key") is not None:  # absent keeps the stored key: exports carry none
+                values["secret_key"] = mindbox["secret_key"]
             _assign(integration, values, summary, f"{label} integration")
             for op in mindbox.get("operations") or []:
                 operation = Operation.objects.filter(integration=integration, name=op["name"]).first()

@@ -26,6 +26,12 @@ class MindboxIntegrationForm(forms.ModelForm):  # type: ignore[type-arg]
         model = MindboxIntegration
         fields = ["account", "active"]
 
+    def clean_new_secret_key(self) -> str:
+        key: str = self.cleaned_data.get("new_secret_key", "")
+        for message in validation.validate_secret_key(key):
+            raise forms.ValidationError(message)
+        return key
+
     def save(self, commit: bool = True) -> MindboxIntegration:
         integration: MindboxIntegration = super().save(commit=False)
         if self.cleaned_data.get("clear_secret_key"):
@@ -35,6 +41,28 @@ class MindboxIntegrationForm(forms.ModelForm):  # type: ignore[type-arg]
         if commit:
             integration.save()
         return integration
+
+
+class OperationInlineForm(forms.ModelForm):  # type: ignore[type-arg]
+    """Operations listed on the integration page, where their notifications are not shown."""
+
+    class Meta:
+        model = Operation
+        fields = ["name"]
+
+    def clean_name(self) -> str:
+        name: str = self.cleaned_data["name"]
+        if self.instance.pk and name != self.instance.name:
+            stale = [n.name for n in self.instance.notifications.all() if validation.url_operation(n.url) != name]
+            if stale:
+                raise forms.ValidationError(
+                    _(
+                        "notifications %(names)s call operation %(old)s in their URLs; rename the operation "
+                        "on its own page and change those URLs in the same save"
+                    )
+                    % {"names": ", ".join(stale), "old": self.instance.name}
+                )
+        return name
 
 
 class NotificationForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -56,6 +84,9 @@ class NotificationForm(forms.ModelForm):  # type: ignore[type-arg]
             ),
         }
 
+    def clean_filters(self) -> Any:
+        return self.cleaned_data.get("filters") or {}  # an emptied field means no conditions
+
     def clean(self) -> dict[str, Any]:
         data: dict[str, Any] = super().clean() or {}
         try:
@@ -63,8 +94,8 @@ class NotificationForm(forms.ModelForm):  # type: ignore[type-arg]
         except Operation.DoesNotExist:
             operation = None
         ctype = data.get("communication_type")
-        if operation is None or not ctype:
-            return data
+        if operation is None or operation.integration_id is None or not ctype:
+            return data  # the form's own errors (a missing operation or type) say what to fix
         known = known_mnemonics(account_id=operation.integration.account_id, communication_type=ctype)
         errors = validation.notification_errors(
             operation_name=operation.name,

@@ -101,6 +101,18 @@ def validate_url(
     return errors
 
 
+def url_operation(url: str) -> str:
+    """The `operation` query value of a notification URL ("" when absent)."""
+    return dict(parse_qsl(urlsplit(url.strip()).query)).get("operation", "")
+
+
+def validate_secret_key(key: str) -> list[str]:
+    # A header can carry only Latin-1, and a key with anything else would fail every send.
+    if key and not all(33 <= ord(ch) < 127 for ch in key):
+        return [_("Secret key: only Latin letters, digits and punctuation, no spaces; copy it from Mindbox again")]
+    return []
+
+
 def validate_body(body: str, *, communication_type: str, known_mnemonics: Collection[str]) -> list[str]:
     if not body.strip():
         return [_("Body: paste the operation's JSON from Mindbox and put mnemonics in place of its values")]

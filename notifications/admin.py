@@ -3,10 +3,11 @@
 from django.contrib import admin
 from django.http import HttpRequest
 
+from mindbox_integration.admin_base import PortalModelAdmin
 from notifications.models import Delivery, DeliveryAttempt, InboundEvent
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ReadOnlyAdmin(PortalModelAdmin):
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 

@@ -22,12 +22,19 @@ class IntakeError(ValueError):
     """The body is not an object of values; the message says what is wrong."""
 
 
-def _absent_literals(values: dict[str, Any]) -> dict[str, Any]:
-    """A value still reading `{{name}}` means UIS had none: keep the key, drop the value."""
-    return {
-        key: None if isinstance(value, str) and _LITERAL_MNEMONIC_RE.match(value) else value
-        for key, value in values.items()
-    }
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        # A value still reading `{{name}}` means UIS had none; NUL cannot be stored as text.
+        return None if _LITERAL_MNEMONIC_RE.match(value) else value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {k.replace("\x00", ""): _clean(v) for k, v in value.items()}
+    return value
+
+
+def _clean_values(values: dict[str, Any]) -> dict[str, Any]:
+    return {key.replace("\x00", ""): _clean(value) for key, value in values.items()}
 
 
 def _parse_json(text: str) -> Any:
@@ -63,7 +70,7 @@ def _form_value(value: str) -> Any:
 
 def parse_form(text: str, *, exclude: frozenset[str] = frozenset()) -> dict[str, Any]:
     pairs = parse_qsl(text, keep_blank_values=True)
-    return _absent_literals({k: _form_value(v) for k, v in pairs if k not in exclude})
+    return _clean_values({k: _form_value(v) for k, v in pairs if k not in exclude})
 
 
 def _looks_like_form(text: str) -> bool:
@@ -79,21 +86,23 @@ def parse_body(raw: bytes, content_type: str) -> dict[str, Any]:
         raise IntakeError("the body is not UTF-8 text") from None
     if not text.strip():
         return {}
+    # The header is a hint only: `curl -d '{...}'` labels JSON as a form, for one.
     media_type = content_type.split(";", 1)[0].strip().lower()
-    if media_type == "application/x-www-form-urlencoded" or (
-        media_type != "application/json" and _looks_like_form(text)
+    if not text.lstrip().startswith("{") and (
+        media_type == "application/x-www-form-urlencoded" or _looks_like_form(text)
     ):
         return parse_form(text)
     parsed = _parse_json(text)
     if not isinstance(parsed, dict):
         raise IntakeError(f'the body is a JSON {type(parsed).__name__}, not an object; send {{"mnemonic": value, ...}}')
-    return _absent_literals(parsed)
+    return _clean_values(parsed)
 
 
 def event_identity(communication_type: str, values: dict[str, Any]) -> str:
     """What makes two deliveries of one UIS event the same event."""
-    if communication_type == CommunicationType.CALLS and values.get("call_session_id"):
-        kind = values.get("notification_mnemonic") or values.get("notification_name") or ""
+    kind = values.get("notification_mnemonic") or values.get("notification_name")
+    if communication_type == CommunicationType.CALLS and values.get("call_session_id") and kind:
+        # One call sends several events (started, finished, lost...): the kind tells them apart.
         identity = f"call:{values['call_session_id']}:{kind}"
     elif communication_type != CommunicationType.CALLS and values.get("communication_id"):
         identity = f"communication:{values['communication_id']}"

@@ -171,3 +171,54 @@ def test_event_and_delivery_pages_render(admin_client, operation, client):
     page = admin_client.get(reverse("admin:notifications_delivery_change", args=[delivery.pk]))
     assert page.status_code == 200
     assert str(delivery.transaction_id) in page.content.decode()
+
+
+def test_secret_key_cannot_be_probed_through_changelist_filters(admin_client, integration):
+    activate(admin_client, integration, new_secret_key="sk-probe-1")
+    for url, lookup in [
+        (reverse("admin:mindbox_integration_mindboxintegration_changelist"), "secret_key__startswith"),
+        (reverse("admin:mindbox_integration_account_changelist"), "inbound_token__startswith"),
+        (reverse("admin:notifications_inboundevent_changelist"), "account__inbound_token__startswith"),
+    ]:
+        assert admin_client.get(url, {lookup: "x"}).status_code == 400
+
+
+def test_a_key_that_http_cannot_carry_is_refused(admin_client, integration):
+    data = {"active": "on", "_save": "Save", **inline_management("operations", 0), "new_secret_key": "ключ"}
+    response = admin_client.post(integration_url(integration), data)
+    assert response.status_code == 200
+    assert "new_secret_key" in response.context["adminform"].form.errors
+    integration.refresh_from_db()
+    assert integration.secret_key == ""
+
+
+def test_emptied_filter_conditions_save_as_no_conditions(admin_client, operation):
+    response = save_notification(admin_client, operation, filters="")
+    assert response.status_code == 302, errors_of(response)
+    assert Notification.objects.get().filters == {}
+
+
+def test_operation_added_without_integration_gets_a_message_not_a_crash(admin_client):
+    data = notification_post(Operation(name="Zvonok"))
+    response = admin_client.post(reverse("admin:mindbox_integration_operation_add"), data)
+    assert response.status_code == 200
+    assert errors_of(response)
+    assert not Operation.objects.exists()
+
+
+def test_renaming_an_operation_on_the_integration_page_keeps_urls_consistent(admin_client, operation):
+    assert save_notification(admin_client, operation).status_code == 302
+    integration = operation.integration
+    data = {
+        "active": "on",
+        "_save": "Save",
+        **inline_management("operations", 1, initial=1),
+        "operations-0-id": str(operation.pk),
+        "operations-0-integration": str(integration.pk),
+        "operations-0-name": "Website.Call",
+    }
+    response = admin_client.post(integration_url(integration), data)
+    assert response.status_code == 200
+    assert any("Входящие звонки" in e for e in errors_of(response)), errors_of(response)
+    operation.refresh_from_db()
+    assert operation.name == "Zvonok"

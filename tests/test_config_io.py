@@ -6,7 +6,6 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.forms.models import model_to_dict
 
 from mindbox_integration.models import Account, MindboxIntegration, Notification, Operation
 
@@ -52,10 +51,10 @@ def write(tmp_path, data) -> str:
 
 
 def snapshot() -> list[dict]:
+    """Every column of every configuration row, tokens, keys and timestamps included."""
     rows = []
     for model in (Account, MindboxIntegration, Operation, Notification):
-        rows.extend(model_to_dict(obj) | {"_model": model.__name__} for obj in model.objects.order_by("pk"))
-    rows.extend({"updated_at": i.updated_at} for i in MindboxIntegration.objects.order_by("pk"))
+        rows.extend(row | {"_model": model.__name__} for row in model.objects.order_by("pk").values())
     return rows
 
 
@@ -148,3 +147,20 @@ def test_export_to_a_file(tmp_path):
     target = tmp_path / "out.json"
     call_command("export_integrations", str(target))
     assert json.loads(target.read_text(encoding="utf-8"))["accounts"][0]["uis_app_id"] == "100500"
+
+
+def test_import_checks_nulls_lengths_and_tokens_within_the_file(tmp_path):
+    bad = copy.deepcopy(CONFIG)
+    bad["accounts"][0]["mindbox"]["operations"][0]["notifications"][0]["active"] = None
+    bad["accounts"][0]["mindbox"]["secret_key"] = "sk с пробелом"
+    bad["accounts"].append(
+        {"name": "Beta", "uis_app_id": "2" * 40, "inbound_token": CONFIG["accounts"][0]["inbound_token"]}
+    )
+    with pytest.raises(CommandError) as error:
+        run_import(write(tmp_path, bad))
+    message = str(error.value)
+    assert "$.accounts[0].mindbox.operations[0].notifications[0].active: must be a bool" in message
+    assert "$.accounts[0].mindbox.secret_key:" in message
+    assert "$.accounts[1].uis_app_id: at most 32 characters" in message
+    assert "$.accounts[1].inbound_token:" in message and "appears twice" in message
+    assert Account.objects.count() == 0

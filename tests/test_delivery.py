@@ -149,3 +149,20 @@ def test_a_body_that_cannot_render_is_a_visible_failed_delivery(make_account, ma
     delivery = Delivery.objects.get(event_id=result.event_id)
     assert delivery.status == Delivery.Status.FAILED
     assert delivery.last_error.startswith("cannot render:")
+
+
+def test_a_key_that_cannot_be_sent_fails_without_leaking(make_account, make_notification, client, mindbox, caplog):
+    key = "sk-секрет-42"  # not Latin-1: the HTTP header cannot carry it (saved around validation)
+    account = make_account(secret_key=key)
+    make_notification(account)
+    result = dispatch.receive_event(
+        account=account, communication_type="calls", raw="{}", values=CALL, enqueue=lambda ids: None
+    )
+    delivery = Delivery.objects.get(event_id=result.event_id)
+    assert attempt_delivery(delivery_id=delivery.pk, client=client).status == "failed"
+    delivery.refresh_from_db()
+    assert delivery.claimed_until is None
+    assert "UnicodeEncodeError" in delivery.last_error
+    rows = [*Delivery.objects.values(), *DeliveryAttempt.objects.values()]
+    assert "секрет" not in repr(rows)
+    assert "секрет" not in caplog.text

@@ -196,3 +196,19 @@ def test_body_over_64_kib_gets_413(live_server, account):
 def test_url_without_trailing_slash_works_too(live_server, account):
     url = f"{live_server.url}/api/uis/events/calls?token={account.inbound_token}"
     assert requests.post(url, json=CALL, timeout=10, allow_redirects=False).status_code == 202
+
+
+def test_any_accept_header_gets_json(live_server, account):
+    response = requests.post(
+        events_url(live_server, token=account.inbound_token), json=CALL, timeout=10, headers={"Accept": "text/html"}
+    )
+    assert response.status_code == 202
+    assert response.headers["Content-Type"] == "application/json"
+
+
+def test_nul_in_a_value_is_stored_without_it(live_server, account):
+    response = requests.post(
+        events_url(live_server, token=account.inbound_token), timeout=10, json={**CALL, "visitor_name": "An\u0000na"}
+    )
+    assert response.status_code == 202
+    assert InboundEvent.objects.get(pk=response.json()["event_id"]).values["visitor_name"] == "Anna"

@@ -73,3 +73,20 @@ def test_identity_falls_back_to_a_hash_of_the_values():
     assert a.startswith("hash:")
     assert a == event_identity("taxi_requests", {"taxi_address": "X", "visitor_name": "A"})
     assert a != event_identity("taxi_requests", {"visitor_name": "B", "taxi_address": "X"})
+
+
+def test_json_labelled_as_a_form_is_still_json():
+    # `curl -d '{...}'` sends JSON as application/x-www-form-urlencoded.
+    raw = b'{"visitor_name": "A", "call_session_id": "1"}'
+    assert parse_body(raw, "application/x-www-form-urlencoded") == {"visitor_name": "A", "call_session_id": "1"}
+
+
+def test_call_without_an_event_kind_falls_back_to_the_hash():
+    started = event_identity("calls", {"call_session_id": "42", "talk_time_duration": 0})
+    finished = event_identity("calls", {"call_session_id": "42", "talk_time_duration": 95})
+    assert started.startswith("hash:") and started != finished
+
+
+def test_nul_characters_are_dropped():
+    assert parse_body(b'{"visitor_name": "a\\u0000b"}', "application/json") == {"visitor_name": "ab"}
+    assert parse_form("visitor_name=a%00b") == {"visitor_name": "ab"}

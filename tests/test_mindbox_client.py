@@ -117,3 +117,18 @@ def test_redirects_are_not_followed(client):
     outcome = send(client)
     assert outcome.kind == OutcomeKind.FAILED
     assert len(responses.calls) == 1
+
+
+@pytest.mark.parametrize(("header", "expected"), [("1e12", 86400), ("inf", None), ("nan", None), ("-5", 0)])
+@responses.activate
+def test_retry_after_is_bounded(client, header, expected):
+    responses.post(ASYNC.split("?")[0], status=503, headers={"Retry-After": header})
+    assert send(client).retry_after == expected
+
+
+@responses.activate
+def test_request_timeout_and_a_broken_answer_are_retried(client):
+    responses.post(ASYNC.split("?")[0], status=408)
+    responses.post(ASYNC.split("?")[0], body=requests.exceptions.ChunkedEncodingError("reset"))
+    assert send(client).kind == OutcomeKind.RETRY
+    assert send(client).kind == OutcomeKind.RETRY

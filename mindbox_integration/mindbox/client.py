@@ -8,6 +8,7 @@ outcome, error text or log line this module produces.
 import dataclasses
 import enum
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -17,6 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import requests
 
 RESPONSE_KEEP_CHARS = 4000
+MAX_RETRY_AFTER = 86400.0  # a day: a larger (or absurd) Retry-After must not stall a delivery for good
 
 
 class OutcomeKind(enum.StrEnum):
@@ -51,13 +53,15 @@ def _retry_after(response: requests.Response) -> float | None:
     if not header:
         return None
     try:
-        return max(0.0, float(header))
+        seconds = float(header)
     except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(header).timestamp() - time.time())
-    except (TypeError, ValueError):
+        try:
+            seconds = parsedate_to_datetime(header).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return None
+    if not math.isfinite(seconds):
         return None
+    return min(max(0.0, seconds), MAX_RETRY_AFTER)
 
 
 def classify(status: int, text: str, retry_after: float | None = None) -> Outcome:
@@ -80,7 +84,7 @@ def classify(status: int, text: str, retry_after: float | None = None) -> Outcom
         return outcome(OutcomeKind.FAILED, f"Mindbox ValidationError: {summary or 'no details'}", messages=messages)
     if mb_status == "ProtocolError":
         return outcome(OutcomeKind.FAILED, f"Mindbox ProtocolError: {payload.get('errorMessage', '')}")
-    if status == 429 or status >= 500 or mb_status == "InternalServerError":
+    if status in (408, 429) or status >= 500 or mb_status == "InternalServerError":
         return outcome(OutcomeKind.RETRY, f"Mindbox answered HTTP {status}", retry_after=retry_after)
     if 200 <= status < 300:
         if mb_status in ("Success", "TransactionAlreadyProcessed", None):
@@ -124,6 +128,13 @@ class MindboxClient:
             result = Outcome(kind=OutcomeKind.RETRY, error="timed out waiting for Mindbox")
         except requests.ConnectionError as exc:
             result = Outcome(kind=OutcomeKind.RETRY, error=f"connection error: {str(exc)[:300]}")
-        except requests.RequestException as exc:
-            result = Outcome(kind=OutcomeKind.FAILED, error=f"request error: {type(exc).__name__}")
+        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
+            result = Outcome(
+                kind=OutcomeKind.RETRY, error=f"connection broke while reading the answer: {type(exc).__name__}"
+            )
+        # Below, only the exception's type is kept: its text or repr may quote the headers, key included.
+        except (requests.RequestException, UnicodeError, ValueError) as exc:
+            result = Outcome(kind=OutcomeKind.FAILED, error=f"the request could not be sent: {type(exc).__name__}")
+        except Exception as exc:  # anything else: retry on the schedule, which is bounded
+            result = Outcome(kind=OutcomeKind.RETRY, error=f"unexpected error: {type(exc).__name__}")
         return dataclasses.replace(result, duration_ms=int((time.monotonic() - started) * 1000))

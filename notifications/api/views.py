@@ -1,11 +1,13 @@
 """POST (or GET) /api/uis/events/<type>/: UIS's HTTP notifications come in here."""
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError
-from rest_framework import exceptions, status
+from django.db import DatabaseError, InterfaceError, OperationalError
+from rest_framework import exceptions, negotiation, status
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,6 +24,15 @@ log = logging.getLogger(__name__)
 _NOT_VALUES = frozenset({"token"})
 
 
+class AlwaysJSON(negotiation.DefaultContentNegotiation):
+    """Answer JSON whatever Accept says: a 406 would lose the event, and UIS documents no headers."""
+
+    def select_renderer(
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        return JSONRenderer(), JSONRenderer.media_type
+
+
 def _error(message: str, code: int) -> Response:
     return Response({"error": message}, status=code)
 
@@ -29,9 +40,10 @@ def _error(message: str, code: int) -> Response:
 class InboundEventView(APIView):
     authentication_classes = [InboundTokenAuthentication]
     parser_classes: list[Any] = []  # the body is parsed by notifications.intake, tolerantly
+    content_negotiation_class = AlwaysJSON
 
     def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, DatabaseError):
+        if isinstance(exc, OperationalError | InterfaceError):
             # UIS should send again later; answer in JSON, never with a traceback page.
             log.exception("inbound event not stored: database unavailable")
             response = _error(
@@ -39,6 +51,9 @@ class InboundEventView(APIView):
             )
             response["Retry-After"] = "30"
             return response
+        if isinstance(exc, DatabaseError):
+            log.exception("inbound event not stored")
+            return _error("the event could not be stored", status.HTTP_500_INTERNAL_SERVER_ERROR)
         if isinstance(exc, exceptions.AuthenticationFailed | exceptions.NotAuthenticated):
             response = _error(str(exc.detail), status.HTTP_401_UNAUTHORIZED)
             response["WWW-Authenticate"] = InboundTokenAuthentication().authenticate_header(self.request)
@@ -74,7 +89,7 @@ class InboundEventView(APIView):
                 values.update(parse_body(body, request.content_type or ""))
             except IntakeError as exc:
                 return _error(str(exc), status.HTTP_400_BAD_REQUEST)
-            raw = body.decode("utf-8-sig")
+            raw = body.decode("utf-8-sig").replace("\x00", "")
         if not values:
             return _error("no values: send a JSON object of mnemonic -> value", status.HTTP_400_BAD_REQUEST)
 
