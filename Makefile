@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 TEST_DATABASE_URL ?= postgres://postgres@localhost:5432/integration_portal
 TEST_REDIS_URL ?= redis://localhost:6379/5
 
-.PHONY: install run test lint typecheck check messages clean
+.PHONY: install test-tools run test lint typecheck check messages clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -17,12 +17,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The suite validates docker-compose.yml with Debian's docker-compose (it needs no engine).
+test-tools:
+	@command -v docker-compose >/dev/null 2>&1 || { \
+		echo "installing docker-compose (Debian package) for the compose file check"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }
+
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py ensure_admin
 	$(PY) manage.py runportal
 
-test: install
+test: install test-tools
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 		$(PY) -m pytest $(PYTEST_ARGS)
 
