@@ -4,6 +4,7 @@ identity for de-duplication. Pure functions: no database."""
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -16,6 +17,7 @@ _BARE_MNEMONIC_RE = re.compile(r"([:\[,]\s*)\{\{\s*[A-Za-z_][A-Za-z0-9_]*\s*\}\}
 _LITERAL_MNEMONIC_RE = re.compile(r"^\s*\{\{\s*[A-Za-z_][A-Za-z0-9_]*\s*\}\}\s*$")
 
 IDENTITY_MAX = 255
+_NOT_VALUES = frozenset({"token"})  # query parameters that are ours, not UIS's values
 
 
 class IntakeError(ValueError):
@@ -96,6 +98,25 @@ def parse_body(raw: bytes, content_type: str) -> dict[str, Any]:
     if not isinstance(parsed, dict):
         raise IntakeError(f'the body is a JSON {type(parsed).__name__}, not an object; send {{"mnemonic": value, ...}}')
     return _clean_values(parsed)
+
+
+@dataclass(frozen=True)
+class Received:
+    values: dict[str, Any]
+    raw: str  # what UIS sent, as text, without the token
+
+
+def parse_request(*, query: str, body: bytes | None, content_type: str) -> Received:
+    """Values from the query string (the token left out) and, for a POST, the body, whose
+    values win. Raises IntakeError when there is nothing usable."""
+    values = parse_form(query, exclude=_NOT_VALUES)
+    raw = "&".join(part for part in query.split("&") if part.split("=", 1)[0] not in _NOT_VALUES)
+    if body is not None:
+        values.update(parse_body(body, content_type))
+        raw = body.decode("utf-8-sig").replace("\x00", "")  # parse_body has checked the encoding
+    if not values:
+        raise IntakeError("no values: send a JSON object of mnemonic -> value")
+    return Received(values=values, raw=raw)
 
 
 def event_identity(communication_type: str, values: dict[str, Any]) -> str:

@@ -15,13 +15,11 @@ from rest_framework.views import APIView
 from mindbox_integration.models import Account
 from notifications.api.authentication import InboundTokenAuthentication
 from notifications.dispatch import receive_event
-from notifications.intake import IntakeError, parse_body, parse_form
+from notifications.intake import IntakeError, parse_request
 from notifications.mnemonics import CommunicationType
 from notifications.tasks import enqueue_deliveries
 
 log = logging.getLogger(__name__)
-
-_NOT_VALUES = frozenset({"token"})
 
 
 class AlwaysJSON(negotiation.DefaultContentNegotiation):
@@ -75,31 +73,23 @@ class InboundEventView(APIView):
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             declared = 0
-        if declared > limit:
+        body = request.body if from_body and declared <= limit else None  # not read when too large
+        if declared > limit or (body is not None and len(body) > limit):
             return _error(f"the body is over {limit // 1024} KiB", status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
-
-        query = request.META.get("QUERY_STRING", "")
-        values = parse_form(query, exclude=_NOT_VALUES)
-        raw = "&".join(p for p in query.split("&") if not p.startswith("token="))
-        if from_body:
-            body = request.body
-            if len(body) > limit:
-                return _error(f"the body is over {limit // 1024} KiB", status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
-            try:
-                values.update(parse_body(body, request.content_type or ""))
-            except IntakeError as exc:
-                return _error(str(exc), status.HTTP_400_BAD_REQUEST)
-            raw = body.decode("utf-8-sig").replace("\x00", "")
-        if not values:
-            return _error("no values: send a JSON object of mnemonic -> value", status.HTTP_400_BAD_REQUEST)
+        try:
+            received = parse_request(
+                query=request.META.get("QUERY_STRING", ""), body=body, content_type=request.content_type or ""
+            )
+        except IntakeError as exc:
+            return _error(str(exc), status.HTTP_400_BAD_REQUEST)
 
         account = request.auth
         assert isinstance(account, Account)  # set by InboundTokenAuthentication
         result = receive_event(
             account=account,
             communication_type=communication_type,
-            raw=raw,
-            values=values,
+            raw=received.raw,
+            values=received.values,
             enqueue=enqueue_deliveries,
         )
         if result.duplicate:
