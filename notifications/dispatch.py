@@ -1,6 +1,5 @@
 """Intake to deliveries: store the event, match notifications, render, and queue after commit."""
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,8 +13,6 @@ from notifications.filters import parse_filters, passes
 from notifications.intake import event_identity
 from notifications.models import Delivery, InboundEvent
 from notifications.rendering import TemplateError, compile_body, compile_url
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
