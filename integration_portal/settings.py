@@ -123,6 +123,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "notifications.tasks.sweep_due_deliveries",
         "schedule": env.float("DELIVERY_SWEEP_INTERVAL", default=30.0),
     },
+    "prune-old-records": {
+        "task": "notifications.tasks.prune_old_records",
+        "schedule": 3600.0,
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -141,6 +145,17 @@ DELIVERY_RETRY_SCHEDULE = _seconds_list("DELIVERY_RETRY_SCHEDULE", "10,60,300,18
 DELIVERY_COUNTDOWN_MAX = env.int("DELIVERY_COUNTDOWN_MAX", default=300)
 # How long a worker holds a delivery it is sending; a crashed worker's claim expires after it.
 DELIVERY_CLAIM_SECONDS = env.int("DELIVERY_CLAIM_SECONDS", default=120)
+# How long a queued message is trusted to arrive; after that the sweeper queues the delivery
+# again (a flushed or restarted Redis, a worker killed with messages in hand).
+DELIVERY_QUEUE_LEASE = env.int("DELIVERY_QUEUE_LEASE", default=120)
+# 401/403 answers in a row that pause an integration's sending until a manager resumes it.
+DELIVERY_PAUSE_AFTER = env.int("DELIVERY_PAUSE_AFTER", default=3)
+# Temporary failures (5xx, timeouts) in a row after which an integration backs off: its
+# deliveries wait, without spending attempts, for 5 s, doubling up to DELIVERY_BACKOFF_MAX.
+DELIVERY_BACKOFF_AFTER = env.int("DELIVERY_BACKOFF_AFTER", default=5)
+DELIVERY_BACKOFF_MAX = env.int("DELIVERY_BACKOFF_MAX", default=300)
+# Events and attempts older than this are pruned (an event waits while a delivery is unfinished).
+RETENTION_DAYS = env.int("RETENTION_DAYS", default=30)
 # Public base URL shown in the admin's set-up block (the inbound URLs UIS must call).
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="")
 

@@ -17,6 +17,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from mindbox_integration.mindbox import MindboxClient, Outcome, OutcomeKind
+from notifications import health
 from notifications.models import Delivery, DeliveryAttempt
 
 log = logging.getLogger(__name__)
@@ -33,9 +34,10 @@ def default_client() -> MindboxClient:
 
 @dataclass(frozen=True)
 class AttemptResult:
-    sent: bool  # False: not claimed (already done, not due, or held by another worker)
+    sent: bool  # False: nothing was sent (not claimed, held, backing off)
     status: str = ""
     retry_in: float | None = None  # seconds until the next attempt, when one is planned
+    requeue_in: float | None = None  # queue a message with this countdown (short waits only)
 
 
 def retry_delay(
@@ -60,11 +62,47 @@ def claim(*, delivery_id: int, now: datetime) -> bool:
     )
 
 
+def take_due(*, now: datetime, limit: int) -> list[int]:
+    """Due deliveries that no worker holds and no queued message covers, oldest due first; each
+    is marked as queued for DELIVERY_QUEUE_LEASE, so a sweep does not queue it again meanwhile."""
+    with transaction.atomic():
+        ids = list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
+            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+            .filter(Q(queued_until__isnull=True) | Q(queued_until__lt=now))
+            .order_by("next_attempt_at", "pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        Delivery.objects.filter(pk__in=ids).update(queued_until=now + timedelta(seconds=settings.DELIVERY_QUEUE_LEASE))
+    return ids
+
+
+def _release(delivery_id: int, **changes: object) -> None:
+    Delivery.objects.filter(pk=delivery_id).update(claimed_until=None, **changes)
+
+
+def _close_interrupted(delivery: Delivery, now: datetime) -> int:
+    """Attempts a killed worker left `sending` count as spent: a delivery that crashes its
+    worker every time must still run out of attempts."""
+    count = DeliveryAttempt.objects.filter(delivery=delivery, outcome=DeliveryAttempt.Outcome.SENDING).update(
+        outcome=DeliveryAttempt.Outcome.INTERRUPTED,
+        error="the worker stopped before Mindbox's answer was recorded",
+    )
+    if count:
+        delivery.attempts += count
+        Delivery.objects.filter(pk=delivery.pk).update(attempts=delivery.attempts)
+    return count
+
+
 def _record(delivery: Delivery, attempt: DeliveryAttempt, outcome: Outcome, rng: random.Random) -> AttemptResult:
     now = timezone.now()
     attempts_done = delivery.attempts + 1
     kind = outcome.kind
     error = outcome.error
+    if health.is_auth_refusal(outcome):
+        # Refused keys pause the whole integration (health.note_outcome); until then, retry.
+        kind = OutcomeKind.RETRY
     retry_in = None
     if kind == OutcomeKind.RETRY:
         retry_in = retry_delay(
@@ -87,32 +125,67 @@ def _record(delivery: Delivery, attempt: DeliveryAttempt, outcome: Outcome, rng:
         OutcomeKind.RETRY: Delivery.Status.PENDING,
         OutcomeKind.FAILED: Delivery.Status.FAILED,
     }[kind]
+    requeue_in = retry_in if retry_in is not None and retry_in <= settings.DELIVERY_COUNTDOWN_MAX else None
+    next_attempt_at = now + timedelta(seconds=retry_in) if retry_in is not None else None
     with transaction.atomic():
         attempt.save(update_fields=["http_status", "response_body", "duration_ms", "error", "outcome"])
         Delivery.objects.filter(pk=delivery.pk).update(
             attempts=F("attempts") + 1,
             status=status,
-            next_attempt_at=now + timedelta(seconds=retry_in) if retry_in is not None else None,
+            next_attempt_at=next_attempt_at,
             claimed_until=None,
+            # A countdown message will come; a longer wait is the sweeper's as soon as it is due.
+            queued_until=next_attempt_at + timedelta(seconds=settings.DELIVERY_QUEUE_LEASE)
+            if requeue_in is not None and next_attempt_at is not None
+            else None,
             last_error=error,
             finished_at=None if status == Delivery.Status.PENDING else now,
         )
-    return AttemptResult(sent=True, status=status, retry_in=retry_in)
+    return AttemptResult(sent=True, status=status, retry_in=retry_in, requeue_in=requeue_in)
+
+
+def _fail(delivery: Delivery, error: str, now: datetime) -> AttemptResult:
+    _release(delivery.pk, status=Delivery.Status.FAILED, last_error=error, finished_at=now, next_attempt_at=None)
+    log.warning("delivery %s failed without sending: %s", delivery.pk, error)
+    return AttemptResult(sent=False, status=Delivery.Status.FAILED)
 
 
 def attempt_delivery(
     *, delivery_id: int, client: MindboxClient | None = None, rng: random.Random | None = None
 ) -> AttemptResult:
-    if not claim(delivery_id=delivery_id, now=timezone.now()):
+    now = timezone.now()
+    if not claim(delivery_id=delivery_id, now=now):
         return AttemptResult(sent=False)
-    delivery = Delivery.objects.select_related("notification__operation__integration").get(pk=delivery_id)
+    delivery = Delivery.objects.select_related("notification__operation__integration__health").get(pk=delivery_id)
+    rng = rng or random.Random()
     notification = delivery.notification
-    secret_key = notification.operation.integration.secret_key if notification else ""
-    attempt = DeliveryAttempt.objects.create(delivery=delivery)
+    if notification is None:
+        return _fail(delivery, "its notification was deleted before it could be sent", now)
+    integration = notification.operation.integration
+    state = getattr(integration, "health", None)
+
+    gate = health.gate(integration=integration, health=state, now=now)
+    if gate.hold:
+        _release(delivery.pk, status=Delivery.Status.HELD, queued_until=None)
+        return AttemptResult(sent=False, status=Delivery.Status.HELD)
+    if gate.wait_until is not None:
+        # Spread the waiting deliveries over a second so they do not all probe at once.
+        until = gate.wait_until + timedelta(seconds=rng.uniform(0, 1))
+        _release(delivery.pk, next_attempt_at=until, queued_until=None)
+        return AttemptResult(sent=False, status=Delivery.Status.PENDING)
+
+    if _close_interrupted(delivery, now) and delivery.attempts > len(settings.DELIVERY_RETRY_SCHEDULE):
+        return _fail(delivery, f"gave up: the worker stopped {delivery.attempts} times while sending it", now)
+
+    attempt = DeliveryAttempt.objects.create(delivery=delivery, transaction_id=delivery.transaction_id)
     outcome = (client or default_client()).send(
-        url=delivery.url, body=delivery.body, secret_key=secret_key, transaction_id=str(delivery.transaction_id)
+        url=delivery.url,
+        body=delivery.body,
+        secret_key=integration.secret_key,
+        transaction_id=str(delivery.transaction_id),
     )
-    result = _record(delivery, attempt, outcome, rng or random.Random())
+    result = _record(delivery, attempt, outcome, rng)
+    health.note_outcome(integration_id=integration.pk, health=state, outcome=outcome, now=timezone.now())
     log.info(
         "delivery %s attempt %s: %s%s",
         delivery.pk,

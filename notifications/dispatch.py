@@ -1,11 +1,15 @@
 """Intake to deliveries: store the event, match notifications, render, and queue after commit."""
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from mindbox_integration.models import Account, Notification
 from notifications import selectors
@@ -13,6 +17,8 @@ from notifications.filters import parse_filters, passes
 from notifications.intake import event_identity
 from notifications.models import Delivery, InboundEvent
 from notifications.rendering import TemplateError, compile_body, compile_url
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,7 +41,19 @@ def render_notification(notification: Notification, values: dict[str, Any]) -> R
         url = compile_url(notification.url).render(values)
     except TemplateError as exc:
         return Rendered(url=notification.url, body="", error=f"cannot render: {exc}")
+    except Exception as exc:  # a poison event must not lose the request it came with
+        log.exception("rendering notification %s failed", notification.pk)
+        return Rendered(url=notification.url, body="", error=f"cannot render: {type(exc).__name__}")
     return Rendered(url=url, body=body)
+
+
+def skip_note(*, account: Account, communication_type: str, notifications: Sequence[Notification]) -> str:
+    """Why an event made no delivery: shown on the event, so nothing is skipped unseen."""
+    if notifications:
+        return _("no notification's filter conditions matched")
+    if not selectors.integration_active(account_id=account.pk):
+        return _("the Mindbox integration is switched off")
+    return _("no active notification for this communication type")
 
 
 def matching(notifications: Sequence[Notification], values: dict[str, Any]) -> list[Notification]:
@@ -72,24 +90,35 @@ def receive_event(
             return IntakeResult(event_id=first.pk, deliveries=0, duplicate=True)
 
         notifications = selectors.active_notifications(account_id=account.pk, communication_type=communication_type)
+        queued_until = now + timedelta(seconds=settings.DELIVERY_QUEUE_LEASE)
         deliveries = []
         for notification in matching(notifications, values):
             rendered = render_notification(notification, values)
-            failed = bool(rendered.error)
+            if rendered.error:
+                status = Delivery.Status.FAILED
+            elif selectors.is_paused(notification):
+                status = Delivery.Status.HELD
+            else:
+                status = Delivery.Status.PENDING
             deliveries.append(
                 Delivery(
                     event=event,
                     notification=notification,
                     url=rendered.url,
                     body=rendered.body,
-                    status=Delivery.Status.FAILED if failed else Delivery.Status.PENDING,
-                    next_attempt_at=None if failed else now,
+                    status=status,
+                    next_attempt_at=now if status == Delivery.Status.PENDING else None,
+                    queued_until=queued_until if status == Delivery.Status.PENDING else None,
                     last_error=rendered.error,
-                    finished_at=now if failed else None,
+                    finished_at=now if status == Delivery.Status.FAILED else None,
                     created_at=now,
                 )
             )
-        Delivery.objects.bulk_create(deliveries)
+        if deliveries:
+            Delivery.objects.bulk_create(deliveries)
+        else:
+            event.note = skip_note(account=account, communication_type=communication_type, notifications=notifications)
+            event.save(update_fields=["note"])
         pending = [d.pk for d in deliveries if d.status == Delivery.Status.PENDING]
         if pending:
             transaction.on_commit(lambda: enqueue(pending))

@@ -7,7 +7,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from mindbox_integration.models import Account, Notification
+from mindbox_integration.models import Account, MindboxIntegration, Notification
 from notifications.mnemonics import CommunicationType
 
 
@@ -18,6 +18,8 @@ class InboundEvent(models.Model):
     values = models.JSONField(_("values"), default=dict)
     identity = models.CharField(_("identity"), max_length=255)
     received_at = models.DateTimeField(_("received"), default=timezone.now, db_index=True)
+    # Why an accepted event made no delivery, so that nothing skipped is invisible.
+    note = models.CharField(_("note"), max_length=200, blank=True)
 
     class Meta:
         verbose_name = _("inbound event")
@@ -34,8 +36,11 @@ class InboundEvent(models.Model):
 class Delivery(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", _("pending")
+        HELD = "held", _("held")  # waiting for its integration: switched off or paused
         DELIVERED = "delivered", _("delivered")
         FAILED = "failed", _("failed")
+
+    UNFINISHED = (Status.PENDING, Status.HELD)
 
     event = models.ForeignKey(
         InboundEvent, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("event")
@@ -51,6 +56,8 @@ class Delivery(models.Model):
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
     # Held by a worker while it sends; an expired claim means that worker died.
     claimed_until = models.DateTimeField(null=True, blank=True)
+    # A Celery message for it is believed to be queued until then; after that the sweeper queues another.
+    queued_until = models.DateTimeField(null=True, blank=True)
     transaction_id = models.UUIDField(_("transaction id"), default=uuid.uuid4, unique=True, editable=False)
     last_error = models.TextField(_("last error"), blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
@@ -66,7 +73,9 @@ class Delivery(models.Model):
                 fields=["next_attempt_at"],
                 name="delivery_due",
                 condition=models.Q(status="pending"),
-            )
+            ),
+            # The dead-letter list: failed (or held) deliveries, newest first.
+            models.Index(fields=["status", "-created_at"], name="delivery_status_created"),
         ]
 
     def __str__(self) -> str:
@@ -81,11 +90,13 @@ class DeliveryAttempt(models.Model):
         DELIVERED = "delivered", _("delivered")
         RETRY = "retry", _("will retry")
         FAILED = "failed", _("failed")
+        INTERRUPTED = "interrupted", _("interrupted")  # the worker stopped before the answer was recorded
 
     delivery = models.ForeignKey(
         Delivery, on_delete=models.CASCADE, related_name="attempt_log", verbose_name=_("delivery")
     )
-    started_at = models.DateTimeField(_("started"), default=timezone.now)
+    started_at = models.DateTimeField(_("started"), default=timezone.now, db_index=True)
+    transaction_id = models.UUIDField(_("transaction id"), null=True, blank=True)
     http_status = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)
     response_body = models.TextField(_("response"), blank=True)
     duration_ms = models.PositiveIntegerField(_("duration, ms"), null=True, blank=True)
@@ -99,3 +110,28 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{timezone.localtime(self.started_at):%Y-%m-%d %H:%M:%S} {self.get_outcome_display()}"
+
+
+class IntegrationHealth(models.Model):
+    """How Mindbox has been answering one integration. Kept apart from the configuration, so a
+    manager saving the integration page never overwrites what the workers wrote."""
+
+    integration = models.OneToOneField(
+        MindboxIntegration,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="health",
+        verbose_name=_("integration"),
+    )
+    paused_at = models.DateTimeField(_("sending paused"), null=True, blank=True)
+    pause_reason = models.TextField(_("pause reason"), blank=True)
+    auth_failures = models.PositiveIntegerField(_("401/403 answers in a row"), default=0)
+    failure_streak = models.PositiveIntegerField(_("temporary failures in a row"), default=0)
+    backoff_until = models.DateTimeField(_("backing off until"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("integration health")
+        verbose_name_plural = _("integration health")
+
+    def __str__(self) -> str:
+        return f"{_('integration health')} #{self.pk}"

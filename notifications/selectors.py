@@ -1,10 +1,6 @@
 """Reads that the event's way needs."""
 
-from datetime import datetime
-
-from django.db.models import Q
-
-from mindbox_integration.models import Notification
+from mindbox_integration.models import MindboxIntegration, Notification
 from notifications.models import Delivery, InboundEvent
 
 SEEN_EVENTS_LOOKBACK = 200
@@ -19,9 +15,19 @@ def active_notifications(*, account_id: int, communication_type: str) -> list[No
             communication_type=communication_type,
             active=True,
         )
-        .select_related("operation")
+        .select_related("operation__integration__health")
         .order_by("pk")
     )
+
+
+def is_paused(notification: Notification) -> bool:
+    """Whether the notification's integration is paused (read with active_notifications' join)."""
+    health = getattr(notification.operation.integration, "health", None)
+    return health is not None and health.paused_at is not None
+
+
+def integration_active(*, account_id: int) -> bool:
+    return MindboxIntegration.objects.filter(account_id=account_id, active=True).exists()
 
 
 def seen_mnemonics(*, account_id: int, communication_type: str) -> set[str]:
@@ -35,13 +41,3 @@ def seen_mnemonics(*, account_id: int, communication_type: str) -> set[str]:
         if isinstance(values, dict):
             names.update(values)
     return names
-
-
-def due_delivery_ids(*, now: datetime, due_before: datetime | None = None, limit: int) -> list[int]:
-    """Pending deliveries due (by `due_before`, default now) that no worker holds."""
-    return list(
-        Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=due_before or now)
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
-    )

@@ -1,4 +1,4 @@
-"""Celery tasks: thin wrappers around notifications.delivery."""
+"""Celery tasks: thin wrappers around notifications.delivery, health and retention."""
 
 import logging
 from datetime import timedelta
@@ -7,37 +7,50 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from notifications import delivery, selectors
+from notifications import delivery, health, retention
 
 log = logging.getLogger(__name__)
 
 SWEEP_BATCH = 1000
-# A delivery that just fell due most likely has its message in the queue already; the sweeper
-# leaves it that long before queuing another, so a busy queue is not flooded with duplicates.
-SWEEP_GRACE = timedelta(seconds=60)
 
 
 @shared_task(ignore_result=True)
 def deliver(delivery_id: int) -> None:
     result = delivery.attempt_delivery(delivery_id=delivery_id)
-    if result.retry_in is not None and result.retry_in <= settings.DELIVERY_COUNTDOWN_MAX:
-        deliver.apply_async((delivery_id,), countdown=result.retry_in)
+    if result.requeue_in is not None:
+        deliver.apply_async((delivery_id,), countdown=result.requeue_in)
     # Longer waits stay in the database; sweep_due_deliveries queues them when due.
 
 
 @shared_task(ignore_result=True)
 def sweep_due_deliveries() -> int:
-    """Queue every due delivery no worker holds: late retries, and messages that were lost."""
-    ids = selectors.due_delivery_ids(now=timezone.now(), due_before=timezone.now() - SWEEP_GRACE, limit=SWEEP_BATCH)
-    for delivery_id in ids:
-        deliver.delay(delivery_id)
-    if ids:
-        log.info("sweeper queued %d due deliveries", len(ids))
-    return len(ids)
+    """Queue every due delivery that no worker holds and no queued message covers: late
+    retries, ends of back-off, and messages lost with a crashed worker or a flushed broker.
+    Also release what integrations switched back on may now send."""
+    for integration_id in health.releasable_integration_ids():
+        health.release_held(integration_id=integration_id, enqueue=enqueue_deliveries)
+    queued = 0
+    while True:
+        ids = delivery.take_due(now=timezone.now(), limit=SWEEP_BATCH)
+        enqueue_deliveries(ids)
+        queued += len(ids)
+        if len(ids) < SWEEP_BATCH:
+            break
+    if queued:
+        log.info("sweeper queued %d due deliveries", queued)
+    return queued
+
+
+@shared_task(ignore_result=True)
+def prune_old_records() -> None:
+    cutoff = timezone.now() - timedelta(days=settings.RETENTION_DAYS)
+    pruned = retention.prune(older_than=cutoff)
+    if pruned.events or pruned.attempts:
+        log.info("pruned %d events and %d attempts older than %s", pruned.events, pruned.attempts, cutoff)
 
 
 def enqueue_deliveries(delivery_ids: list[int]) -> None:
-    """Queue fresh deliveries; if the broker is unreachable the sweeper sends them later."""
+    """Queue deliveries; if the broker is unreachable the sweeper sends them later."""
     try:
         for delivery_id in delivery_ids:
             deliver.delay(delivery_id)

@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 
 from mindbox_integration.mindbox import MindboxClient
-from notifications import dispatch, selectors
-from notifications.delivery import attempt_delivery, claim, retry_delay
+from notifications import dispatch
+from notifications.delivery import attempt_delivery, claim, retry_delay, take_due
 from notifications.models import Delivery, DeliveryAttempt
 from tests.mindbox_standin import Planned
 
@@ -110,15 +110,64 @@ def test_a_claimed_delivery_is_not_sent_by_another_worker(delivery, client, mind
     assert attempt_delivery(delivery_id=delivery.pk, client=client).sent is True
 
 
-def test_due_deliveries_are_found_for_the_sweeper(delivery):
+def test_the_sweeper_takes_due_deliveries_whose_message_lease_ran_out(delivery, settings):
     now = timezone.now()
-    assert selectors.due_delivery_ids(now=now, limit=10) == [delivery.pk]
-    assert selectors.due_delivery_ids(now=now, due_before=now - timedelta(minutes=1), limit=10) == []
-    assert claim(delivery_id=delivery.pk, now=now)
-    assert selectors.due_delivery_ids(now=now, limit=10) == []  # held by a worker
-    Delivery.objects.filter(pk=delivery.pk).update(claimed_until=None)
-    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=now + timedelta(minutes=5))
-    assert selectors.due_delivery_ids(now=now, limit=10) == []
+    assert take_due(now=now, limit=10) == []  # its message was queued on commit
+    settings.DELIVERY_QUEUE_LEASE = 60
+    later = delivery.queued_until + timedelta(seconds=1)
+    assert take_due(now=later, limit=10) == [delivery.pk]
+    assert take_due(now=later, limit=10) == []  # queued again: leased for another minute
+    delivery.refresh_from_db()
+    assert delivery.queued_until == later + timedelta(seconds=60)
+    much_later = later + timedelta(seconds=61)
+    assert claim(delivery_id=delivery.pk, now=much_later)
+    assert take_due(now=much_later, limit=10) == []  # held by a worker
+    Delivery.objects.filter(pk=delivery.pk).update(claimed_until=None, next_attempt_at=much_later + timedelta(minutes=5))
+    assert take_due(now=much_later, limit=10) == []  # not due
+
+
+def test_a_long_wait_is_left_to_the_sweeper_and_a_short_one_to_a_countdown(delivery, client, mindbox, settings):
+    settings.DELIVERY_COUNTDOWN_MAX = 30
+    mindbox.plan(Planned(status=503, payload={}))
+    short = attempt_delivery(delivery_id=delivery.pk, client=client)
+    assert short.requeue_in == short.retry_in
+    delivery.refresh_from_db()
+    assert delivery.queued_until > delivery.next_attempt_at  # the countdown message covers it
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+    mindbox.plan(Planned(status=503, payload={}))
+    long = attempt_delivery(delivery_id=delivery.pk, client=client)  # second step: 60 s > 30 s
+    assert long.retry_in > 30 and long.requeue_in is None
+    delivery.refresh_from_db()
+    assert delivery.queued_until is None  # the sweeper takes it as soon as it is due
+    assert take_due(now=delivery.next_attempt_at, limit=10) == [delivery.pk]
+
+
+def test_an_attempt_a_killed_worker_left_counts_and_ends_a_crash_loop(delivery, client, mindbox, settings):
+    settings.DELIVERY_RETRY_SCHEDULE = [1, 1]
+    # Two workers died mid-send: their attempts were written, never completed, and their claims expired.
+    for _ in range(2):
+        DeliveryAttempt.objects.create(delivery=delivery)
+    assert attempt_delivery(delivery_id=delivery.pk, client=client).status == "delivered"
+    outcomes = list(DeliveryAttempt.objects.filter(delivery=delivery).values_list("outcome", flat=True))
+    assert outcomes == ["interrupted", "interrupted", "delivered"]
+    delivery.refresh_from_db()
+    assert delivery.attempts == 3
+
+    third = Delivery.objects.create(event=delivery.event, notification=None, url="", body="", next_attempt_at=timezone.now())
+    assert attempt_delivery(delivery_id=third.pk, client=client).status == "failed"  # notification deleted
+    third.refresh_from_db()
+    assert "deleted" in third.last_error
+
+
+def test_a_delivery_that_kills_its_worker_every_time_gives_up(delivery, client, mindbox, settings):
+    settings.DELIVERY_RETRY_SCHEDULE = [1, 1]
+    for _ in range(3):
+        DeliveryAttempt.objects.create(delivery=delivery)
+    result = attempt_delivery(delivery_id=delivery.pk, client=client)
+    assert result.status == "failed" and result.sent is False
+    assert mindbox.requests == []
+    delivery.refresh_from_db()
+    assert "worker stopped 3 times" in delivery.last_error
 
 
 def test_the_secret_key_is_in_no_stored_row(delivery, client, mindbox):
@@ -129,6 +178,7 @@ def test_the_secret_key_is_in_no_stored_row(delivery, client, mindbox):
     rows = [*Delivery.objects.values(), *DeliveryAttempt.objects.values()]
     assert len(rows) == 3
     assert KEY not in repr(rows)
+    assert attempts_sent_with(delivery) == {str(delivery.transaction_id)}
 
 
 def test_retry_delay_follows_the_schedule():
@@ -166,3 +216,7 @@ def test_a_key_that_cannot_be_sent_fails_without_leaking(make_account, make_noti
     rows = [*Delivery.objects.values(), *DeliveryAttempt.objects.values()]
     assert "секрет" not in repr(rows)
     assert "секрет" not in caplog.text
+
+
+def attempts_sent_with(delivery: Delivery) -> set[str]:
+    return {str(t) for t in DeliveryAttempt.objects.filter(delivery=delivery).values_list("transaction_id", flat=True)}

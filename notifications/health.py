@@ -1,0 +1,155 @@
+"""Integration health: pause an integration whose key Mindbox refuses, back off from one whose
+Mindbox is down, and release what was held once sending may go on.
+
+An integration's deliveries are *held* (status `held`, no attempt spent) while the integration is
+switched off or paused. Consecutive 401/403 answers pause it; a manager resumes it. Consecutive
+temporary failures (5xx, timeouts) open a back-off window during which its deliveries wait without
+an attempt, so an outage costs a few probes instead of a request per delivery, and workers stay
+free for other integrations.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from mindbox_integration.mindbox import Outcome, OutcomeKind
+from mindbox_integration.models import MindboxIntegration
+from notifications.models import Delivery, IntegrationHealth
+
+AUTH_REFUSED = (401, 403)
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Whether a delivery of this integration may be sent now."""
+
+    hold: str = ""  # why it must wait for the integration (switched off, paused)
+    wait_until: datetime | None = None  # back-off: try again then, at no attempt's cost
+
+
+def gate(*, integration: MindboxIntegration, health: IntegrationHealth | None, now: datetime) -> Gate:
+    if not integration.active:
+        return Gate(hold=_("the integration is switched off"))
+    if health is None:
+        return Gate()
+    if health.paused_at is not None:
+        return Gate(hold=health.pause_reason or _("sending is paused"))
+    if health.backoff_until is not None and health.backoff_until > now:
+        return Gate(wait_until=health.backoff_until)
+    return Gate()
+
+
+def is_auth_refusal(outcome: Outcome) -> bool:
+    return outcome.http_status in AUTH_REFUSED and outcome.kind == OutcomeKind.FAILED
+
+
+def backoff_seconds(streak: int) -> float:
+    """Back-off after `streak` temporary failures in a row: none below the threshold, then
+    doubling from 5 s up to DELIVERY_BACKOFF_MAX."""
+    over = streak - settings.DELIVERY_BACKOFF_AFTER
+    if over < 0:
+        return 0.0
+    return float(min(5 * 2 ** min(over, 20), settings.DELIVERY_BACKOFF_MAX))
+
+
+def note_outcome(
+    *, integration_id: int, health: IntegrationHealth | None, outcome: Outcome, now: datetime
+) -> IntegrationHealth | None:
+    """Count the answer towards the integration's health; pause or back off when due.
+
+    `health` is the state read when the delivery was claimed: a good answer to a healthy
+    integration writes nothing.
+    """
+    auth = is_auth_refusal(outcome)
+    temporary = outcome.kind == OutcomeKind.RETRY
+    if not auth and not temporary:
+        if health is None or not (health.auth_failures or health.failure_streak or health.backoff_until):
+            return health
+        IntegrationHealth.objects.filter(pk=integration_id).update(
+            auth_failures=0, failure_streak=0, backoff_until=None
+        )
+        return None
+
+    with transaction.atomic():
+        IntegrationHealth.objects.get_or_create(integration_id=integration_id)
+        state = IntegrationHealth.objects.select_for_update().get(pk=integration_id)
+        if auth:
+            state.auth_failures += 1
+            state.failure_streak = 0
+            state.backoff_until = None
+            if state.paused_at is None and state.auth_failures >= settings.DELIVERY_PAUSE_AFTER:
+                state.paused_at = now
+                state.pause_reason = _(
+                    "Mindbox refused %(count)d requests in a row with HTTP %(status)s: check the secret key "
+                    "and that the endpoint may call this operation, then resume sending."
+                ) % {"count": state.auth_failures, "status": outcome.http_status}
+        else:
+            state.failure_streak += 1
+            wait = backoff_seconds(state.failure_streak)
+            if wait:
+                state.backoff_until = now + timedelta(seconds=wait)
+        state.save()
+        if state.paused_at == now:
+            hold_pending(integration_id=integration_id, now=now)
+    return state
+
+
+def _of_integration(integration_id: int) -> Q:
+    return Q(notification__operation__integration_id=integration_id)
+
+
+def hold_pending(*, integration_id: int, now: datetime) -> int:
+    """Hold the integration's pending deliveries that no worker is sending."""
+    return (
+        Delivery.objects.filter(_of_integration(integration_id), status=Delivery.Status.PENDING)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .update(status=Delivery.Status.HELD, queued_until=None)
+    )
+
+
+def release_held(*, integration_id: int, enqueue: Callable[[list[int]], None]) -> int:
+    """Make the integration's held deliveries due now and queue them in order of arrival."""
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(_of_integration(integration_id), status=Delivery.Status.HELD)
+            .order_by("created_at", "pk")
+            .values_list("pk", flat=True)
+        )
+        Delivery.objects.filter(pk__in=ids).update(
+            status=Delivery.Status.PENDING,
+            next_attempt_at=now,
+            queued_until=now + timedelta(seconds=settings.DELIVERY_QUEUE_LEASE),
+            claimed_until=None,
+        )
+        if ids:
+            transaction.on_commit(lambda: enqueue(ids))
+    return len(ids)
+
+
+def resume(*, integration_id: int, enqueue: Callable[[list[int]], None]) -> int:
+    """Lift a pause (a manager fixed the key): forget the failures and send what was held."""
+    IntegrationHealth.objects.filter(pk=integration_id).update(
+        paused_at=None, pause_reason="", auth_failures=0, failure_streak=0, backoff_until=None
+    )
+    integration = MindboxIntegration.objects.only("active").get(pk=integration_id)
+    if not integration.active:
+        return 0
+    return release_held(integration_id=integration_id, enqueue=enqueue)
+
+
+def releasable_integration_ids() -> list[int]:
+    """Integrations with held deliveries that may send again (switched back on, or resumed)."""
+    return list(
+        Delivery.objects.filter(status=Delivery.Status.HELD, notification__operation__integration__active=True)
+        .exclude(notification__operation__integration__health__paused_at__isnull=False)
+        .values_list("notification__operation__integration_id", flat=True)
+        .distinct()
+    )

@@ -1,0 +1,96 @@
+"""Dead letters and replay: send failed deliveries again, as they were or re-rendered.
+
+A resend keeps the delivery's transaction id, so Mindbox still de-duplicates it, and its
+attempts stay as history; the retry schedule starts over. A re-render builds the URL and body
+again from the stored event with the notification as it is now (after a template fix), and
+takes a new transaction id: it is a different request.
+"""
+
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from notifications.dispatch import render_notification
+from notifications.models import Delivery
+
+Enqueue = Callable[[list[int]], None]
+
+
+@dataclass
+class Replayed:
+    queued: list[int] = field(default_factory=list)
+    skipped: int = 0  # not failed (or, for a re-render, not failed or held), or its notification is gone
+    errors: dict[int, str] = field(default_factory=dict)  # re-render: still cannot render
+
+
+def _pending_now(now: datetime) -> dict[str, object]:
+    return {
+        "status": Delivery.Status.PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "queued_until": now + timedelta(seconds=settings.DELIVERY_QUEUE_LEASE),
+        "claimed_until": None,
+        "finished_at": None,
+        "last_error": "",
+    }
+
+
+def failed_since(*, integration_id: int, since: datetime) -> "QuerySet[Delivery]":
+    return Delivery.objects.filter(
+        notification__operation__integration_id=integration_id, status=Delivery.Status.FAILED, created_at__gte=since
+    )
+
+
+def resend(*, delivery_ids: Iterable[int], enqueue: Enqueue) -> Replayed:
+    wanted = list(delivery_ids)
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            Delivery.objects.select_for_update()
+            .filter(pk__in=wanted, status=Delivery.Status.FAILED, notification__isnull=False)
+            .order_by("created_at", "pk")
+            .values_list("pk", flat=True)
+        )
+        Delivery.objects.filter(pk__in=ids).update(**_pending_now(now))
+        if ids:
+            transaction.on_commit(lambda: enqueue(ids))
+    return Replayed(queued=ids, skipped=len(wanted) - len(ids))
+
+
+def rerender(*, delivery_ids: Iterable[int], enqueue: Enqueue) -> Replayed:
+    """Failed deliveries are rendered again and resent; held ones are rendered again and stay held."""
+    wanted = list(delivery_ids)
+    result = Replayed()
+    now = timezone.now()
+    with transaction.atomic():
+        deliveries = list(
+            Delivery.objects.select_for_update(of=("self",))
+            .filter(
+                pk__in=wanted, status__in=[Delivery.Status.FAILED, Delivery.Status.HELD], notification__isnull=False
+            )
+            .select_related("event", "notification")
+            .order_by("created_at", "pk")
+        )
+        result.skipped = len(wanted) - len(deliveries)
+        for delivery in deliveries:
+            assert delivery.notification is not None  # filtered above
+            rendered = render_notification(delivery.notification, delivery.event.values)
+            if rendered.error:
+                result.errors[delivery.pk] = rendered.error
+                Delivery.objects.filter(pk=delivery.pk).update(last_error=rendered.error)
+                continue
+            changes: dict[str, object] = {"url": rendered.url, "body": rendered.body, "transaction_id": uuid.uuid4()}
+            if delivery.status == Delivery.Status.FAILED:
+                changes.update(_pending_now(now))
+                result.queued.append(delivery.pk)
+            Delivery.objects.filter(pk=delivery.pk).update(**changes)
+        queued = list(result.queued)
+        if queued:
+            transaction.on_commit(lambda: enqueue(queued))
+    return result
