@@ -122,7 +122,9 @@ def test_the_sweeper_takes_due_deliveries_whose_message_lease_ran_out(delivery, 
     much_later = later + timedelta(seconds=61)
     assert claim(delivery_id=delivery.pk, now=much_later)
     assert take_due(now=much_later, limit=10) == []  # held by a worker
-    Delivery.objects.filter(pk=delivery.pk).update(claimed_until=None, next_attempt_at=much_later + timedelta(minutes=5))
+    Delivery.objects.filter(pk=delivery.pk).update(
+        claimed_until=None, next_attempt_at=much_later + timedelta(minutes=5)
+    )
     assert take_due(now=much_later, limit=10) == []  # not due
 
 
@@ -153,7 +155,9 @@ def test_an_attempt_a_killed_worker_left_counts_and_ends_a_crash_loop(delivery, 
     delivery.refresh_from_db()
     assert delivery.attempts == 3
 
-    third = Delivery.objects.create(event=delivery.event, notification=None, url="", body="", next_attempt_at=timezone.now())
+    third = Delivery.objects.create(
+        event=delivery.event, notification=None, url="", body="", next_attempt_at=timezone.now()
+    )
     assert attempt_delivery(delivery_id=third.pk, client=client).status == "failed"  # notification deleted
     third.refresh_from_db()
     assert "deleted" in third.last_error
