@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 TEST_DATABASE_URL ?= postgres://postgres@localhost:5432/integration_portal
 TEST_REDIS_URL ?= redis://localhost:6379/5
 
-.PHONY: install test-tools run test lint typecheck check messages clean
+.PHONY: install test-tools run test faults lint typecheck check messages clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -31,6 +31,10 @@ run: install
 test: install test-tools
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 		$(PY) -m pytest $(PYTEST_ARGS)
+
+# Kill, flush and starve the real processes mid-batch; print what was sent, delivered and lost.
+faults: install
+	$(PY) -m harness.faults
 
 lint: install
 	$(VENV)/bin/ruff check .

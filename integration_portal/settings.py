@@ -115,7 +115,14 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Redis: above the longest request (connect + read timeout) with a wide margin, so Redis does
 # not hand an unacknowledged message to a second worker while the first still works on it.
 # (kombu's SQLAlchemy transport passes these options to create_engine, so it gets none.)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600} if REDIS_URL else {}
+# max_retries and intervals: a publish gives up within about a second when Redis is down (the
+# default retries for long), so the inbound endpoint still answers and the sweeper sends later.
+# Workers reconnect by broker_connection_max_retries, which these options do not touch.
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {"visibility_timeout": 3600, "max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+    if REDIS_URL
+    else {}
+)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {

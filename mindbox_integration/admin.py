@@ -2,21 +2,30 @@
 Save, and only then do the UIS set-up block and the operations appear."""
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import admin, messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_POST
 
 from mindbox_integration import selectors, services
 from mindbox_integration.admin_base import PortalModelAdmin
 from mindbox_integration.forms import MindboxIntegrationForm, NotificationForm, OperationInlineForm
 from mindbox_integration.models import Account, MindboxIntegration, Notification, Operation
+from notifications import health as delivery_health
+from notifications import selectors as delivery_selectors
+from notifications.admin import INTEGRATION_LOOKUP, changelist_url, may_resend
+from notifications.models import Delivery
+from notifications.tasks import enqueue_deliveries
 
 
 def _integration_url(integration: MindboxIntegration) -> str:
@@ -102,7 +111,88 @@ class MindboxIntegrationAdmin(PortalModelAdmin):
         if integration is not None and integration.active:
             base_url = settings.PUBLIC_BASE_URL or request.build_absolute_uri("/")
             context["uis_setup"] = selectors.uis_setup(base_url=base_url, account=integration.account)
+        if integration is not None:
+            context["sending"] = self.sending_state(request, integration)
         return super().change_view(request, object_id, form_url, context)
+
+    def sending_state(self, request: HttpRequest, integration: MindboxIntegration) -> dict[str, Any]:
+        """What the "Sending" block shows: pause, back-off, what waits or failed, and the ways out."""
+        health = delivery_selectors.integration_health(integration_id=integration.pk)
+        counts = delivery_selectors.delivery_counts(integration_id=integration.pk)
+        paused = health is not None and health.paused_at is not None
+        backing_off = health is not None and health.backoff_until is not None and health.backoff_until > timezone.now()
+        # Resuming also clears a back-off and releases what is held, so it is offered for those too.
+        resumable = paused or backing_off or counts[Delivery.Status.HELD] > 0
+        return {
+            "health": health,
+            "paused": paused,
+            "backing_off": backing_off,
+            "held": counts[Delivery.Status.HELD],
+            "pending": counts[Delivery.Status.PENDING],
+            "failed": counts[Delivery.Status.FAILED],
+            "failed_url": changelist_url(
+                status__exact=Delivery.Status.FAILED.value, **{INTEGRATION_LOOKUP: integration.pk}
+            ),
+            "resend_failed_url": (
+                f"{reverse('admin:notifications_delivery_resend_failed')}?{urlencode({'integration': integration.pk})}"
+                if may_resend(request)
+                else ""
+            ),
+            "resume_url": (
+                reverse("admin:mindbox_integration_mindboxintegration_resume", args=[integration.pk])
+                if resumable and self.has_change_permission(request, integration)
+                else ""
+            ),
+        }
+
+    def get_urls(self) -> list[URLPattern]:
+        # Before the defaults, whose "<path:object_id>/" would take this path too.
+        resume = self.admin_site.admin_view(require_POST(self.resume_view))
+        own = [path("<path:object_id>/resume/", resume, name="mindbox_integration_mindboxintegration_resume")]
+        return own + super().get_urls()
+
+    def resume_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        integration = self.get_object(request, object_id)
+        if integration is None:
+            raise Http404
+        queued = delivery_health.resume(integration_id=integration.pk, enqueue=enqueue_deliveries)
+        if integration.active:
+            messages.success(
+                request,
+                ngettext(
+                    "Sending resumed: %(count)d held delivery queued.",
+                    "Sending resumed: %(count)d held deliveries queued.",
+                    queued,
+                )
+                % {"count": queued},
+            )
+        else:
+            messages.warning(
+                request,
+                gettext(
+                    "Sending resumed, but the integration is switched off: "
+                    "its held deliveries go once it is switched on."
+                ),
+            )
+        return HttpResponseRedirect(_integration_url(integration))
+
+    def save_model(self, request: HttpRequest, obj: MindboxIntegration, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and obj.active and "active" in form.changed_data:
+            # Switched on: what it held goes now rather than at the sweeper's next run.
+            queued = delivery_health.switched_on(integration_id=obj.pk, enqueue=enqueue_deliveries)
+            if queued:
+                messages.info(
+                    request,
+                    ngettext(
+                        "%(count)d held delivery queued.",
+                        "%(count)d held deliveries queued.",
+                        queued,
+                    )
+                    % {"count": queued},
+                )
 
     def response_change(self, request: HttpRequest, obj: MindboxIntegration) -> HttpResponse:
         # Like UIS: Save keeps the manager on the page, where the further settings now show.

@@ -1,10 +1,34 @@
-"""Read-only views of what UIS sent and what became of it."""
+"""Read-only views of what UIS sent and what became of it, and the dead-letter tools: resend,
+re-render, and resend everything an integration failed since a given time."""
 
-from django.contrib import admin
-from django.http import HttpRequest
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import admin, messages
+from django.contrib.auth import get_permission_codename
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.db.models.fields.related import RelatedField
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import URLPattern, path, reverse
+from django.utils.text import Truncator
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
 
 from mindbox_integration.admin_base import PortalModelAdmin
+from mindbox_integration.models import Account, Notification, Operation
+from notifications import replay, selectors
+from notifications.forms import ResendFailedForm
 from notifications.models import Delivery, DeliveryAttempt, InboundEvent
+from notifications.tasks import enqueue_deliveries
+
+# The integration filter's query parameter; the integration page links with it.
+INTEGRATION_LOOKUP = "notification__operation__integration__id__exact"
+ERRORS_LISTED = 10  # a re-render of hundreds must not flood the page with messages
+LAST_ERROR_CHARS = 80
 
 
 class ReadOnlyAdmin(PortalModelAdmin):
@@ -26,19 +50,42 @@ class DeliveryInline(admin.TabularInline):  # type: ignore[type-arg]
         return False
 
 
+class MadeNoDeliveryFilter(admin.SimpleListFilter):
+    """Events that made no delivery carry a note saying why; this finds them."""
+
+    title = _("made no delivery")
+    parameter_name = "made_no_delivery"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("yes", _("Yes")), ("no", _("No"))]
+
+    def queryset(self, request: HttpRequest, queryset: "QuerySet[Any]") -> "QuerySet[Any]":
+        if self.value() not in ("yes", "no"):
+            return queryset
+        return selectors.events_by_outcome(events=queryset, made_delivery=self.value() == "no")
+
+
 @admin.register(InboundEvent)
 class InboundEventAdmin(ReadOnlyAdmin):
-    list_display = ["pk", "account", "communication_type", "identity", "received_at"]
-    list_filter = ["communication_type", "received_at"]
+    list_display = ["pk", "account", "communication_type", "identity", "note", "received_at"]
+    list_filter = ["communication_type", MadeNoDeliveryFilter, "received_at"]
     search_fields = ["identity", "account__name", "account__uis_app_id"]
     list_select_related = ["account"]
-    fields = readonly_fields = ("account", "communication_type", "identity", "received_at", "values", "raw")
+    fields = readonly_fields = ("account", "communication_type", "identity", "received_at", "note", "values", "raw")
     inlines = [DeliveryInline]
 
 
 class AttemptInline(admin.TabularInline):  # type: ignore[type-arg]
     model = DeliveryAttempt
-    fields = readonly_fields = ("started_at", "outcome", "http_status", "duration_ms", "error", "response_body")
+    fields = readonly_fields = (
+        "started_at",
+        "outcome",
+        "transaction_id",
+        "http_status",
+        "duration_ms",
+        "error",
+        "response_body",
+    )
     extra = 0
     can_delete = False
 
@@ -46,14 +93,123 @@ class AttemptInline(admin.TabularInline):  # type: ignore[type-arg]
         return False
 
 
+class IntegrationListFilter(admin.RelatedFieldListFilter):
+    """Deliveries by integration; choices read with their accounts in one query."""
+
+    def field_choices(self, field: "RelatedField[Any, Any]", request: HttpRequest, model_admin: Any) -> list[Any]:
+        return [(integration.pk, str(integration)) for integration in selectors.integrations_by_name()]
+
+
+def report_resend(request: HttpRequest, result: replay.Replayed) -> None:
+    if result.queued:
+        count = len(result.queued)
+        messages.success(
+            request,
+            ngettext(
+                "%(count)d delivery queued to be sent again.", "%(count)d deliveries queued to be sent again.", count
+            )
+            % {"count": count},
+        )
+    if result.skipped:
+        messages.warning(
+            request,
+            ngettext(
+                "%(count)d delivery skipped: only failed deliveries whose notification still exists are resent.",
+                "%(count)d deliveries skipped: only failed deliveries whose notification still exists are resent.",
+                result.skipped,
+            )
+            % {"count": result.skipped},
+        )
+
+
+def report_rerender(request: HttpRequest, result: replay.Replayed) -> None:
+    if result.queued:
+        count = len(result.queued)
+        messages.success(
+            request,
+            ngettext(
+                "%(count)d delivery re-rendered and queued to be sent again.",
+                "%(count)d deliveries re-rendered and queued to be sent again.",
+                count,
+            )
+            % {"count": count},
+        )
+    if result.held:
+        count = len(result.held)
+        messages.info(
+            request,
+            ngettext(
+                "%(count)d held delivery re-rendered: it is sent once its integration may send again.",
+                "%(count)d held deliveries re-rendered: they are sent once their integration may send again.",
+                count,
+            )
+            % {"count": count},
+        )
+    if result.skipped:
+        messages.warning(
+            request,
+            ngettext(
+                "%(count)d delivery skipped: only failed or held deliveries whose notification still exists are "
+                "re-rendered.",
+                "%(count)d deliveries skipped: only failed or held deliveries whose notification still exists are "
+                "re-rendered.",
+                result.skipped,
+            )
+            % {"count": result.skipped},
+        )
+    for delivery_id, error in list(result.errors.items())[:ERRORS_LISTED]:
+        messages.error(
+            request,
+            gettext("Delivery #%(id)d still cannot be rendered (%(error)s): fix its notification and re-render again.")
+            % {"id": delivery_id, "error": error},
+        )
+    more = len(result.errors) - ERRORS_LISTED
+    if more > 0:
+        messages.error(
+            request,
+            ngettext(
+                "%(count)d more delivery cannot be rendered either.",
+                "%(count)d more deliveries cannot be rendered either.",
+                more,
+            )
+            % {"count": more},
+        )
+
+
+def may_resend(request: HttpRequest) -> bool:
+    """Deliveries are never edited (ReadOnlyAdmin); what their change permission grants is
+    sending them again. Superusers have it implicitly."""
+    opts = Delivery._meta
+    return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('change', opts)}")
+
+
+def changelist_url(**params: object) -> str:
+    return f"{reverse('admin:notifications_delivery_changelist')}?{urlencode(params)}"
+
+
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdmin):
-    list_display = ["pk", "event", "notification", "status", "attempts", "next_attempt_at", "created_at"]
-    list_filter = ["status", "created_at"]
-    search_fields = ["transaction_id", "event__identity"]
-    list_select_related = ["event", "notification"]
+    list_display = [
+        "pk",
+        "status",
+        "account",
+        "operation",
+        "notification",
+        "attempts",
+        "short_last_error",
+        "created_at",
+    ]
+    list_filter = [
+        "status",
+        "event__communication_type",
+        ("notification__operation__integration", IntegrationListFilter),
+        "created_at",
+    ]
+    search_fields = ["transaction_id", "event__identity", "event__account__name", "event__account__uis_app_id"]
+    list_select_related = ["event__account", "notification__operation"]
     fields = readonly_fields = (
         "event",
+        "account",
         "notification",
         "status",
         "attempts",
@@ -66,3 +222,121 @@ class DeliveryAdmin(ReadOnlyAdmin):
         "finished_at",
     )
     inlines = [AttemptInline]
+    actions = ["resend_selected", "rerender_selected"]
+
+    def has_resend_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return may_resend(request)
+
+    @admin.display(description=_("account"), ordering="event__account__name")
+    def account(self, obj: Delivery) -> Account:
+        return obj.event.account
+
+    @admin.display(description=_("operation"), ordering="notification__operation__name")
+    def operation(self, obj: Delivery) -> Operation | None:
+        notification: Notification | None = obj.notification
+        return notification.operation if notification else None
+
+    @admin.display(description=_("last error"))
+    def short_last_error(self, obj: Delivery) -> str:
+        return Truncator(obj.last_error).chars(LAST_ERROR_CHARS)
+
+    @admin.action(description=_("Resend selected failed deliveries"), permissions=["resend"])
+    def resend_selected(self, request: HttpRequest, queryset: "QuerySet[Delivery]") -> None:
+        report_resend(
+            request, replay.resend(delivery_ids=queryset.values_list("pk", flat=True), enqueue=enqueue_deliveries)
+        )
+
+    @admin.action(description=_("Re-render from the event and resend"), permissions=["resend"])
+    def rerender_selected(self, request: HttpRequest, queryset: "QuerySet[Delivery]") -> None:
+        report_rerender(
+            request, replay.rerender(delivery_ids=queryset.values_list("pk", flat=True), enqueue=enqueue_deliveries)
+        )
+
+    def get_urls(self) -> list[URLPattern]:
+        # Before the defaults: their "<path:object_id>/" would take these paths too. Sending
+        # again changes state, so the per-delivery buttons take POST only (and CSRF, via admin_view).
+        view = self.admin_site.admin_view
+        own = [
+            path("resend-failed/", view(self.resend_failed_view), name="notifications_delivery_resend_failed"),
+            path(
+                "<path:object_id>/resend/",
+                view(require_POST(self.resend_one_view)),
+                name="notifications_delivery_resend",
+            ),
+            path(
+                "<path:object_id>/rerender/",
+                view(require_POST(self.rerender_one_view)),
+                name="notifications_delivery_rerender",
+            ),
+        ]
+        return own + super().get_urls()
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        context = {**(extra_context or {}), "can_resend": self.has_resend_permission(request)}
+        return super().changelist_view(request, context)
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        delivery = self.get_object(request, object_id)
+        context = dict(extra_context or {})
+        if delivery is not None and self.has_resend_permission(request):
+            context["can_resend"] = delivery.status in replay.RESENDABLE
+            context["can_rerender"] = delivery.status in replay.RERENDERABLE
+        return super().change_view(request, object_id, form_url, context)
+
+    def _replay_one(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        run: Callable[..., replay.Replayed],
+        report: Callable[[HttpRequest, replay.Replayed], None],
+    ) -> HttpResponse:
+        if not self.has_resend_permission(request):
+            raise PermissionDenied
+        delivery = self.get_object(request, object_id)
+        if delivery is None:
+            raise Http404
+        report(request, run(delivery_ids=[delivery.pk], enqueue=enqueue_deliveries))
+        return HttpResponseRedirect(reverse("admin:notifications_delivery_change", args=[delivery.pk]))
+
+    def resend_one_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self._replay_one(request, object_id, replay.resend, report_resend)
+
+    def rerender_one_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self._replay_one(request, object_id, replay.rerender, report_rerender)
+
+    def resend_failed_view(self, request: HttpRequest) -> HttpResponse:
+        """GET: the form; POST "preview": how many would go; POST "confirm": resend them."""
+        if not self.has_resend_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            form = ResendFailedForm(initial={"integration": request.GET.get("integration")})
+            return self._render_resend_failed(request, form)
+        form = ResendFailedForm(request.POST)
+        if not form.is_valid():
+            return self._render_resend_failed(request, form)
+        integration, since = form.cleaned_data["integration"], form.cleaned_data["since"]
+        failed = replay.failed_since(integration_id=integration.pk, since=since)
+        if "confirm" not in request.POST:
+            return self._render_resend_failed(request, form, preview=failed.count())
+        result = replay.resend(delivery_ids=failed.values_list("pk", flat=True), enqueue=enqueue_deliveries)
+        if not result.queued and not result.skipped:
+            messages.info(request, gettext("No failed deliveries of this integration since then: nothing to resend."))
+        report_resend(request, result)
+        # What was just queued, while it waits to go.
+        return HttpResponseRedirect(
+            changelist_url(status__exact=Delivery.Status.PENDING.value, **{INTEGRATION_LOOKUP: integration.pk})
+        )
+
+    def _render_resend_failed(
+        self, request: HttpRequest, form: ResendFailedForm, preview: int | None = None
+    ) -> HttpResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Resend failed deliveries of an integration"),
+            "opts": self.opts,
+            "form": form,
+            "preview": preview,
+        }
+        return render(request, "admin/notifications/delivery/resend_failed.html", context)

@@ -145,6 +145,14 @@ def resume(*, integration_id: int, enqueue: Callable[[list[int]], None]) -> int:
     return release_held(integration_id=integration_id, enqueue=enqueue)
 
 
+def switched_on(*, integration_id: int, enqueue: Callable[[list[int]], None]) -> int:
+    """A manager switched the integration on: send what it held now rather than at the sweeper's
+    next run. A pause still holds them: only resuming lifts it."""
+    if IntegrationHealth.objects.filter(pk=integration_id, paused_at__isnull=False).exists():
+        return 0
+    return release_held(integration_id=integration_id, enqueue=enqueue)
+
+
 def releasable_integration_ids() -> list[int]:
     """Integrations with held deliveries that may send again (switched back on, or resumed)."""
     return list(

@@ -21,12 +21,17 @@ from notifications.models import Delivery
 
 Enqueue = Callable[[list[int]], None]
 
+# Which deliveries each replay takes (also what the admin offers its buttons for).
+RESENDABLE = (Delivery.Status.FAILED,)
+RERENDERABLE = (Delivery.Status.FAILED, Delivery.Status.HELD)
+
 
 @dataclass
 class Replayed:
     queued: list[int] = field(default_factory=list)
     skipped: int = 0  # not failed (or, for a re-render, not failed or held), or its notification is gone
     errors: dict[int, str] = field(default_factory=dict)  # re-render: still cannot render
+    held: list[int] = field(default_factory=list)  # re-render: rendered again, still waiting for the integration
 
 
 def _pending_now(now: datetime) -> dict[str, object]:
@@ -53,7 +58,7 @@ def resend(*, delivery_ids: Iterable[int], enqueue: Enqueue) -> Replayed:
     with transaction.atomic():
         ids = list(
             Delivery.objects.select_for_update()
-            .filter(pk__in=wanted, status=Delivery.Status.FAILED, notification__isnull=False)
+            .filter(pk__in=wanted, status__in=RESENDABLE, notification__isnull=False)
             .order_by("created_at", "pk")
             .values_list("pk", flat=True)
         )
@@ -71,9 +76,7 @@ def rerender(*, delivery_ids: Iterable[int], enqueue: Enqueue) -> Replayed:
     with transaction.atomic():
         deliveries = list(
             Delivery.objects.select_for_update(of=("self",))
-            .filter(
-                pk__in=wanted, status__in=[Delivery.Status.FAILED, Delivery.Status.HELD], notification__isnull=False
-            )
+            .filter(pk__in=wanted, status__in=RERENDERABLE, notification__isnull=False)
             .select_related("event", "notification")
             .order_by("created_at", "pk")
         )
@@ -89,6 +92,8 @@ def rerender(*, delivery_ids: Iterable[int], enqueue: Enqueue) -> Replayed:
             if delivery.status == Delivery.Status.FAILED:
                 changes.update(_pending_now(now))
                 result.queued.append(delivery.pk)
+            else:
+                result.held.append(delivery.pk)
             Delivery.objects.filter(pk=delivery.pk).update(**changes)
         queued = list(result.queued)
         if queued:

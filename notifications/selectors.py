@@ -1,7 +1,9 @@
-"""Reads that the event's way needs."""
+"""Reads that the event's way and the admin's delivery pages need."""
+
+from django.db.models import Count, QuerySet
 
 from mindbox_integration.models import MindboxIntegration, Notification
-from notifications.models import Delivery, InboundEvent
+from notifications.models import Delivery, InboundEvent, IntegrationHealth
 
 SEEN_EVENTS_LOOKBACK = 200
 
@@ -41,3 +43,36 @@ def seen_mnemonics(*, account_id: int, communication_type: str) -> set[str]:
         if isinstance(values, dict):
             names.update(values)
     return names
+
+
+# The statuses the integration page counts: what still waits, and what needs a manager.
+COUNTED_STATUSES = (Delivery.Status.HELD, Delivery.Status.PENDING, Delivery.Status.FAILED)
+
+
+def delivery_counts(*, integration_id: int) -> dict[str, int]:
+    """Held, pending and failed deliveries of the integration, every status present (0 if none)."""
+    counts = dict.fromkeys((str(status) for status in COUNTED_STATUSES), 0)
+    rows = (
+        Delivery.objects.filter(notification__operation__integration_id=integration_id, status__in=COUNTED_STATUSES)
+        .values("status")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for row in rows:
+        counts[row["status"]] = row["n"]
+    return counts
+
+
+def integration_health(*, integration_id: int) -> IntegrationHealth | None:
+    """The integration's health row; none means it has been healthy all along."""
+    return IntegrationHealth.objects.filter(pk=integration_id).first()
+
+
+def integrations_by_name() -> "QuerySet[MindboxIntegration]":
+    """Integrations for a choice list, with the account their name shows."""
+    return MindboxIntegration.objects.select_related("account").order_by("account__name", "pk")
+
+
+def events_by_outcome(*, events: "QuerySet[InboundEvent]", made_delivery: bool) -> "QuerySet[InboundEvent]":
+    """Events that made a delivery, or that made none (those carry a note saying why)."""
+    return events.filter(note="") if made_delivery else events.exclude(note="")

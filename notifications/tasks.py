@@ -1,6 +1,7 @@
 """Celery tasks: thin wrappers around notifications.delivery, health and retention."""
 
 import logging
+import time
 from datetime import timedelta
 
 from celery import shared_task
@@ -49,10 +50,21 @@ def prune_old_records() -> None:
         log.info("pruned %d events and %d attempts older than %s", pruned.events, pruned.attempts, cutoff)
 
 
+# After a failed publish, skip publishing for a while: every request would otherwise wait for
+# the broker again, and the sweeper queues what was skipped once the broker is back.
+BROKER_DOWN_PAUSE = 5.0
+_broker_down_until = 0.0
+
+
 def enqueue_deliveries(delivery_ids: list[int]) -> None:
     """Queue deliveries; if the broker is unreachable the sweeper sends them later."""
+    global _broker_down_until
+    if not delivery_ids or time.monotonic() < _broker_down_until:
+        return
     try:
         for delivery_id in delivery_ids:
-            deliver.delay(delivery_id)
+            # No publish retries: with the broker down, answer UIS now and leave it to the sweeper.
+            deliver.apply_async((delivery_id,), retry=False)
     except Exception:
+        _broker_down_until = time.monotonic() + BROKER_DOWN_PAUSE
         log.warning("could not queue %d deliveries; the sweeper will send them", len(delivery_ids), exc_info=True)

@@ -1,0 +1,136 @@
+"""The portal's production processes (gunicorn, Celery worker, beat) and a private Redis, as
+subprocesses that can be killed, stopped and restarted. Each runs in its own process group, so
+a kill takes a worker's pool children with it."""
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(condition: Callable[[], object], *, timeout: float, what: str, interval: float = 0.1) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not within {timeout:.0f} s")
+        time.sleep(interval)
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: "subprocess.Popen[bytes]"
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL to the whole group: no shutdown code runs, as when a machine dies."""
+        self._signal(signal.SIGKILL)
+        self.popen.wait(timeout=30)
+
+    def stop(self, timeout: float = 60) -> None:
+        """SIGTERM to the main process, as `docker stop` or Kubernetes do (a worker's pool
+        children hear from their parent); SIGKILL to the group if it does not exit in time."""
+        if self.alive():
+            self.popen.send_signal(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def _signal(self, sig: int) -> None:
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):  # it exited meanwhile
+                os.killpg(self.popen.pid, sig)
+
+
+def start(name: str, argv: list[str], *, env: dict[str, str], log_dir: Path) -> Proc:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    with open(log_path, "ab") as log:
+        popen = subprocess.Popen(  # noqa: S603 - our own commands with fixed arguments
+            argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    return Proc(name=name, popen=popen, log_path=log_path)
+
+
+def _ready(proc: Proc, marker: str, timeout: float) -> Proc:
+    def seen() -> bool:
+        if not proc.alive():
+            raise RuntimeError(f"{proc.name} exited; see {proc.log_path}")
+        return marker in proc.log()
+
+    wait_until(seen, timeout=timeout, what=f"{proc.name} ready")
+    return proc
+
+
+def web(*, env: dict[str, str], log_dir: Path, port: int, name: str = "web") -> Proc:
+    argv = [sys.executable, "-m", "gunicorn", "integration_portal.wsgi:application", "--bind", f"127.0.0.1:{port}"]
+    proc = start(name, argv, env=env, log_dir=log_dir)
+    wait_until(lambda: port_open(port) or not proc.alive(), timeout=60, what=f"{name} listening")
+    if not proc.alive():
+        raise RuntimeError(f"{name} exited; see {proc.log_path}")
+    return proc
+
+
+def worker(*, env: dict[str, str], log_dir: Path, name: str = "worker") -> Proc:
+    argv = [sys.executable, "-m", "celery", "-A", "integration_portal", "worker", "--loglevel=INFO", f"-n{name}@%h"]
+    (log_dir / f"{name}.log").unlink(missing_ok=True)
+    return _ready(start(name, argv, env=env, log_dir=log_dir), "ready.", timeout=60)
+
+
+def beat(*, env: dict[str, str], log_dir: Path, name: str = "beat") -> Proc:
+    schedule = log_dir / f"{name}-schedule"
+    argv = [sys.executable, "-m", "celery", "-A", "integration_portal", "beat", "--loglevel=INFO", f"-s{schedule}"]
+    (log_dir / f"{name}.log").unlink(missing_ok=True)
+    return _ready(start(name, argv, env=env, log_dir=log_dir), "Starting", timeout=60)
+
+
+class PrivateRedis:
+    """A Redis of our own on a free port, so a fault run may flush or stop it freely."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.log_dir = log_dir
+        self.proc: Proc | None = None
+
+    def start(self) -> None:
+        argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self.proc = start("redis", argv, env=dict(os.environ), log_dir=self.log_dir)
+        wait_until(lambda: port_open(self.port), timeout=20, what="redis listening")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc = None
+
+    def flush(self) -> None:
+        import redis
+
+        redis.Redis.from_url(self.url).flushall()

@@ -1,0 +1,31 @@
+"""Settings that would break the delivery guarantees are refused at start-up."""
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, register
+
+
+@register()
+def delivery_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    longest_request = settings.MINDBOX_CONNECT_TIMEOUT + settings.MINDBOX_READ_TIMEOUT
+    if longest_request >= settings.DELIVERY_CLAIM_SECONDS:
+        errors.append(
+            Error(
+                f"DELIVERY_CLAIM_SECONDS ({settings.DELIVERY_CLAIM_SECONDS}) must exceed the longest request "
+                f"(MINDBOX_CONNECT_TIMEOUT + MINDBOX_READ_TIMEOUT = {longest_request:g} s): a claim that "
+                "expires mid-request lets a second worker send the same delivery.",
+                id="notifications.E001",
+            )
+        )
+    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout")
+    if visibility is not None and visibility <= settings.DELIVERY_COUNTDOWN_MAX + settings.DELIVERY_CLAIM_SECONDS:
+        errors.append(
+            Error(
+                "The broker's visibility_timeout must exceed DELIVERY_COUNTDOWN_MAX + DELIVERY_CLAIM_SECONDS: "
+                "Redis would hand a waiting message to a second worker.",
+                id="notifications.E002",
+            )
+        )
+    return errors
