@@ -12,9 +12,9 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 
+from harness.mindbox_standin import MindboxStandIn
 from mindbox_integration import services
 from mindbox_integration.models import Account, Notification, Operation
-from tests.mindbox_standin import MindboxStandIn
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,11 +6,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from harness.mindbox_standin import Planned
 from mindbox_integration.mindbox import MindboxClient
 from notifications import dispatch
 from notifications.delivery import attempt_delivery, claim, retry_delay, take_due
 from notifications.models import Delivery, DeliveryAttempt
-from tests.mindbox_standin import Planned
 
 pytestmark = pytest.mark.django_db
 

@@ -8,11 +8,11 @@ import pytest
 import requests
 from django.utils import timezone
 
+from harness.mindbox_standin import Planned
 from notifications import dispatch
 from notifications.models import Delivery, DeliveryAttempt
 from notifications.tasks import sweep_due_deliveries
 from tests.conftest import wait_for
-from tests.mindbox_standin import Planned
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

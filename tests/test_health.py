@@ -6,12 +6,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from harness.mindbox_standin import Planned
 from mindbox_integration.mindbox import MindboxClient
 from notifications import dispatch, health
 from notifications.delivery import attempt_delivery
 from notifications.models import Delivery, DeliveryAttempt, InboundEvent, IntegrationHealth
 from notifications.tasks import sweep_due_deliveries
-from tests.mindbox_standin import Planned
 
 pytestmark = pytest.mark.django_db
 
@@ -55,7 +55,7 @@ def test_refused_keys_pause_the_integration_and_hold_its_deliveries(
         assert attempt_delivery(delivery_id=d.pk, client=client).sent
     state = IntegrationHealth.objects.get(pk=account.mindbox.pk)
     assert state.paused_at is not None
-    assert "401" in state.pause_reason and "secret key" in state.pause_reason
+    assert "401" in state.pause_reason and "секретный ключ" in state.pause_reason
     assert set(Delivery.objects.values_list("status", flat=True)) == {"held"}
 
     # Held deliveries are not sent, new events are accepted and held too.

@@ -6,11 +6,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from harness.mindbox_standin import Planned
 from mindbox_integration.mindbox import MindboxClient
 from notifications import dispatch, replay
 from notifications.delivery import attempt_delivery
 from notifications.models import Delivery, DeliveryAttempt
-from tests.mindbox_standin import Planned
 
 pytestmark = pytest.mark.django_db
 
