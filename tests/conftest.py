@@ -1,8 +1,6 @@
 """Shared fixtures: a stand-in Mindbox, configured accounts, and a real Celery worker."""
 
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,6 +10,7 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 
+from harness import processes
 from harness.mindbox_standin import MindboxStandIn
 from mindbox_integration import services
 from mindbox_integration.models import Account, Notification, Operation
@@ -119,9 +118,7 @@ def wait_for(condition: Callable[[], Any], timeout: float = 20.0, interval: floa
 
 
 @pytest.fixture(scope="module")
-def celery_worker(
-    django_db_setup: None, django_db_blocker: Any, standin: MindboxStandIn
-) -> Iterator[subprocess.Popen[bytes]]:
+def celery_worker(django_db_setup: None, standin: MindboxStandIn) -> Iterator[processes.Proc]:
     """A real Celery worker process on the test database and the test Redis."""
     db = django_settings.DATABASES["default"]
     redis_url = os.environ["REDIS_URL"]
@@ -135,30 +132,8 @@ def celery_worker(
         "DELIVERY_RETRY_SCHEDULE": "1,1,1",
         "MINDBOX_READ_TIMEOUT": "5",
     }
-    log = open(ROOT / "var" / "test-worker.log", "wb")  # noqa: SIM115 - closed below
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "integration_portal",
-            "worker",
-            "--pool=threads",
-            "--concurrency=4",
-            "--loglevel=INFO",
-            "--without-mingle",
-            "--without-gossip",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    worker = processes.worker(env=env, log_dir=ROOT / "var" / "test-worker")
     try:
-        wait_for(lambda: b"ready" in (ROOT / "var" / "test-worker.log").read_bytes(), timeout=60)
         yield worker
     finally:
-        worker.terminate()
-        worker.wait(timeout=30)
-        log.close()
+        worker.stop()

@@ -2,43 +2,20 @@
 traceback page. Runs the production web process (gunicorn) pointed at a closed port."""
 
 import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import requests
 
+from harness import processes
 from tests.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_database_down_gives_503_json():
-    port, dead_db = free_port(), free_port()
+    port, dead_db = processes.free_port(), processes.free_port()
     env = {**os.environ, "DATABASE_URL": f"postgres://postgres@127.0.0.1:{dead_db}/portal"}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "integration_portal.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = processes.web(env=env, log_dir=ROOT / "var" / "test-unavailable", port=port)
     try:
 
         def answer() -> list[requests.Response]:  # a list: a 503 Response is falsy itself
@@ -59,5 +36,4 @@ def test_database_down_gives_503_json():
         assert response.headers["Retry-After"] == "30"
         assert response.json() == {"error": "temporarily unavailable; send the event again later"}
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()
