@@ -130,6 +130,15 @@ class PrivateRedis:
             self.proc.kill()
             self.proc = None
 
+    def freeze(self) -> None:
+        """SIGSTOP: connections stay open and nothing answers, as with a hung host."""
+        assert self.proc is not None
+        os.kill(self.proc.popen.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.popen.pid, signal.SIGCONT)
+
     def flush(self) -> None:
         import redis
 

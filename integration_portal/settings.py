@@ -115,11 +115,20 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Redis: above the longest request (connect + read timeout) with a wide margin, so Redis does
 # not hand an unacknowledged message to a second worker while the first still works on it.
 # (kombu's SQLAlchemy transport passes these options to create_engine, so it gets none.)
-# max_retries and intervals: a publish gives up within about a second when Redis is down (the
-# default retries for long), so the inbound endpoint still answers and the sweeper sends later.
+# max_retries, intervals and socket timeouts: a publish gives up within seconds when Redis is
+# down or frozen (by default it retries and waits for long), so the inbound endpoint still
+# answers and the sweeper sends later. socket_timeout stays above the consumer's 1 s poll.
 # Workers reconnect by broker_connection_max_retries, which these options do not touch.
 CELERY_BROKER_TRANSPORT_OPTIONS = (
-    {"visibility_timeout": 3600, "max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+    {
+        "visibility_timeout": 3600,
+        "max_retries": 1,
+        "interval_start": 0,
+        "interval_step": 0.2,
+        "interval_max": 0.5,
+        "socket_connect_timeout": 2,
+        "socket_timeout": 5,
+    }
     if REDIS_URL
     else {}
 )

@@ -22,6 +22,8 @@ from notifications.models import Delivery, DeliveryAttempt
 
 log = logging.getLogger(__name__)
 
+NOTIFICATION_DELETED = "its notification was deleted before it could be sent"
+
 # A countdown task can run a little before the stored time; it may still claim.
 _EARLY_TOLERANCE = timedelta(seconds=1)
 
@@ -52,14 +54,18 @@ def retry_delay(
     return delay
 
 
-def claim(*, delivery_id: int, now: datetime) -> bool:
-    return bool(
+def claim(*, delivery_id: int, now: datetime) -> datetime | None:
+    """Take the delivery for one attempt; the lease's end, returned, is the claim's token:
+    every later write names it, so a worker whose claim ran out changes nothing."""
+    lease = now + timedelta(seconds=settings.DELIVERY_CLAIM_SECONDS)
+    taken = (
         Delivery.objects.filter(
             pk=delivery_id, status=Delivery.Status.PENDING, next_attempt_at__lte=now + _EARLY_TOLERANCE
         )
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-        .update(claimed_until=now + timedelta(seconds=settings.DELIVERY_CLAIM_SECONDS))
+        .update(claimed_until=lease)
     )
+    return lease if taken else None
 
 
 def take_due(*, now: datetime, limit: int) -> list[int]:
@@ -78,11 +84,20 @@ def take_due(*, now: datetime, limit: int) -> list[int]:
     return ids
 
 
-def _release(delivery_id: int, **changes: object) -> None:
-    Delivery.objects.filter(pk=delivery_id).update(claimed_until=None, **changes)
+def fail_orphans(*, now: datetime) -> int:
+    """Unfinished deliveries whose notification was deleted can never be sent: say so, rather
+    than leave them held (or pending) for good."""
+    return Delivery.objects.filter(
+        status__in=Delivery.UNFINISHED, notification__isnull=True, claimed_until__isnull=True
+    ).update(status=Delivery.Status.FAILED, last_error=NOTIFICATION_DELETED, finished_at=now, next_attempt_at=None)
 
 
-def _close_interrupted(delivery: Delivery, now: datetime) -> int:
+def _release(delivery_id: int, lease: datetime, **changes: object) -> bool:
+    """Write and let go, if the claim is still ours."""
+    return bool(Delivery.objects.filter(pk=delivery_id, claimed_until=lease).update(claimed_until=None, **changes))
+
+
+def _close_interrupted(delivery: Delivery, lease: datetime) -> int:
     """Attempts a killed worker left `sending` count as spent: a delivery that crashes its
     worker every time must still run out of attempts."""
     count = DeliveryAttempt.objects.filter(delivery=delivery, outcome=DeliveryAttempt.Outcome.SENDING).update(
@@ -91,11 +106,13 @@ def _close_interrupted(delivery: Delivery, now: datetime) -> int:
     )
     if count:
         delivery.attempts += count
-        Delivery.objects.filter(pk=delivery.pk).update(attempts=delivery.attempts)
+        Delivery.objects.filter(pk=delivery.pk, claimed_until=lease).update(attempts=delivery.attempts)
     return count
 
 
-def _record(delivery: Delivery, attempt: DeliveryAttempt, outcome: Outcome, rng: random.Random) -> AttemptResult:
+def _record(
+    delivery: Delivery, lease: datetime, attempt: DeliveryAttempt, outcome: Outcome, rng: random.Random
+) -> AttemptResult:
     now = timezone.now()
     attempts_done = delivery.attempts + 1
     kind = outcome.kind
@@ -128,8 +145,7 @@ def _record(delivery: Delivery, attempt: DeliveryAttempt, outcome: Outcome, rng:
     requeue_in = retry_in if retry_in is not None and retry_in <= settings.DELIVERY_COUNTDOWN_MAX else None
     next_attempt_at = now + timedelta(seconds=retry_in) if retry_in is not None else None
     with transaction.atomic():
-        attempt.save(update_fields=["http_status", "response_body", "duration_ms", "error", "outcome"])
-        Delivery.objects.filter(pk=delivery.pk).update(
+        recorded = Delivery.objects.filter(pk=delivery.pk, claimed_until=lease).update(
             attempts=F("attempts") + 1,
             status=status,
             next_attempt_at=next_attempt_at,
@@ -141,11 +157,20 @@ def _record(delivery: Delivery, attempt: DeliveryAttempt, outcome: Outcome, rng:
             last_error=error,
             finished_at=None if status == Delivery.Status.PENDING else now,
         )
+        if not recorded:
+            # The answer took longer than the claim and another worker has the delivery now:
+            # this attempt is history only (a repeat carried the same transactionId).
+            attempt.error = f"{error}; answered after the claim expired, not applied".lstrip("; ")
+        attempt.save(update_fields=["http_status", "response_body", "duration_ms", "error", "outcome"])
+    if not recorded:
+        log.warning("delivery %s: answer came after the claim expired; left to the worker that holds it", delivery.pk)
+        return AttemptResult(sent=True)
     return AttemptResult(sent=True, status=status, retry_in=retry_in, requeue_in=requeue_in)
 
 
-def _fail(delivery: Delivery, error: str, now: datetime) -> AttemptResult:
-    _release(delivery.pk, status=Delivery.Status.FAILED, last_error=error, finished_at=now, next_attempt_at=None)
+def _fail(delivery: Delivery, lease: datetime, error: str, now: datetime) -> AttemptResult:
+    fields = {"status": Delivery.Status.FAILED, "last_error": error, "finished_at": now, "next_attempt_at": None}
+    _release(delivery.pk, lease, **fields)
     log.warning("delivery %s failed without sending: %s", delivery.pk, error)
     return AttemptResult(sent=False, status=Delivery.Status.FAILED)
 
@@ -154,28 +179,28 @@ def attempt_delivery(
     *, delivery_id: int, client: MindboxClient | None = None, rng: random.Random | None = None
 ) -> AttemptResult:
     now = timezone.now()
-    if not claim(delivery_id=delivery_id, now=now):
+    lease = claim(delivery_id=delivery_id, now=now)
+    if lease is None:
         return AttemptResult(sent=False)
     delivery = Delivery.objects.select_related("notification__operation__integration__health").get(pk=delivery_id)
     rng = rng or random.Random()
     notification = delivery.notification
     if notification is None:
-        return _fail(delivery, "its notification was deleted before it could be sent", now)
+        return _fail(delivery, lease, NOTIFICATION_DELETED, now)
+    if _close_interrupted(delivery, lease) and delivery.attempts > len(settings.DELIVERY_RETRY_SCHEDULE):
+        return _fail(delivery, lease, f"gave up: the worker stopped {delivery.attempts} times while sending it", now)
+
     integration = notification.operation.integration
     state = getattr(integration, "health", None)
-
     gate = health.gate(integration=integration, health=state, now=now)
     if gate.hold:
-        _release(delivery.pk, status=Delivery.Status.HELD, queued_until=None)
+        _release(delivery.pk, lease, status=Delivery.Status.HELD, queued_until=None)
         return AttemptResult(sent=False, status=Delivery.Status.HELD)
     if gate.wait_until is not None:
         # Spread the waiting deliveries over a second so they do not all probe at once.
         until = gate.wait_until + timedelta(seconds=rng.uniform(0, 1))
-        _release(delivery.pk, next_attempt_at=until, queued_until=None)
+        _release(delivery.pk, lease, next_attempt_at=until, queued_until=None)
         return AttemptResult(sent=False, status=Delivery.Status.PENDING)
-
-    if _close_interrupted(delivery, now) and delivery.attempts > len(settings.DELIVERY_RETRY_SCHEDULE):
-        return _fail(delivery, f"gave up: the worker stopped {delivery.attempts} times while sending it", now)
 
     attempt = DeliveryAttempt.objects.create(delivery=delivery, transaction_id=delivery.transaction_id)
     outcome = (client or default_client()).send(
@@ -184,8 +209,8 @@ def attempt_delivery(
         secret_key=integration.secret_key,
         transaction_id=str(delivery.transaction_id),
     )
-    result = _record(delivery, attempt, outcome, rng)
-    health.note_outcome(integration_id=integration.pk, health=state, outcome=outcome, now=timezone.now())
+    result = _record(delivery, lease, attempt, outcome, rng)
+    health.note_outcome(integration_id=integration.pk, outcome=outcome, now=timezone.now())
     log.info(
         "delivery %s attempt %s: %s%s",
         delivery.pk,

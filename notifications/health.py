@@ -58,22 +58,19 @@ def backoff_seconds(streak: int) -> float:
     return float(min(5 * 2 ** min(over, 20), settings.DELIVERY_BACKOFF_MAX))
 
 
-def note_outcome(
-    *, integration_id: int, health: IntegrationHealth | None, outcome: Outcome, now: datetime
-) -> IntegrationHealth | None:
+def note_outcome(*, integration_id: int, outcome: Outcome, now: datetime) -> IntegrationHealth | None:
     """Count the answer towards the integration's health; pause or back off when due.
 
-    `health` is the state read when the delivery was claimed: a good answer to a healthy
-    integration writes nothing.
+    A good answer resets the counts with a conditional UPDATE, which matches (and locks)
+    nothing while the integration is healthy. It does not trust the state read at claim time:
+    another worker may have counted a failure since.
     """
     auth = is_auth_refusal(outcome)
     temporary = outcome.kind == OutcomeKind.RETRY
     if not auth and not temporary:
-        if health is None or not (health.auth_failures or health.failure_streak or health.backoff_until):
-            return health
-        IntegrationHealth.objects.filter(pk=integration_id).update(
-            auth_failures=0, failure_streak=0, backoff_until=None
-        )
+        IntegrationHealth.objects.filter(pk=integration_id).filter(
+            Q(auth_failures__gt=0) | Q(failure_streak__gt=0) | Q(backoff_until__isnull=False)
+        ).update(auth_failures=0, failure_streak=0, backoff_until=None)
         return None
 
     with transaction.atomic():

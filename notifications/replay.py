@@ -3,7 +3,8 @@
 A resend keeps the delivery's transaction id, so Mindbox still de-duplicates it, and its
 attempts stay as history; the retry schedule starts over. A re-render builds the URL and body
 again from the stored event with the notification as it is now (after a template fix), and
-takes a new transaction id: it is a different request.
+takes a new transaction id when the request changed (under the old one Mindbox would answer
+"already processed"); an unchanged request keeps its id, since Mindbox may have it already.
 """
 
 import uuid
@@ -47,8 +48,9 @@ def _pending_now(now: datetime) -> dict[str, object]:
 
 
 def failed_since(*, integration_id: int, since: datetime) -> "QuerySet[Delivery]":
+    """Deliveries of the integration that failed at or after `since`, whenever they were created."""
     return Delivery.objects.filter(
-        notification__operation__integration_id=integration_id, status=Delivery.Status.FAILED, created_at__gte=since
+        notification__operation__integration_id=integration_id, status=Delivery.Status.FAILED, finished_at__gte=since
     )
 
 
@@ -88,7 +90,11 @@ def rerender(*, delivery_ids: Iterable[int], enqueue: Enqueue) -> Replayed:
                 result.errors[delivery.pk] = rendered.error
                 Delivery.objects.filter(pk=delivery.pk).update(last_error=rendered.error)
                 continue
-            changes: dict[str, object] = {"url": rendered.url, "body": rendered.body, "transaction_id": uuid.uuid4()}
+            changes: dict[str, object] = {"url": rendered.url, "body": rendered.body}
+            if (rendered.url, rendered.body) != (delivery.url, delivery.body):
+                # A different request: under the old id Mindbox would answer "already processed".
+                # The same request keeps its id, so one Mindbox may already have is not made twice.
+                changes["transaction_id"] = uuid.uuid4()
             if delivery.status == Delivery.Status.FAILED:
                 changes.update(_pending_now(now))
                 result.queued.append(delivery.pk)

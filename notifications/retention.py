@@ -18,25 +18,24 @@ class Pruned:
 
 
 def prune(*, older_than: datetime, batch: int = BATCH) -> Pruned:
+    # Attempts of an unfinished delivery stay: they are its history, and an open one counts.
+    old_attempts = DeliveryAttempt.objects.filter(started_at__lt=older_than).exclude(
+        delivery__status__in=Delivery.UNFINISHED
+    )
     attempts = 0
-    while ids := list(DeliveryAttempt.objects.filter(started_at__lt=older_than).values_list("pk", flat=True)[:batch]):
+    while ids := list(old_attempts.values_list("pk", flat=True)[:batch]):
         attempts += DeliveryAttempt.objects.filter(pk__in=ids).delete()[0]
 
     events = 0
     unfinished = Delivery.objects.filter(status__in=Delivery.UNFINISHED)
-    while ids := list(
-        InboundEvent.objects.filter(received_at__lt=older_than)
-        .exclude(pk__in=unfinished.values("event_id"))
-        .values_list("pk", flat=True)[:batch]
-    ):
+    old_events = InboundEvent.objects.filter(received_at__lt=older_than).exclude(pk__in=unfinished.values("event_id"))
+    while ids := list(old_events.values_list("pk", flat=True)[:batch]):
         with transaction.atomic():
-            # Checked again: a delivery may have been resent since the ids were read.
-            ids = list(
-                InboundEvent.objects.filter(pk__in=ids)
-                .exclude(pk__in=unfinished.values("event_id"))
-                .select_for_update()
-                .values_list("pk", flat=True)
-            )
+            # Checked again under lock: a delivery may have been resent since the ids were read
+            # (a resend locks its delivery too, so it waits or is seen here).
+            rows = Delivery.objects.select_for_update().filter(event_id__in=ids).values_list("event_id", "status")
+            keep = {event_id for event_id, status in rows if status in Delivery.UNFINISHED}
+            ids = [pk for pk in ids if pk not in keep]
             DeliveryAttempt.objects.filter(delivery__event_id__in=ids).delete()
             Delivery.objects.filter(event_id__in=ids).delete()
             events += InboundEvent.objects.filter(pk__in=ids).delete()[0]

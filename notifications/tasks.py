@@ -28,6 +28,7 @@ def sweep_due_deliveries() -> int:
     """Queue every due delivery that no worker holds and no queued message covers: late
     retries, ends of back-off, and messages lost with a crashed worker or a flushed broker.
     Also release what integrations switched back on may now send."""
+    delivery.fail_orphans(now=timezone.now())
     for integration_id in health.releasable_integration_ids():
         health.release_held(integration_id=integration_id, enqueue=enqueue_deliveries)
     queued = 0

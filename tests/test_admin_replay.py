@@ -81,7 +81,14 @@ def mark(delivery: Delivery, status: str, **fields) -> Delivery:
 
 
 def fail(delivery: Delivery) -> Delivery:
-    return mark(delivery, Delivery.Status.FAILED, attempts=1, last_error="ValidationError: bad", queued_until=None)
+    return mark(
+        delivery,
+        Delivery.Status.FAILED,
+        attempts=1,
+        last_error="ValidationError: bad",
+        queued_until=None,
+        finished_at=timezone.now(),
+    )
 
 
 def messages_of(response) -> list[tuple[int, str]]:
@@ -226,7 +233,7 @@ def test_resend_failed_since_previews_then_resends_only_that_integration_from_th
     make_notification(other)
     old, new, foreign = fail(receive(account, "1")), fail(receive(account, "2")), fail(receive(other, "3"))
     mark(receive(account, "4"), Delivery.Status.DELIVERED)
-    Delivery.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=2))
+    Delivery.objects.filter(pk=old.pk).update(finished_at=timezone.now() - timedelta(days=2))  # failed long ago
     url = reverse("admin:notifications_delivery_resend_failed")
 
     # The changelist and the integration page link here; the integration page preselects itself.

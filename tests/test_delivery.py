@@ -1,9 +1,12 @@
 """One delivery attempt in-process against the stand-in Mindbox: claim, send, record, schedule."""
 
 import random
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from harness.mindbox_standin import Planned
@@ -11,6 +14,7 @@ from mindbox_integration.mindbox import MindboxClient
 from notifications import dispatch
 from notifications.delivery import attempt_delivery, claim, retry_delay, take_due
 from notifications.models import Delivery, DeliveryAttempt
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -224,3 +228,39 @@ def test_a_key_that_cannot_be_sent_fails_without_leaking(make_account, make_noti
 
 def attempts_sent_with(delivery: Delivery) -> set[str]:
     return {str(t) for t in DeliveryAttempt.objects.filter(delivery=delivery).values_list("transaction_id", flat=True)}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_answer_after_the_claim_expired_changes_nothing(make_account, make_notification, mindbox, settings):
+    settings.DELIVERY_CLAIM_SECONDS = 1
+    account = make_account()
+    make_notification(account)
+    result = dispatch.receive_event(
+        account=account, communication_type="calls", raw="{}", values=CALL, enqueue=lambda ids: None
+    )
+    delivery = Delivery.objects.get(event_id=result.event_id)
+    # Worker A gets a slow 503; its claim runs out meanwhile and worker B delivers.
+    mindbox.plan(Planned(status=503, payload={}, delay=2.0), Planned())
+
+    def worker_a():
+        try:
+            return attempt_delivery(delivery_id=delivery.pk, client=MindboxClient(connect_timeout=2, read_timeout=5))
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(worker_a)
+        wait_for(lambda: mindbox.requests, timeout=5)
+        time.sleep(1.2)  # past A's one-second claim
+        assert (
+            attempt_delivery(delivery_id=delivery.pk, client=MindboxClient(connect_timeout=2, read_timeout=5)).status
+            == "delivered"
+        )
+        late = slow.result()
+    assert late.sent and late.status == ""  # A's answer was not applied
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.DELIVERED and delivery.attempts == 2
+    attempts = list(DeliveryAttempt.objects.filter(delivery=delivery).values_list("outcome", "error"))
+    assert attempts[1] == ("delivered", "")
+    assert attempts[0][0] == "retry" and "after the claim expired" in attempts[0][1]
+    assert {r.query["transactionId"] for r in mindbox.requests} == {str(delivery.transaction_id)}

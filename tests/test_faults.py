@@ -28,6 +28,7 @@ def check(report: faults.Report, events: int) -> None:
     assert report.sent == events
     assert report.lost == 0, f"{report.lost} events lost"
     assert report.conflicting_ids == 0
+    assert report.unrecorded == 0, f"{report.unrecorded} deliveries Mindbox accepted are not recorded as delivered"
 
 
 def test_worker_killed_mid_batch(lab):
@@ -64,3 +65,8 @@ def test_poison_events_do_not_block_the_others(lab):
 def test_a_silent_integration_does_not_starve_another(lab):
     report = faults.noisy_neighbour(lab, events=150, seconds=8)
     check(report, 300)
+
+
+def test_redis_frozen_mid_batch(lab):
+    report = faults.redis_frozen(lab, events=150, seconds=8)
+    check(report, 150)

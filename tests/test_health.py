@@ -153,3 +153,13 @@ def test_an_event_that_made_no_delivery_says_why(make_account, make_notification
     assert notes[event.event_id] == "интеграция с Mindbox выключена"
     assert notes[filtered.event_id] == "ни одно уведомление не прошло условия фильтра"
     assert notes[untyped.event_id] == "нет активного уведомления для этого типа коммуникации"
+
+
+def test_held_deliveries_whose_notification_was_deleted_fail_visibly(account, client, mindbox):
+    delivery = receive(account, "1")
+    Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.HELD)
+    delivery.notification.delete()
+    sweep_due_deliveries()
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.FAILED
+    assert delivery.last_error == "its notification was deleted before it could be sent"

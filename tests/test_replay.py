@@ -91,7 +91,22 @@ def test_failed_since_picks_one_integration_from_a_time(make_account, make_notif
     make_notification(mine)
     make_notification(other)
     old, new, foreign = receive(mine, "1"), receive(mine, "2"), receive(other, "3")
-    Delivery.objects.filter(pk__in=[old.pk, new.pk, foreign.pk]).update(status=Delivery.Status.FAILED)
-    Delivery.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=2))
-    since = timezone.now() - timedelta(days=1)
-    assert list(replay.failed_since(integration_id=mine.mindbox.pk, since=since)) == [new]
+    now = timezone.now()
+    Delivery.objects.filter(pk__in=[old.pk, new.pk, foreign.pk]).update(status=Delivery.Status.FAILED, finished_at=now)
+    Delivery.objects.filter(pk=old.pk).update(finished_at=now - timedelta(days=2))
+    # Created long ago, failed recently (after a day of retries): it counts.
+    Delivery.objects.filter(pk=new.pk).update(created_at=now - timedelta(days=3))
+    assert list(replay.failed_since(integration_id=mine.mindbox.pk, since=now - timedelta(days=1))) == [new]
+
+
+def test_rerender_of_an_unchanged_request_keeps_its_transaction_id(make_account, make_notification, client, mindbox):
+    account = make_account()
+    make_notification(account)
+    delivery = receive(account, "1")
+    mindbox.plan(Planned(status=500, payload={}))
+    attempt_delivery(delivery_id=delivery.pk, client=client)
+    Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.FAILED)  # as if retries ran out
+    result = replay.rerender(delivery_ids=[delivery.pk], enqueue=lambda ids: None)
+    assert result.queued == [delivery.pk]
+    # Mindbox may have processed the timed-out request: the same body goes under the same id.
+    assert Delivery.objects.get(pk=delivery.pk).transaction_id == delivery.transaction_id
