@@ -416,9 +416,18 @@ SCENARIOS: list[Callable[..., Report]] = [
 
 
 def format_table(reports: list[Report]) -> str:
-    header = ("scenario", "sent", "delivered", "lost", "duplicate posts", "other tx ids", "drain, s")
+    header = ("scenario", "sent", "delivered", "lost", "duplicate posts", "other tx ids", "unrecorded", "drain, s")
     rows = [
-        (r.scenario, r.sent, r.delivered, r.lost, r.duplicate_posts, r.conflicting_ids, f"{r.drain_seconds:.1f}")
+        (
+            r.scenario,
+            r.sent,
+            r.delivered,
+            r.lost,
+            r.duplicate_posts,
+            r.conflicting_ids,
+            r.unrecorded,
+            f"{r.drain_seconds:.1f}",
+        )
         for r in reports
     ]
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
