@@ -29,7 +29,9 @@ run: install
 	$(PY) manage.py runportal
 
 test: install test-tools
+	rm -rf var/test-metrics
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
+	PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/var/test-metrics \
 		$(PY) -m pytest $(PYTEST_ARGS)
 
 # Kill, flush and starve the real processes mid-batch; print what was sent, delivered and lost.

@@ -1,5 +1,6 @@
 """All settings; the environment is read here and nowhere else (see .env.example)."""
 
+import os
 from pathlib import Path
 
 import environ
@@ -29,6 +30,17 @@ SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="dev-only-insecure-key-change-
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
+# Prometheus counters of every process (gunicorn and Celery workers) meet in one directory, which
+# must be set before prometheus_client is imported; settings load first in every process.
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default=str(VAR_DIR / "metrics"))
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
+Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+# /metrics: a bearer token when set, else only callers from these networks.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list(
+    "METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -37,11 +49,15 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served by the app: no CDN
     "mindbox_integration",
     "notifications",
 ]
 
 MIDDLEWARE = [
+    "integration_portal.probes.ProbeMiddleware",  # /healthz, /readyz: before host checks and sessions
+    "integration_portal.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # the admin's static files, without a separate server
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -104,6 +120,16 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": [],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "UIS → Mindbox portal: inbound API",
+    "DESCRIPTION": "Where UIS posts its HTTP notifications (calls, offline requests, taxi requests).",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Celery: Redis when REDIS_URL is set, else an embedded broker in a SQLite file.
@@ -175,10 +201,23 @@ RETENTION_DAYS = env.int("RETENTION_DAYS", default=30)
 # Public base URL shown in the admin's set-up block (the inbound URLs UIS must call).
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="")
 
+# Logs: JSON lines with LOG_FORMAT=json (production), plain text otherwise; both carry the
+# request id and mask phone numbers and e-mails. Celery logs through the same handlers.
+LOG_FORMAT = env.str("LOG_FORMAT", default="console")
+if LOG_FORMAT not in ("console", "json"):
+    raise environ.ImproperlyConfigured(f"LOG_FORMAT must be console or json, got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "integration_portal.logs.ContextFilter"}},
+    "formatters": {
+        "console": {
+            "()": "integration_portal.logs.ConsoleFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+        },
+        "json": {"()": "integration_portal.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -16,8 +16,9 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from integration_portal import logs
 from mindbox_integration.mindbox import MindboxClient, Outcome, OutcomeKind
-from notifications import health
+from notifications import health, metrics
 from notifications.models import Delivery, DeliveryAttempt
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class AttemptResult:
     status: str = ""
     retry_in: float | None = None  # seconds until the next attempt, when one is planned
     requeue_in: float | None = None  # queue a message with this countdown (short waits only)
+    outcome: str = "not_claimed"  # for metrics: delivered, retry, failed, held, backoff, claim_lost
 
 
 def retry_delay(
@@ -164,15 +166,16 @@ def _record(
         attempt.save(update_fields=["http_status", "response_body", "duration_ms", "error", "outcome"])
     if not recorded:
         log.warning("delivery %s: answer came after the claim expired; left to the worker that holds it", delivery.pk)
-        return AttemptResult(sent=True)
-    return AttemptResult(sent=True, status=status, retry_in=retry_in, requeue_in=requeue_in)
+        return AttemptResult(sent=True, outcome="claim_lost")
+    outcome_name = "retry" if status == Delivery.Status.PENDING else str(status)
+    return AttemptResult(sent=True, status=status, retry_in=retry_in, requeue_in=requeue_in, outcome=outcome_name)
 
 
 def _fail(delivery: Delivery, lease: datetime, error: str, now: datetime) -> AttemptResult:
     fields = {"status": Delivery.Status.FAILED, "last_error": error, "finished_at": now, "next_attempt_at": None}
     _release(delivery.pk, lease, **fields)
     log.warning("delivery %s failed without sending: %s", delivery.pk, error)
-    return AttemptResult(sent=False, status=Delivery.Status.FAILED)
+    return AttemptResult(sent=False, status=Delivery.Status.FAILED, outcome="failed")
 
 
 def attempt_delivery(
@@ -182,8 +185,19 @@ def attempt_delivery(
     lease = claim(delivery_id=delivery_id, now=now)
     if lease is None:
         return AttemptResult(sent=False)
-    delivery = Delivery.objects.select_related("notification__operation__integration__health").get(pk=delivery_id)
-    rng = rng or random.Random()
+    delivery = Delivery.objects.select_related("event", "notification__operation__integration__health").get(
+        pk=delivery_id
+    )
+    with logs.bound(delivery.event.request_id):
+        result = _attempt(delivery, lease, now, client or default_client(), rng or random.Random())
+    operation = delivery.notification.operation.name if delivery.notification else ""
+    metrics.DELIVERIES.labels(outcome=result.outcome, operation=operation).inc()
+    return result
+
+
+def _attempt(
+    delivery: Delivery, lease: datetime, now: datetime, client: MindboxClient, rng: random.Random
+) -> AttemptResult:
     notification = delivery.notification
     if notification is None:
         return _fail(delivery, lease, NOTIFICATION_DELETED, now)
@@ -195,27 +209,29 @@ def attempt_delivery(
     gate = health.gate(integration=integration, health=state, now=now)
     if gate.hold:
         _release(delivery.pk, lease, status=Delivery.Status.HELD, queued_until=None)
-        return AttemptResult(sent=False, status=Delivery.Status.HELD)
+        log.info("delivery %s held: %s", delivery.pk, gate.hold)
+        return AttemptResult(sent=False, status=Delivery.Status.HELD, outcome="held")
     if gate.wait_until is not None:
         # Spread the waiting deliveries over a second so they do not all probe at once.
         until = gate.wait_until + timedelta(seconds=rng.uniform(0, 1))
         _release(delivery.pk, lease, next_attempt_at=until, queued_until=None)
-        return AttemptResult(sent=False, status=Delivery.Status.PENDING)
+        return AttemptResult(sent=False, status=Delivery.Status.PENDING, outcome="backoff")
 
     attempt = DeliveryAttempt.objects.create(delivery=delivery, transaction_id=delivery.transaction_id)
-    outcome = (client or default_client()).send(
+    outcome = client.send(
         url=delivery.url,
         body=delivery.body,
         secret_key=integration.secret_key,
         transaction_id=str(delivery.transaction_id),
     )
+    metrics.ATTEMPT_SECONDS.labels(outcome=outcome.kind.value).observe(outcome.duration_ms / 1000)
     result = _record(delivery, lease, attempt, outcome, rng)
     health.note_outcome(integration_id=integration.pk, outcome=outcome, now=timezone.now())
     log.info(
         "delivery %s attempt %s: %s%s",
         delivery.pk,
         delivery.attempts + 1,
-        result.status,
+        result.outcome,
         f" ({attempt.error})" if attempt.error else "",
     )
     return result

@@ -67,6 +67,7 @@ def receive_event(
     raw: str,
     values: dict[str, Any],
     enqueue: Callable[[list[int]], None],
+    request_id: str = "",
 ) -> IntakeResult:
     """Store one UIS event and its deliveries in one transaction; `enqueue` gets the
     delivery ids after commit. A repeat of a stored event changes nothing."""
@@ -82,6 +83,7 @@ def receive_event(
                     values=values,
                     identity=identity,
                     received_at=now,
+                    request_id=request_id,
                 )
         except IntegrityError:
             first = InboundEvent.objects.only("pk").get(

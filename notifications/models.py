@@ -20,6 +20,8 @@ class InboundEvent(models.Model):
     received_at = models.DateTimeField(_("received"), default=timezone.now, db_index=True)
     # Why an accepted event made no delivery, so that nothing skipped is invisible.
     note = models.CharField(_("note"), max_length=200, blank=True)
+    # The request id of UIS's request: it follows the event into its deliveries' log lines.
+    request_id = models.CharField(_("request id"), max_length=64, blank=True)
 
     class Meta:
         verbose_name = _("inbound event")

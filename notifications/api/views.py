@@ -12,10 +12,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from integration_portal import logs
 from mindbox_integration.models import Account
 from notifications.api.authentication import InboundTokenAuthentication
 from notifications.dispatch import receive_event
 from notifications.intake import IntakeError, parse_request
+from notifications.metrics import EVENTS
 from notifications.mnemonics import CommunicationType
 from notifications.tasks import enqueue_deliveries
 
@@ -58,6 +60,11 @@ class InboundEventView(APIView):
             return response
         return super().handle_exception(exc)
 
+    def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
+        kind = kwargs.get("communication_type", "")
+        EVENTS.labels(type=kind if kind in CommunicationType.values else "unknown", answer=response.status_code).inc()
+        return super().finalize_response(request, response, *args, **kwargs)
+
     def get(self, request: Request, communication_type: str) -> Response:
         return self._receive(request, communication_type, from_body=False)
 
@@ -91,6 +98,14 @@ class InboundEventView(APIView):
             raw=received.raw,
             values=received.values,
             enqueue=enqueue_deliveries,
+            request_id=logs.request_id.get(),
+        )
+        log.info(
+            "%s event %s from account %s: %s",
+            communication_type,
+            result.event_id,
+            account.uis_app_id,
+            "duplicate" if result.duplicate else f"{result.deliveries} deliveries",
         )
         if result.duplicate:
             return Response({"event_id": result.event_id, "duplicate": True}, status=status.HTTP_200_OK)

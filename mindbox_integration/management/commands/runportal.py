@@ -1,8 +1,10 @@
 import signal
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
@@ -14,6 +16,10 @@ class Command(BaseCommand):
         parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # Counters start from zero with the portal; files of earlier processes would add up.
+        metrics_dir = Path(settings.PROMETHEUS_MULTIPROC_DIR)
+        for stale in metrics_dir.glob("*.db"):
+            stale.unlink()
         celery = [sys.executable, "-m", "celery", "-A", "integration_portal"]
         children = [
             subprocess.Popen([*celery, "worker", "--loglevel=INFO", "--pool=threads", "--concurrency=4"]),

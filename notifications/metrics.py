@@ -1,0 +1,108 @@
+"""Prometheus metrics. Counters and the latency histogram are written by whichever process
+does the work (gunicorn workers, Celery workers) into PROMETHEUS_MULTIPROC_DIR, which every
+process of one installation shares; the queue and health gauges are read from the database
+and the broker when /metrics is scraped, so they are the same whichever process answers."""
+
+import hmac
+import ipaddress
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.db.models import Min
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+EVENTS = Counter(
+    "portal_events_received_total", "UIS events received, by communication type and HTTP answer", ["type", "answer"]
+)
+DELIVERIES = Counter(
+    "portal_deliveries_total",
+    "Delivery steps by outcome (delivered, retry, failed, held, backoff, claim_lost) and Mindbox operation",
+    ["outcome", "operation"],
+)
+ATTEMPT_SECONDS = Histogram(
+    "portal_attempt_duration_seconds",
+    "Time of one request to Mindbox, by outcome",
+    ["outcome"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20),
+)
+
+
+class StateCollector(Collector):
+    """Gauges read at scrape time."""
+
+    def collect(self) -> Iterator[Metric]:
+        from notifications.models import Delivery, IntegrationHealth
+
+        now = timezone.now()
+        due = Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
+        oldest = due.aggregate(oldest=Min("next_attempt_at"))["oldest"]
+        yield GaugeMetricFamily("portal_deliveries_due", "Pending deliveries whose time has come", due.count())
+        yield GaugeMetricFamily(
+            "portal_oldest_due_delivery_age_seconds",
+            "How long the oldest due delivery has waited (0 when none)",
+            (now - oldest).total_seconds() if oldest else 0.0,
+        )
+        yield GaugeMetricFamily(
+            "portal_deliveries_held",
+            "Deliveries held for a switched-off or paused integration",
+            Delivery.objects.filter(status=Delivery.Status.HELD).count(),
+        )
+        yield GaugeMetricFamily(
+            "portal_integrations_paused",
+            "Integrations paused after refused keys",
+            IntegrationHealth.objects.filter(paused_at__isnull=False).count(),
+        )
+        yield GaugeMetricFamily(
+            "portal_integrations_backing_off",
+            "Integrations backing off after temporary failures",
+            IntegrationHealth.objects.filter(backoff_until__gt=now).count(),
+        )
+        depth = broker_queue_depth()
+        if depth is not None:
+            yield GaugeMetricFamily("portal_broker_queue_length", "Messages waiting in the Celery queue", depth)
+
+
+def broker_queue_depth() -> int | None:
+    from integration_portal.celery import app
+
+    try:
+        with app.connection_for_read() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+            channel = conn.default_channel
+            declared = channel.queue_declare(queue=app.conf.task_default_queue, passive=True)  # type: ignore[attr-defined]
+            return int(declared.message_count)
+    except Exception:
+        return None  # the broker is down: /readyz says so; the gauge is simply absent
+
+
+def registry() -> CollectorRegistry:
+    """What a scrape shows: every process's counters (from the shared directory) and the gauges."""
+    fresh = CollectorRegistry()
+    MultiProcessCollector(fresh)  # type: ignore[no-untyped-call]
+    fresh.register(StateCollector())
+    return fresh
+
+
+def allowed(request: HttpRequest) -> bool:
+    """A bearer token when METRICS_TOKEN is set; otherwise callers from METRICS_ALLOWED_NETWORKS."""
+    if settings.METRICS_TOKEN:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        return hmac.compare_digest(given.encode(), settings.METRICS_TOKEN.encode())
+    try:
+        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(net) for net in settings.METRICS_ALLOWED_NETWORKS)
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    if not allowed(request):
+        return HttpResponse(
+            "forbidden: set Authorization: Bearer <METRICS_TOKEN>\n", status=403, content_type="text/plain"
+        )
+    return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
