@@ -1,5 +1,8 @@
 """Reads that the event's way and the admin's delivery pages need."""
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.db.models import Count, QuerySet
 
 from mindbox_integration.models import MindboxIntegration, Notification
@@ -76,3 +79,30 @@ def integrations_by_name() -> "QuerySet[MindboxIntegration]":
 def events_by_outcome(*, events: "QuerySet[InboundEvent]", made_delivery: bool) -> "QuerySet[InboundEvent]":
     """Events that made a delivery, or that made none (those carry a note saying why)."""
     return events.filter(note="") if made_delivery else events.exclude(note="")
+
+
+@dataclass(frozen=True)
+class IntegrationState:
+    health: IntegrationHealth | None
+    counts: dict[str, int]
+    last_event_at: datetime | None
+    last_delivery: Delivery | None
+
+
+def integration_state(*, integration_id: int) -> IntegrationState:
+    """What an operator asks first about one integration."""
+    integration = MindboxIntegration.objects.only("account_id").get(pk=integration_id)
+    last_event = (
+        InboundEvent.objects.filter(account_id=integration.account_id)
+        .order_by("-received_at")
+        .only("received_at")
+        .first()
+    )
+    return IntegrationState(
+        health=integration_health(integration_id=integration_id),
+        counts=delivery_counts(integration_id=integration_id),
+        last_event_at=last_event.received_at if last_event else None,
+        last_delivery=Delivery.objects.filter(notification__operation__integration_id=integration_id)
+        .order_by("-created_at", "-pk")
+        .first(),
+    )

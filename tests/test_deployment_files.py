@@ -41,3 +41,36 @@ def test_migrations_are_committed_for_every_model_change():
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_runs_every_process_with_health_checks_and_migrates_once():
+    import yaml
+
+    text = subprocess.run(
+        ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=True,
+    ).stdout
+    services = yaml.safe_load(text)["services"]
+    assert set(services) == {"db", "redis", "migrate", "web", "worker", "beat", "flower"}
+    for name in ("db", "redis", "web", "worker"):
+        assert "healthcheck" in services[name], name
+    assert "/readyz" in " ".join(services["web"]["healthcheck"]["test"])
+    assert services["migrate"]["restart"] == "no" and "migrate" in services["migrate"]["command"]
+    for name in ("web", "worker", "beat"):
+        assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully", name
+        assert "migrate" not in str(services[name]["command"]), name
+    # web and worker share the counters' directory, so /metrics sees the workers' counters.
+    metrics_dir = services["web"]["environment"]["PROMETHEUS_MULTIPROC_DIR"]
+    for name in ("web", "worker"):
+        assert any(v.endswith(metrics_dir) or metrics_dir in str(v) for v in services[name]["volumes"]), name
+
+
+def test_image_runs_as_a_user_with_static_files_collected():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert dockerfile.startswith("FROM python:3.11-slim")
+    assert "collectstatic" in dockerfile
+    assert "\nUSER portal" in dockerfile

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from integration_portal import logs
 from mindbox_integration.models import Account
+from notifications.api import schema
 from notifications.api.authentication import InboundTokenAuthentication
 from notifications.dispatch import receive_event
 from notifications.intake import IntakeError, parse_request
@@ -65,9 +66,11 @@ class InboundEventView(APIView):
         EVENTS.labels(type=kind if kind in CommunicationType.values else "unknown", answer=response.status_code).inc()
         return super().finalize_response(request, response, *args, **kwargs)
 
+    @schema.get_schema
     def get(self, request: Request, communication_type: str) -> Response:
         return self._receive(request, communication_type, from_body=False)
 
+    @schema.post_schema
     def post(self, request: Request, communication_type: str) -> Response:
         return self._receive(request, communication_type, from_body=True)
 

@@ -1,0 +1,103 @@
+"""The inbound endpoint's OpenAPI description (drf-spectacular): the body forms UIS sends and
+every answer. The view parses bodies itself, tolerantly, so the schema is written out here."""
+
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+
+from notifications.mnemonics import CommunicationType
+
+VALUES = {
+    "type": "object",
+    "description": (
+        "A flat object of UIS mnemonic -> value (the body set up in UIS's HTTP notification). Unknown "
+        "keys are kept. UIS's quirks are tolerated: doubled quotes around a value, and a value still "
+        "reading {{name}} (taken as absent)."
+    ),
+    "additionalProperties": {"oneOf": [{"type": "string"}, {"type": "number"}], "nullable": True},
+}
+SAMPLE = {
+    "call_session_id": "3485121",
+    "notification_mnemonic": "call_finished",
+    "visitor_name": "Анна Петрова",
+    "contact_phone_number": "79161234567",
+    "virtual_phone_number": "74951234567",
+}
+
+
+def _error(description: str, example: str) -> OpenApiResponse:
+    return OpenApiResponse(
+        response={"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]},
+        description=description,
+        examples=[OpenApiExample(description, value={"error": example})],
+    )
+
+
+ACCEPTED = {
+    "type": "object",
+    "properties": {"event_id": {"type": "integer"}, "deliveries": {"type": "integer"}},
+    "required": ["event_id", "deliveries"],
+}
+DUPLICATE = {
+    "type": "object",
+    "properties": {"event_id": {"type": "integer"}, "duplicate": {"type": "boolean", "enum": [True]}},
+    "required": ["event_id", "duplicate"],
+}
+RESPONSES: dict[int, Any] = {
+    202: OpenApiResponse(
+        ACCEPTED, description="Stored, with the number of deliveries made (0: switched off or nothing matched)."
+    ),
+    200: OpenApiResponse(DUPLICATE, description="The same event again (by its identity): nothing is sent twice."),
+    400: _error("Not an object of values.", "the body must be a JSON object or form fields"),
+    401: _error(
+        "Token missing or unknown.", "missing or unknown token; use the inbound URL shown on the integration's page"
+    ),
+    404: _error(
+        "Unknown communication type.",
+        "unknown communication type 'x'; use one of: calls, offline_requests, taxi_requests",
+    ),
+    413: _error("Body over 64 KiB.", "the body is over 64 KiB"),
+    503: _error(
+        "The database is unreachable; the answer has Retry-After: 30. Send the event again later.",
+        "temporarily unavailable; send the event again later",
+    ),
+}
+TYPE = OpenApiParameter(
+    "communication_type",
+    str,
+    OpenApiParameter.PATH,
+    enum=CommunicationType.values,
+    description="What UIS notifies about.",
+)
+TOKEN = OpenApiParameter(
+    "token",
+    str,
+    OpenApiParameter.QUERY,
+    required=False,
+    description="The account's inbound token (or send it as a bearer token).",
+)
+
+post_schema = extend_schema(
+    operation_id="receive_uis_event",
+    summary="Receive a UIS notification",
+    parameters=[TYPE, TOKEN],
+    request={"application/json": VALUES, "application/x-www-form-urlencoded": VALUES},
+    responses=RESPONSES,
+    examples=[OpenApiExample("A finished call", value=SAMPLE, request_only=True)],
+)
+get_schema = extend_schema(
+    operation_id="receive_uis_event_by_query",
+    summary="Receive a UIS notification as query parameters",
+    description="The same as POST, for UIS notifications set up with GET: every query parameter but token is a value.",
+    parameters=[TYPE, TOKEN],
+    responses=RESPONSES,
+)
+
+
+class InboundTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
+    target_class = "notifications.api.authentication.InboundTokenAuthentication"
+    name = "inboundToken"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {"type": "http", "scheme": "bearer", "description": "The account's inbound token; `?token=` works too."}

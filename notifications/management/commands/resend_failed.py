@@ -1,0 +1,47 @@
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from mindbox_integration.models import MindboxIntegration
+from notifications import replay
+from notifications.tasks import enqueue_deliveries
+
+
+class Command(BaseCommand):
+    help = (
+        "Send again every delivery of an account that failed since a given time (default: the last 24 hours). "
+        "Each keeps its transactionId and attempts; its retry schedule starts over. --dry-run only counts."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("uis_app_id", help="the account's UIS app id")
+        since = parser.add_mutually_exclusive_group()
+        since.add_argument("--since", help='failed at or after this time, e.g. "2026-11-24 18:00" (portal time zone)')
+        since.add_argument("--hours", type=float, help="failed in the last HOURS hours")
+        parser.add_argument("--dry-run", action="store_true", help="count, send nothing")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        integration = MindboxIntegration.objects.filter(account__uis_app_id=options["uis_app_id"]).first()
+        if integration is None:
+            raise CommandError(f"no account with UIS app id {options['uis_app_id']!r}")
+        since = _since(options)
+        failed = replay.failed_since(integration_id=integration.pk, since=since)
+        if options["dry_run"]:
+            self.stdout.write(f"{failed.count()} failed deliveries since {since:%Y-%m-%d %H:%M %Z} would be resent")
+            return
+        result = replay.resend(delivery_ids=failed.values_list("pk", flat=True), enqueue=enqueue_deliveries)
+        self.stdout.write(f"{len(result.queued)} deliveries queued again; {result.skipped} skipped")
+
+
+def _since(options: dict[str, Any]) -> datetime:
+    if options["since"]:
+        try:
+            moment = datetime.fromisoformat(options["since"])
+        except ValueError as exc:
+            raise CommandError(
+                f'--since takes a date and time like "2026-11-24 18:00", got {options["since"]!r}'
+            ) from exc
+        return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
+    return timezone.now() - timedelta(hours=options["hours"] or 24)
