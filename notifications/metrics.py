@@ -74,7 +74,8 @@ def broker_queue_depth() -> int | None:
         with app.connection_for_read() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
             channel = conn.default_channel
-            declared = channel.queue_declare(queue=app.conf.task_default_queue, passive=True)  # type: ignore[attr-defined]
+            # Not passive: on Redis a queue no worker has bound yet is "not found", though merely empty.
+            declared = channel.queue_declare(queue=app.conf.task_default_queue)  # type: ignore[attr-defined]
             return int(declared.message_count)
     except Exception:
         return None  # the broker is down: /readyz says so; the gauge is simply absent

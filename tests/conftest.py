@@ -117,15 +117,20 @@ def wait_for(condition: Callable[[], Any], timeout: float = 20.0, interval: floa
         time.sleep(interval)
 
 
+def suite_database_url() -> str:
+    """The test database (pytest-django's), for the processes the tests start."""
+    db = django_settings.DATABASES["default"]
+    return f"postgres://{db['USER']}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
 @pytest.fixture(scope="module")
 def celery_worker(django_db_setup: None, standin: MindboxStandIn) -> Iterator[processes.Proc]:
     """A real Celery worker process on the test database and the test Redis."""
-    db = django_settings.DATABASES["default"]
     redis_url = os.environ["REDIS_URL"]
     redis.Redis.from_url(redis_url).flushdb()  # the suite's own database number
     env = {
         **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "DATABASE_URL": suite_database_url(),
         "REDIS_URL": redis_url,
         "MINDBOX_REQUIRE_HTTPS": "false",
         "MINDBOX_ALLOWED_HOSTS": standin.host,

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from harness import faults
+from tests.conftest import suite_database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -17,9 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def lab(django_db_setup: None) -> Iterator[faults.Lab]:
-    db = settings.DATABASES["default"]
-    url = f"postgres://{db['USER']}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
-    with faults.Lab(database_url=url, log_dir=ROOT / "var" / "test-faults") as lab:
+    with faults.Lab(database_url=suite_database_url(), log_dir=ROOT / "var" / "test-faults") as lab:
         yield lab
 
 
