@@ -90,6 +90,7 @@ class Lab:
             "REDIS_URL": self.redis.url,
             "MINDBOX_REQUIRE_HTTPS": "false",
             "MINDBOX_ALLOWED_HOSTS": self.standin.host,
+            "MINDBOX_ALLOW_PRIVATE_NETWORKS": "127.0.0.1",  # the stand-in listens on loopback
         }
 
     def __enter__(self) -> "Lab":
@@ -122,9 +123,10 @@ class Lab:
         from mindbox_integration import services
         from mindbox_integration.models import Notification, Operation
 
-        account = services.create_account(name=f"Fault run: {scenario}", uis_app_id=f"fault-{time.time_ns()}")
+        created = services.create_account(name=f"Fault run: {scenario}", uis_app_id=f"fault-{time.time_ns()}")
+        account = created.account
         account.mindbox.active = True
-        account.mindbox.secret_key = "sk-fault-run"  # noqa: S105 - the stand-in's
+        services.set_secret_key(integration=account.mindbox, key="sk-fault-run")
         account.mindbox.save()
         operation_name = f"Fault.{scenario}"
         operation = Operation.objects.create(integration=account.mindbox, name=operation_name)
@@ -146,7 +148,7 @@ class Lab:
                 body='{"customer": {"fullName": {{visitor_name}}',  # cannot render: saved around validation
                 filters=POISON_FILTER,
             )
-        return Target(token=account.inbound_token, operation=operation_name, account_id=account.pk)
+        return Target(token=created.token, operation=operation_name, account_id=account.pk)
 
     def send(self, target: Target, sessions: list[str], *, poison_every: int = 0) -> list[str]:
         """POST one call event per session, 8 at a time; the sessions UIS got 202 for."""

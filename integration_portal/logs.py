@@ -15,15 +15,23 @@ from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 
 _INCOMING_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_META_KEY = "portal.request_id"  # Django logs 4xx/5xx after the middleware has unbound the id
 _EMAIL = re.compile(r"\b([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
-# 10 to 15 digits, a leading + allowed; not part of a longer word, id or UUID.
-_PHONE = re.compile(r"(?<![\w-])\+?\d{8,13}(\d{2})(?![\w-])")
+# A phone: 10 to 15 digits, maybe with +, spaces, dashes, dots or brackets between them.
+_PHONE_LIKE = re.compile(r"(?<![\w-])\+?\d[\d ().-]{8,22}\d(?![\w-])")
+_TOKEN_QUERY = re.compile(r"(token=)[^&\s\"'>]+", re.IGNORECASE)
+
+
+def _phone(match: re.Match[str]) -> str:
+    digits = re.sub(r"\D", "", match.group(0))
+    return f"***{digits[-2:]}" if 10 <= len(digits) <= 15 else match.group(0)
 
 
 def mask(text: str) -> str:
-    """Personal data out of a log line: `anna@example.com` -> `a***@example.com`,
-    `79161234567` -> `***67`."""
-    return _PHONE.sub(r"***\1", _EMAIL.sub(r"\1***@\2", text))
+    """Personal data and tokens out of a log line: `anna@example.com` -> `a***@example.com`,
+    `+7 916 123-45-67` -> `***67`, `?token=abc` -> `?token=***`."""
+    text = _TOKEN_QUERY.sub(r"\1***", text)
+    return _PHONE_LIKE.sub(_phone, _EMAIL.sub(r"\1***@\2", text))
 
 
 @contextmanager
@@ -37,15 +45,26 @@ def bound(value: str) -> Iterator[None]:
 
 
 class ContextFilter(logging.Filter):
+    """Adds the request id, and masks the message and any traceback before a formatter sees
+    them (masking the formatted JSON would miss escaped text and could break the JSON)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
+        request = getattr(record, "request", None)
+        if request is not None:
+            # Django's request logger attaches the request, whose repr holds the query string
+            # (the inbound token): keep its id and drop the rest.
+            if not getattr(record, "request_id", None):
+                record.request_id = getattr(request, "META", {}).get(_META_KEY, "")
+            del record.request  # type: ignore[attr-defined]  # set by Django's request logger
         if not getattr(record, "request_id", None):
             record.request_id = request_id.get() or "-"
+        record.msg = mask(record.getMessage())
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask(record.exc_text)
         return True
-
-
-class ConsoleFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return mask(super().format(record))
 
 
 class JsonFormatter(_JsonFormatter):
@@ -53,9 +72,6 @@ class JsonFormatter(_JsonFormatter):
         kwargs.setdefault("fmt", "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s")
         kwargs.setdefault("rename_fields", {"asctime": "time", "levelname": "level", "name": "logger"})
         super().__init__(*args, **kwargs)
-
-    def format(self, record: logging.LogRecord) -> str:
-        return mask(super().format(record))
 
 
 class RequestIdMiddleware:
@@ -68,6 +84,7 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.headers.get("X-Request-ID", "")
         value = incoming if _INCOMING_ID.match(incoming) else uuid.uuid4().hex
+        request.META[_META_KEY] = value
         with bound(value):
             response = self.get_response(request)
         response["X-Request-ID"] = value

@@ -1,6 +1,6 @@
-"""`/healthz` (the process answers) and `/readyz` (the database and the broker answer), served
-by a middleware ahead of the others: a probe needs no session, and no Host header check (a
-container's probe comes by IP)."""
+"""`/healthz` (the process answers), `/readyz` (the database and the broker answer) and
+`/metrics`, served by a middleware ahead of the others: a probe or a scrape needs no session,
+and no Host header check (they come by IP); /metrics has its own access check."""
 
 import logging
 from collections.abc import Callable
@@ -51,4 +51,8 @@ class ProbeMiddleware:
             if not ready:
                 log.warning("not ready: %s", checks)
             return JsonResponse({"status": "ok" if ready else "unavailable", **checks}, status=200 if ready else 503)
+        if request.path == "/metrics":
+            from notifications.metrics import metrics_response
+
+            return metrics_response(request)
         return self.get_response(request)

@@ -1,6 +1,7 @@
 """All settings; the environment is read here and nowhere else (see .env.example)."""
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -26,9 +27,37 @@ def _seconds_list(name: str, default: str) -> list[int]:
     return values
 
 
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="dev-only-insecure-key-change-me")
+DEV_SECRET_KEY = "dev-only-insecure-key-change-me"  # noqa: S105 - local only: `check --deploy` refuses it
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=DEV_SECRET_KEY)
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+
+# --- HTTPS: DJANGO_HTTPS=true in production (`check --deploy` then passes): http is redirected to
+# https, cookies are sent over https only, and browsers are told to use nothing else (HSTS).
+# Off by default: `make run` serves plain http on localhost.
+HTTPS = env.bool("DJANGO_HTTPS", default=False)
+SECURE_SSL_REDIRECT = HTTPS
+# Probes and scrapes come over plain http from inside the network (the probes are answered
+# before SecurityMiddleware anyway; a redirect would not protect a token already sent).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31536000) if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = HTTPS
+# Behind a TLS-terminating proxy: the header it sets to "https" on https requests, e.g.
+# X-Forwarded-Proto. Set it only when the proxy always sets or strips that header.
+_proxy_ssl_header = env.str("DJANGO_PROXY_SSL_HEADER", default="")
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https") if _proxy_ssl_header else None
+)
+# Origins (scheme://host[:port]) allowed to post forms besides the admin's own address.
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_AGE = env.int("DJANGO_SESSION_COOKIE_AGE", default=8 * 3600)  # an admin session: a working day
 
 # Prometheus counters of every process (gunicorn and Celery workers) meet in one directory, which
 # must be set before prometheus_client is imported; settings load first in every process.
@@ -37,9 +66,7 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
 Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
 # /metrics: a bearer token when set, else only callers from these networks.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
-METRICS_ALLOWED_NETWORKS = env.list(
-    "METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
-)
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -51,6 +78,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, served by the app: no CDN
+    "axes",  # admin login throttling
+    "integration_portal.apps.PortalConfig",  # the deployment checks
     "mindbox_integration",
     "notifications",
 ]
@@ -66,6 +95,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # turns a locked-out login into the lockout page
 ]
 
 ROOT_URLCONF = "integration_portal.urls"
@@ -99,6 +129,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Admin login throttling (django-axes; attempts kept in the database): one username from one
+# address is locked out after AXES_FAILURE_LIMIT failed logins within the cool-off time, for
+# AXES_COOLOFF_MINUTES after the last attempt; a successful login resets the count.
+# `manage.py axes_reset_username <username>` (or the admin's access attempts) unlocks earlier.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+_cooloff_minutes = env.int("AXES_COOLOFF_MINUTES", default=15)
+if AXES_FAILURE_LIMIT < 1 or _cooloff_minutes < 1:
+    raise environ.ImproperlyConfigured("AXES_FAILURE_LIMIT and AXES_COOLOFF_MINUTES must be positive")
+AXES_COOLOFF_TIME = timedelta(minutes=_cooloff_minutes)
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "integration_portal.security.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "integration_portal.security.client_ip"
+# Proxies in front of the app that append the caller's address to X-Forwarded-For (0: none, the
+# caller is REMOTE_ADDR). Only for login throttling; with a wrong count callers can pick their address.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 LANGUAGE_CODE = "ru"  # the admin speaks Russian to everyone; code and msgids are English
 LANGUAGES = [("ru", "Русский"), ("en", "English")]
@@ -174,11 +222,28 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- Inbound (UIS) and outbound (Mindbox)
 INBOUND_MAX_BODY_BYTES = 64 * 1024
+# A parsed body's keys (nested objects' too) and nesting (the object is one level); over them, 400.
+# Both parsing and cleaning recurse once per level, so the depth stays far below Python's limit.
+INBOUND_MAX_KEYS = env.int("INBOUND_MAX_KEYS", default=500)
+INBOUND_MAX_DEPTH = env.int("INBOUND_MAX_DEPTH", default=5)
+if INBOUND_MAX_KEYS < 1 or not 1 <= INBOUND_MAX_DEPTH <= 100:
+    raise environ.ImproperlyConfigured("INBOUND_MAX_KEYS must be positive and INBOUND_MAX_DEPTH within 1..100")
+# Requests per token (unknown ones too; per address without one), shared by all web processes in
+# Redis: a bucket of INBOUND_RATE_BURST refilled at INBOUND_RATE_PER_SECOND; over it, 429 with
+# Retry-After. Without REDIS_URL (the embedded local set-up) there is no limit, and while Redis
+# is unreachable requests go through.
+INBOUND_RATE_PER_SECOND = env.float("INBOUND_RATE_PER_SECOND", default=50.0)
+INBOUND_RATE_BURST = env.int("INBOUND_RATE_BURST", default=200)
+if INBOUND_RATE_PER_SECOND <= 0 or INBOUND_RATE_BURST < 1:
+    raise environ.ImproperlyConfigured("INBOUND_RATE_PER_SECOND must be positive and INBOUND_RATE_BURST at least 1")
 MINDBOX_ALLOWED_HOSTS = env.list(
     "MINDBOX_ALLOWED_HOSTS",
     default=["api.mindbox.ru", "api.s.mindbox.ru", "api.mindbox.cloud", "api.maestra.io"],
 )
 MINDBOX_REQUIRE_HTTPS = env.bool("MINDBOX_REQUIRE_HTTPS", default=True)
+# Addresses or networks (127.0.0.1, 10.0.0.0/8) an allowed Mindbox host may resolve to although they
+# are private, loopback or link-local; checked before every request (SSRF guard). Empty: none.
+MINDBOX_ALLOW_PRIVATE_NETWORKS = env.list("MINDBOX_ALLOW_PRIVATE_NETWORKS", default=[])
 MINDBOX_CONNECT_TIMEOUT = env.float("MINDBOX_CONNECT_TIMEOUT", default=5.0)
 MINDBOX_READ_TIMEOUT = env.float("MINDBOX_READ_TIMEOUT", default=15.0)
 DELIVERY_RETRY_SCHEDULE = _seconds_list("DELIVERY_RETRY_SCHEDULE", "10,60,300,1800,7200,21600,43200,86400")
@@ -198,6 +263,24 @@ DELIVERY_BACKOFF_AFTER = env.int("DELIVERY_BACKOFF_AFTER", default=5)
 DELIVERY_BACKOFF_MAX = env.int("DELIVERY_BACKOFF_MAX", default=300)
 # Events and attempts older than this are pruned (an event waits while a delivery is unfinished).
 RETENTION_DAYS = env.int("RETENTION_DAYS", default=30)
+# Mindbox secret keys are encrypted with these Fernet keys (comma-separated, newest first; add a
+# new key in front to rotate, run `manage.py reencrypt_secrets`, then drop the old one). Unset,
+# the local set-up makes one in var/ (a production deployment must set it: `check --deploy` says so).
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEY", default=[])
+FIELD_ENCRYPTION_KEY_FROM_ENV = bool(FIELD_ENCRYPTION_KEYS)
+if HTTPS and not FIELD_ENCRYPTION_KEYS:
+    # Every process of a deployment must hold the same key; one made per container would not be.
+    raise environ.ImproperlyConfigured("FIELD_ENCRYPTION_KEY must be set in production (DJANGO_HTTPS=true)")
+if not FIELD_ENCRYPTION_KEYS:
+    _key_file = VAR_DIR / "field-encryption-key"
+    if not _key_file.exists():
+        from cryptography.fernet import Fernet
+
+        _key_file.write_bytes(Fernet.generate_key())
+        _key_file.chmod(0o600)
+    FIELD_ENCRYPTION_KEYS = [_key_file.read_text().strip()]
+# How long a rotated inbound token keeps working, so UIS can be re-pointed without losing events.
+INBOUND_TOKEN_GRACE_HOURS = env.float("INBOUND_TOKEN_GRACE_HOURS", default=24.0)
 # Public base URL shown in the admin's set-up block (the inbound URLs UIS must call).
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="")
 
@@ -212,7 +295,7 @@ LOGGING = {
     "filters": {"context": {"()": "integration_portal.logs.ContextFilter"}},
     "formatters": {
         "console": {
-            "()": "integration_portal.logs.ConsoleFormatter",
+            "class": "logging.Formatter",
             "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
         },
         "json": {"()": "integration_portal.logs.JsonFormatter"},
@@ -220,4 +303,3 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
-CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -3,8 +3,6 @@ from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from notifications.metrics import metrics_view
-
 admin.site.site_header = _("UIS → Mindbox portal")
 admin.site.site_title = _("UIS → Mindbox portal")
 admin.site.index_title = _("Integrations")
@@ -13,6 +11,5 @@ urlpatterns = [
     path("api/uis/", include("notifications.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
 ]

@@ -1,6 +1,7 @@
 """Admin for what account managers configure. The flow mirrors UIS: turn the integration on,
 Save, and only then do the UIS set-up block and the operations appear."""
 
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -28,6 +29,17 @@ from notifications.models import Delivery
 from notifications.tasks import enqueue_deliveries
 
 
+def show_token_once(request: HttpRequest, account: Account, token: str) -> None:
+    """The integration page shows the whole inbound URLs on its next view only; the token is
+    stored nowhere else (the database keeps its hash)."""
+    request.session[f"issued-token-{account.pk}"] = token
+
+
+def take_issued_token(request: HttpRequest, account: Account) -> str | None:
+    token: str | None = request.session.pop(f"issued-token-{account.pk}", None)
+    return token
+
+
 def _integration_url(integration: MindboxIntegration) -> str:
     return reverse("admin:mindbox_integration_mindboxintegration_change", args=[integration.pk])
 
@@ -53,8 +65,11 @@ class AccountAdmin(PortalModelAdmin):
         return format_html('<a href="{}">{} ({})</a>', _integration_url(integration), gettext("Open settings"), state)
 
     def save_model(self, request: HttpRequest, obj: Account, form: Any, change: bool) -> None:
+        token = None if change else services.assign_new_token(account=obj)
         super().save_model(request, obj, form, change)
         services.ensure_integration(account=obj)
+        if token:
+            show_token_once(request, obj, token)
 
     def response_add(self, request: HttpRequest, obj: Account, post_url_continue: str | None = None) -> HttpResponse:
         if "_addanother" in request.POST or "_continue" in request.POST:
@@ -87,14 +102,14 @@ class MindboxIntegrationAdmin(PortalModelAdmin):
 
     def get_fields(self, request: HttpRequest, obj: MindboxIntegration | None = None) -> tuple[str, ...]:
         fields = ("account", "active", "secret_key_state", "new_secret_key")
-        return (*fields, "clear_secret_key") if obj and obj.secret_key else fields
+        return (*fields, "clear_secret_key") if obj and obj.has_secret_key else fields
 
     def get_readonly_fields(self, request: HttpRequest, obj: MindboxIntegration | None = None) -> list[str]:
         return ["account", "secret_key_state"] if obj else ["secret_key_state"]
 
     @admin.display(description=_("secret key"))
     def secret_key_state(self, obj: MindboxIntegration) -> str:
-        return gettext("set (hidden)") if obj.secret_key else gettext("not set")
+        return gettext("set (hidden)") if obj.has_secret_key else gettext("not set")
 
     @method_decorator(sensitive_post_parameters("new_secret_key"))
     def changeform_view(self, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -110,7 +125,22 @@ class MindboxIntegrationAdmin(PortalModelAdmin):
         context = dict(extra_context or {})
         if integration is not None and integration.active:
             base_url = settings.PUBLIC_BASE_URL or request.build_absolute_uri("/")
-            context["uis_setup"] = selectors.uis_setup(base_url=base_url, account=integration.account)
+            # Taken from the session only when the page is shown, not when a POST is handled.
+            token = take_issued_token(request, integration.account) if request.method == "GET" else None
+            context["uis_setup"] = selectors.uis_setup(base_url=base_url, account=integration.account, token=token)
+            context["token"] = {
+                "just_issued": bool(token),
+                "previous_valid_until": integration.account.previous_token_valid_until
+                if integration.account.previous_token_valid_until
+                and integration.account.previous_token_valid_until > timezone.now()
+                else None,
+                "rotate_url": reverse(
+                    "admin:mindbox_integration_mindboxintegration_rotate_token", args=[integration.pk]
+                )
+                if self.has_change_permission(request, integration)
+                else "",
+                "grace_hours": settings.INBOUND_TOKEN_GRACE_HOURS,
+            }
         if integration is not None:
             context["sending"] = self.sending_state(request, integration)
         return super().change_view(request, object_id, form_url, context)
@@ -148,7 +178,11 @@ class MindboxIntegrationAdmin(PortalModelAdmin):
     def get_urls(self) -> list[URLPattern]:
         # Before the defaults, whose "<path:object_id>/" would take this path too.
         resume = self.admin_site.admin_view(require_POST(self.resume_view))
-        own = [path("<path:object_id>/resume/", resume, name="mindbox_integration_mindboxintegration_resume")]
+        rotate = self.admin_site.admin_view(require_POST(self.rotate_token_view))
+        own = [
+            path("<path:object_id>/resume/", resume, name="mindbox_integration_mindboxintegration_resume"),
+            path("<path:object_id>/rotate-token/", rotate, name="mindbox_integration_mindboxintegration_rotate_token"),
+        ]
         return own + super().get_urls()
 
     def resume_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
@@ -176,6 +210,31 @@ class MindboxIntegrationAdmin(PortalModelAdmin):
                     "its held deliveries go once it is switched on."
                 ),
             )
+        return HttpResponseRedirect(_integration_url(integration))
+
+    def rotate_token_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST mode=grace: a new token, the old one valid for INBOUND_TOKEN_GRACE_HOURS;
+        mode=now: a new token, the old one (and any earlier one in its grace) stops at once;
+        mode=revoke-previous: only the token replaced by the last rotation stops now."""
+        integration = self.get_object(request, object_id)
+        if integration is None:
+            raise Http404
+        if not self.has_change_permission(request, integration):
+            raise PermissionDenied
+        account = integration.account
+        mode = request.POST.get("mode")
+        if mode == "revoke-previous":
+            services.revoke_previous_token(account=account)
+            messages.success(request, gettext("The previous inbound token no longer works."))
+        elif mode in ("grace", "now"):
+            grace = None if mode == "grace" else timedelta(0)
+            show_token_once(request, account, services.rotate_inbound_token(account=account, grace=grace))
+            messages.warning(
+                request,
+                gettext("New inbound token: copy the inbound URLs into UIS now, they are shown whole only this once."),
+            )
+        else:
+            return HttpResponse(status=400)
         return HttpResponseRedirect(_integration_url(integration))
 
     def save_model(self, request: HttpRequest, obj: MindboxIntegration, form: Any, change: bool) -> None:

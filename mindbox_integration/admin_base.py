@@ -5,7 +5,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-SECRET_FIELDS = ("secret_key", "inbound_token")
+SECRET_FIELDS = ("secret_key", "inbound_token", "token_hash")
 
 
 class PortalModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]

@@ -8,7 +8,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Model
 
-from mindbox_integration import services, validation
+from mindbox_integration import crypto, services, validation
 from mindbox_integration.models import Account, MindboxIntegration, Notification, Operation
 from mindbox_integration.selectors import known_mnemonics
 from notifications.mnemonics import CommunicationType
@@ -124,7 +124,13 @@ def validate_config(data: Any) -> list[str]:
             continue
         existing = Account.objects.filter(uis_app_id=account.get("uis_app_id")).only("pk").first()
         token = account.get("inbound_token")
-        if token and Account.objects.filter(inbound_token=token).exclude(uis_app_id=account.get("uis_app_id")).exists():
+        if (
+            token
+            and isinstance(token, str)
+            and Account.objects.filter(inbound_token_hash=crypto.token_hash(token))
+            .exclude(uis_app_id=account.get("uis_app_id"))
+            .exists()
+        ):
             errors.append(f"{path}.inbound_token: already used by another account")
         mindbox = account.get("mindbox")
         if mindbox is None or not _check_shape(
@@ -173,6 +179,27 @@ def _assign(obj: Model, values: dict[str, Any], summary: ImportSummary, label: s
     summary.changes.append(f"updated {label}: {', '.join(changed)}")
 
 
+def _apply_integration(
+    integration: MindboxIntegration, mindbox: dict[str, Any], summary: ImportSummary, label: str
+) -> None:
+    """Like _assign; the key is compared in clear and stored encrypted (never in a change list)."""
+    changed = []
+    active = bool(mindbox.get("active", False))
+    if integration.active != active:
+        integration.active = active
+        changed.append("active")
+    key = mindbox.get("secret_key")  # absent keeps the stored key: exports carry none
+    if key is not None and key != services.secret_key(integration=integration):
+        services.set_secret_key(integration=integration, key=key)
+        changed.append("secret_key_encrypted")
+    if not changed:
+        summary.unchanged += 1
+        return
+    integration.save(update_fields=changed)
+    summary.updated += 1
+    summary.changes.append(f"updated {label}: {', '.join(changed)}")
+
+
 def import_config(data: Any) -> ImportSummary:
     errors = validate_config(data)
     if errors:
@@ -185,22 +212,22 @@ def import_config(data: Any) -> ImportSummary:
             if account is None:
                 account = services.create_account(
                     name=item["name"], uis_app_id=item["uis_app_id"], inbound_token=item.get("inbound_token")
-                )
+                ).account
                 summary.created += 1
                 summary.changes.append(f"created {label}")
             else:
-                values = {"name": item["name"]}
-                if item.get("inbound_token"):
-                    values["inbound_token"] = item["inbound_token"]
-                _assign(account, values, summary, label)
+                _assign(account, {"name": item["name"]}, summary, label)
+                # The token is stored as a hash: compared and set by the service, never assigned.
+                if item.get("inbound_token") and services.set_inbound_token(
+                    account=account, token=item["inbound_token"]
+                ):
+                    summary.updated += 1
+                    summary.changes.append(f"updated {label}: inbound token")
             mindbox = item.get("mindbox")
             if mindbox is None:
                 continue
             integration = services.ensure_integration(account=account)
-            values = {"active": bool(mindbox.get("active", False))}
-            if mindbox.get("secret_key") is not None:  # absent keeps the stored key: exports carry none
-                values["secret_key"] = mindbox["secret_key"]
-            _assign(integration, values, summary, f"{label} integration")
+            _apply_integration(integration, mindbox, summary, f"{label} integration")
             for op in mindbox.get("operations") or []:
                 operation = Operation.objects.filter(integration=integration, name=op["name"]).first()
                 op_label = f"{label} operation {op['name']}"

@@ -5,7 +5,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from mindbox_integration import validation
+from mindbox_integration import services, validation
 from mindbox_integration.models import MindboxIntegration, Notification, Operation
 from mindbox_integration.selectors import known_mnemonics
 
@@ -35,9 +35,9 @@ class MindboxIntegrationForm(forms.ModelForm):  # type: ignore[type-arg]
     def save(self, commit: bool = True) -> MindboxIntegration:
         integration: MindboxIntegration = super().save(commit=False)
         if self.cleaned_data.get("clear_secret_key"):
-            integration.secret_key = ""
+            services.set_secret_key(integration=integration, key="")
         elif self.cleaned_data.get("new_secret_key"):
-            integration.secret_key = self.cleaned_data["new_secret_key"]
+            services.set_secret_key(integration=integration, key=self.cleaned_data["new_secret_key"])
         if commit:
             integration.save()
         return integration

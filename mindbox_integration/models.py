@@ -10,6 +10,7 @@ from notifications.mnemonics import CommunicationType
 
 
 def new_inbound_token() -> str:
+    """Kept for migration 0001, which names it; tokens are made by crypto.new_token now."""
     return secrets.token_urlsafe(32)
 
 
@@ -18,9 +19,12 @@ class Account(models.Model):
 
     name = models.CharField(_("name"), max_length=200)
     uis_app_id = models.CharField(_("UIS app id"), max_length=32, unique=True)
-    inbound_token = models.CharField(
-        _("inbound token"), max_length=128, unique=True, default=new_inbound_token, editable=False
-    )
+    # The inbound token itself is shown once and never stored: only its SHA-256 (crypto.token_hash).
+    inbound_token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    inbound_token_hint = models.CharField(_("inbound token"), max_length=16, editable=False)
+    # After a rotation the previous token works until then, so UIS can be re-pointed calmly.
+    previous_token_hash = models.CharField(max_length=64, blank=True, editable=False, db_index=True)
+    previous_token_valid_until = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
@@ -38,7 +42,8 @@ class Account(models.Model):
 class MindboxIntegration(models.Model):
     account = models.OneToOneField(Account, on_delete=models.CASCADE, related_name="mindbox", verbose_name=_("account"))
     active = models.BooleanField(_("active"), default=False)
-    secret_key = models.CharField(_("secret key"), max_length=255, blank=True)
+    # Fernet-encrypted (crypto.encrypt); read only by the delivery step, through services.secret_key.
+    secret_key_encrypted = models.TextField(blank=True, editable=False)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
@@ -50,6 +55,10 @@ class MindboxIntegration(models.Model):
 
     def __repr__(self) -> str:  # never the key
         return f"<MindboxIntegration {self.pk} account={self.account_id} active={self.active}>"
+
+    @property
+    def has_secret_key(self) -> bool:
+        return bool(self.secret_key_encrypted)
 
 
 class Operation(models.Model):

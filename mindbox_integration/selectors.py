@@ -17,18 +17,20 @@ def known_mnemonics(*, account_id: int | None, communication_type: str) -> set[s
     return known
 
 
-def inbound_url(*, base_url: str, account: Account, communication_type: str) -> str:
+def inbound_url(*, base_url: str, token: str, communication_type: str) -> str:
     path = reverse("uis-events", kwargs={"communication_type": communication_type})
-    return f"{base_url.rstrip('/')}{path}?token={account.inbound_token}"
+    return f"{base_url.rstrip('/')}{path}?token={token}"
 
 
-def uis_setup(*, base_url: str, account: Account) -> list[dict[str, object]]:
-    """What the manager copies into UIS, per communication type."""
+def uis_setup(*, base_url: str, account: Account, token: str | None = None) -> list[dict[str, object]]:
+    """What the manager copies into UIS, per communication type: the inbound URLs whole when the
+    token was just issued (`token`), else with the token masked."""
+    shown = token or account.inbound_token_hint
     return [
         {
             "type": ctype.value,
             "label": ctype.label,
-            "url": inbound_url(base_url=base_url, account=account, communication_type=ctype.value),
+            "url": inbound_url(base_url=base_url, token=shown, communication_type=ctype.value),
             "body": uis_paste_body(ctype.value),
             "mnemonics": list(mnemonics_for(ctype.value).values()),
         }

@@ -1,7 +1,13 @@
 """Writes on the configuration side."""
 
-from django.db import transaction
+from dataclasses import dataclass
+from datetime import timedelta
 
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from mindbox_integration import crypto
 from mindbox_integration.models import Account, MindboxIntegration
 
 
@@ -10,11 +16,90 @@ def ensure_integration(*, account: Account) -> MindboxIntegration:
     return integration
 
 
+@dataclass(frozen=True)
+class NewAccount:
+    account: Account
+    token: str  # the inbound token in clear: shown once, stored nowhere
+
+
+def _set_token(account: Account, token: str) -> None:
+    account.inbound_token_hash = crypto.token_hash(token)
+    account.inbound_token_hint = crypto.token_hint(token)
+
+
+def assign_new_token(*, account: Account) -> str:
+    """Give an unsaved account a new random token (the caller saves); returns it, to show once."""
+    token = crypto.new_token()
+    _set_token(account, token)
+    return token
+
+
 @transaction.atomic
-def create_account(*, name: str, uis_app_id: str, inbound_token: str | None = None) -> Account:
+def create_account(*, name: str, uis_app_id: str, inbound_token: str | None = None) -> NewAccount:
+    """A new account with its (empty) integration; `inbound_token` when one is given (an import),
+    else a new random one."""
+    token = inbound_token or crypto.new_token()
     account = Account(name=name, uis_app_id=uis_app_id)
-    if inbound_token:
-        account.inbound_token = inbound_token
+    _set_token(account, token)
     account.save()
     ensure_integration(account=account)
-    return account
+    return NewAccount(account=account, token=token)
+
+
+def set_inbound_token(*, account: Account, token: str) -> bool:
+    """Take a given token (an import); the old one stops at once. False when it is already the one."""
+    if account.inbound_token_hash == crypto.token_hash(token):
+        return False
+    _set_token(account, token)
+    account.previous_token_hash = ""
+    account.previous_token_valid_until = None
+    account.save(
+        update_fields=["inbound_token_hash", "inbound_token_hint", "previous_token_hash", "previous_token_valid_until"]
+    )
+    return True
+
+
+def rotate_inbound_token(*, account: Account, grace: timedelta | None = None) -> str:
+    """A new token; the current one keeps working for `grace` (INBOUND_TOKEN_GRACE_HOURS by
+    default; zero revokes it at once). Returns the new token, to be shown once."""
+    grace = timedelta(hours=settings.INBOUND_TOKEN_GRACE_HOURS) if grace is None else grace
+    token = crypto.new_token()
+    if grace > timedelta(0):
+        account.previous_token_hash = account.inbound_token_hash
+        account.previous_token_valid_until = timezone.now() + grace
+    else:
+        account.previous_token_hash = ""
+        account.previous_token_valid_until = None
+    _set_token(account, token)
+    account.save(
+        update_fields=["inbound_token_hash", "inbound_token_hint", "previous_token_hash", "previous_token_valid_until"]
+    )
+    return token
+
+
+def revoke_previous_token(*, account: Account) -> None:
+    """The token replaced by the last rotation stops at once."""
+    account.previous_token_hash = ""
+    account.previous_token_valid_until = None
+    account.save(update_fields=["previous_token_hash", "previous_token_valid_until"])
+
+
+def set_secret_key(*, integration: MindboxIntegration, key: str) -> None:
+    """Encrypt and keep the key (blank clears it). The caller saves."""
+    integration.secret_key_encrypted = crypto.encrypt(key)
+
+
+def secret_key(*, integration: MindboxIntegration) -> str:
+    """The key in clear, for the Authorization header only."""
+    return crypto.decrypt(integration.secret_key_encrypted)
+
+
+def reencrypt_secret_keys() -> int:
+    """Re-encrypt every stored key under the newest FIELD_ENCRYPTION_KEY (after adding one)."""
+    count = 0
+    for integration in MindboxIntegration.objects.exclude(secret_key_encrypted="").only("pk", "secret_key_encrypted"):
+        MindboxIntegration.objects.filter(pk=integration.pk).update(
+            secret_key_encrypted=crypto.reencrypt(integration.secret_key_encrypted)
+        )
+        count += 1
+    return count

@@ -8,24 +8,12 @@ from urllib.parse import parse_qsl, urlsplit
 from django.conf import settings
 from django.utils.translation import gettext as _
 
+from mindbox_integration.mindbox.guard import host_allowed, scheme_allowed
 from notifications.filters import validate_filters
 from notifications.mnemonics import sample_values
 from notifications.rendering import TemplateError, compile_body, compile_url
 
 MINDBOX_PATHS = ("/v3/operations/sync", "/v3/operations/async")
-_DEFAULT_PORTS = {"https": 443, "http": 80}
-
-
-def _host_allowed(scheme: str, host: str, port: int | None, allowed: Collection[str]) -> bool:
-    for entry in allowed:
-        entry = entry.strip().lower()
-        entry_host, _, entry_port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
-        if entry_port:
-            if host == entry_host and port == int(entry_port):
-                return True
-        elif host == entry and port in (None, _DEFAULT_PORTS.get(scheme)):
-            return True
-    return False
 
 
 def _unknown(names: Collection[str], known: Collection[str]) -> list[str]:
@@ -58,13 +46,13 @@ def validate_url(
     except (TemplateError, ValueError) as exc:
         return [_("URL: %(error)s") % {"error": exc}]
     errors = []
-    schemes = ("https",) if require_https else ("https", "http")
-    if parts.scheme not in schemes:
+    # The host and https rules are the outbound guard's, which applies them again before every request.
+    if not scheme_allowed(parts.scheme, require_https=require_https):
         errors.append(_("URL: must start with https://"))
     host = (parts.hostname or "").lower()
     if not host:
         errors.append(_("URL: no host; paste the whole URL, starting with https://"))
-    elif not _host_allowed(parts.scheme, host, port, allowed_hosts):
+    elif not host_allowed(scheme=parts.scheme, host=host, port=port, allowed_hosts=allowed_hosts):
         errors.append(
             _("URL: host %(host)s is not a Mindbox API host; allowed: %(allowed)s")
             % {"host": parts.netloc, "allowed": ", ".join(allowed_hosts)}

@@ -1,5 +1,6 @@
 """Settings that would break the delivery guarantees are refused at start-up."""
 
+import ipaddress
 from typing import Any
 
 from django.conf import settings
@@ -28,4 +29,15 @@ def delivery_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
                 id="notifications.E002",
             )
         )
+    for entry in settings.MINDBOX_ALLOW_PRIVATE_NETWORKS:
+        try:
+            ipaddress.ip_network(entry.strip(), strict=False)
+        except ValueError:
+            errors.append(
+                Error(
+                    f"MINDBOX_ALLOW_PRIVATE_NETWORKS has {entry!r}, which is not an address or network "
+                    "(e.g. 127.0.0.1 or 10.0.0.0/8): deliveries to private addresses would be refused.",
+                    id="notifications.E003",
+                )
+            )
     return errors

@@ -17,7 +17,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from integration_portal import logs
-from mindbox_integration.mindbox import MindboxClient, Outcome, OutcomeKind
+from mindbox_integration import services
+from mindbox_integration.crypto import KeyUnavailable
+from mindbox_integration.mindbox import MindboxClient, Outcome, OutcomeKind, Policy
 from notifications import health, metrics
 from notifications.models import Delivery, DeliveryAttempt
 
@@ -33,6 +35,16 @@ _EARLY_TOLERANCE = timedelta(seconds=1)
 def default_client() -> MindboxClient:
     """One client (one pooled HTTP session) per worker process."""
     return MindboxClient(connect_timeout=settings.MINDBOX_CONNECT_TIMEOUT, read_timeout=settings.MINDBOX_READ_TIMEOUT)
+
+
+def outbound_policy() -> Policy:
+    """What the outbound guard checks before every request (the URL was checked when saved too,
+    but the settings may have changed since, and the host may resolve elsewhere now)."""
+    return Policy(
+        allowed_hosts=tuple(settings.MINDBOX_ALLOWED_HOSTS),
+        require_https=settings.MINDBOX_REQUIRE_HTTPS,
+        allowed_networks=tuple(settings.MINDBOX_ALLOW_PRIVATE_NETWORKS),
+    )
 
 
 @dataclass(frozen=True)
@@ -217,16 +229,23 @@ def _attempt(
         _release(delivery.pk, lease, next_attempt_at=until, queued_until=None)
         return AttemptResult(sent=False, status=Delivery.Status.PENDING, outcome="backoff")
 
+    try:
+        key = services.secret_key(integration=integration)
+    except KeyUnavailable as exc:  # FIELD_ENCRYPTION_KEY lost the key: a configuration error, resend once fixed
+        return _fail(delivery, lease, str(exc), now)
     attempt = DeliveryAttempt.objects.create(delivery=delivery, transaction_id=delivery.transaction_id)
     outcome = client.send(
         url=delivery.url,
         body=delivery.body,
-        secret_key=integration.secret_key,
+        secret_key=key,
         transaction_id=str(delivery.transaction_id),
+        policy=outbound_policy(),
     )
-    metrics.ATTEMPT_SECONDS.labels(outcome=outcome.kind.value).observe(outcome.duration_ms / 1000)
+    if not outcome.refused:  # a refused URL made no request: no time to count, nothing learnt of Mindbox's health
+        metrics.ATTEMPT_SECONDS.labels(outcome=outcome.kind.value).observe(outcome.duration_ms / 1000)
     result = _record(delivery, lease, attempt, outcome, rng)
-    health.note_outcome(integration_id=integration.pk, outcome=outcome, now=timezone.now())
+    if not outcome.refused:
+        health.note_outcome(integration_id=integration.pk, outcome=outcome, now=timezone.now())
     log.info(
         "delivery %s attempt %s: %s%s",
         delivery.pk,

@@ -3,9 +3,10 @@ identity for de-duplication. Pure functions: no database."""
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import parse_qsl
 
 from notifications.mnemonics import CommunicationType
@@ -16,7 +17,16 @@ _DOUBLED_QUOTES_RE = re.compile(r'([:\[,]\s*)""((?:[^"\\]|\\.)*)""(\s*[,}\]])')
 _BARE_MNEMONIC_RE = re.compile(r"([:\[,]\s*)\{\{\s*[A-Za-z_][A-Za-z0-9_]*\s*\}\}(\s*[,}\]])")
 _LITERAL_MNEMONIC_RE = re.compile(r"^\s*\{\{\s*[A-Za-z_][A-Za-z0-9_]*\s*\}\}\s*$")
 
+# Any bracket outside a string, or a string (its closing quote optional, so that an unterminated
+# one ends the scan instead of being tried again from every later quote): one linear pass.
+_JSON_TOKEN_RE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
+# Half of a UTF-16 pair, as `"\ud800"` decodes to: not text PostgreSQL (or UTF-8) can hold.
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
 IDENTITY_MAX = 255
+# The endpoint passes INBOUND_MAX_KEYS and INBOUND_MAX_DEPTH; these are their defaults.
+MAX_KEYS = 500
+MAX_DEPTH = 5
 _NOT_VALUES = frozenset({"token"})  # query parameters that are ours, not UIS's values
 
 
@@ -24,24 +34,81 @@ class IntakeError(ValueError):
     """The body is not an object of values; the message says what is wrong."""
 
 
+def _text(value: str) -> str:
+    """NUL and unpaired surrogates cannot be stored as text: NUL is dropped, a half pair replaced."""
+    return _SURROGATE_RE.sub("\ufffd", value.replace("\x00", ""))
+
+
 def _clean(value: Any) -> Any:
     if isinstance(value, str):
-        # A value still reading `{{name}}` means UIS had none; NUL cannot be stored as text.
-        return None if _LITERAL_MNEMONIC_RE.match(value) else value.replace("\x00", "")
+        # A value still reading `{{name}}` means UIS had none.
+        return None if _LITERAL_MNEMONIC_RE.match(value) else _text(value)
     if isinstance(value, list):
         return [_clean(v) for v in value]
     if isinstance(value, dict):
-        return {k.replace("\x00", ""): _clean(v) for k, v in value.items()}
+        return {_text(k): _clean(v) for k, v in value.items()}
     return value
 
 
 def _clean_values(values: dict[str, Any]) -> dict[str, Any]:
-    return {key.replace("\x00", ""): _clean(value) for key, value in values.items()}
+    return {_text(key): _clean(value) for key, value in values.items()}
 
 
-def _parse_json(text: str) -> Any:
+def _nested_deeper_than(text: str, limit: int) -> bool:
+    """Whether arrays and objects nest deeper than `limit`, brackets in strings aside. Iterative,
+    and run before json.loads, which recurses once per level: 60,000 `[` must not reach it."""
+    depth = 0
+    for match in _JSON_TOKEN_RE.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif token in ("]", "}"):
+            depth = max(depth - 1, 0)
+    return False
+
+
+def _integer(literal: str) -> int:
     try:
-        return json.loads(text)
+        return int(literal)
+    except ValueError:  # over Python's limit on digits (4300)
+        raise IntakeError(f"a number in the body has {len(literal)} digits; send long numbers as strings") from None
+
+
+def _finite(literal: str) -> float:
+    number = float(literal)
+    if not math.isfinite(number):  # 1e999: JSON has no infinity, and PostgreSQL would refuse it
+        raise IntakeError(f"the number {literal[:40]} in the body is out of range")
+    return number
+
+
+def _constant(name: str) -> NoReturn:
+    raise IntakeError(f"{name} is not a JSON value")
+
+
+def _loads(text: str, *, max_depth: int) -> Any:
+    if _nested_deeper_than(text, max_depth):
+        raise IntakeError(f"the body is nested deeper than the limit of {max_depth} levels")
+    return json.loads(text, parse_int=_integer, parse_float=_finite, parse_constant=_constant)
+
+
+def _count_keys(value: Any) -> int:
+    """Keys of every object in `value`, nested ones too (iteratively)."""
+    count, pending = 0, [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            count += len(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return count
+
+
+def _parse_json(text: str, *, max_depth: int) -> Any:
+    try:
+        return _loads(text, max_depth=max_depth)
     except json.JSONDecodeError:
         pass
     repaired = text
@@ -50,7 +117,7 @@ def _parse_json(text: str) -> Any:
         repaired = _DOUBLED_QUOTES_RE.sub(r'\1"\2"\3', repaired)
         repaired = _BARE_MNEMONIC_RE.sub(r"\1null\2", repaired)
     try:
-        return json.loads(repaired)
+        return _loads(repaired, max_depth=max_depth)
     except json.JSONDecodeError as exc:
         raise IntakeError(
             f"the body is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}) "
@@ -70,9 +137,11 @@ def _form_value(value: str) -> Any:
     return value
 
 
-def parse_form(text: str, *, exclude: frozenset[str] = frozenset()) -> dict[str, Any]:
-    pairs = parse_qsl(text, keep_blank_values=True)
-    return _clean_values({k: _form_value(v) for k, v in pairs if k not in exclude})
+def parse_form(text: str, *, exclude: frozenset[str] = frozenset(), max_keys: int = MAX_KEYS) -> dict[str, Any]:
+    pairs = [(k, v) for k, v in parse_qsl(text, keep_blank_values=True) if k not in exclude]
+    if len(pairs) > max_keys:
+        raise IntakeError(f"{len(pairs)} form fields, over the limit of {max_keys} keys")
+    return _clean_values({k: _form_value(v) for k, v in pairs})
 
 
 def _looks_like_form(text: str) -> bool:
@@ -80,8 +149,11 @@ def _looks_like_form(text: str) -> bool:
     return bool(stripped) and stripped[0] not in '{["' and "=" in stripped
 
 
-def parse_body(raw: bytes, content_type: str) -> dict[str, Any]:
-    """Parse a POST body as the Content-Type says, tolerating what UIS really sends."""
+def parse_body(
+    raw: bytes, content_type: str, *, max_keys: int = MAX_KEYS, max_depth: int = MAX_DEPTH
+) -> dict[str, Any]:
+    """Parse a POST body as the Content-Type says, tolerating what UIS really sends. At most
+    `max_keys` keys (nested objects' too) nested at most `max_depth` levels (the object is one)."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -93,10 +165,13 @@ def parse_body(raw: bytes, content_type: str) -> dict[str, Any]:
     if not text.lstrip().startswith("{") and (
         media_type == "application/x-www-form-urlencoded" or _looks_like_form(text)
     ):
-        return parse_form(text)
-    parsed = _parse_json(text)
+        return parse_form(text, max_keys=max_keys)
+    parsed = _parse_json(text, max_depth=max_depth)
     if not isinstance(parsed, dict):
         raise IntakeError(f'the body is a JSON {type(parsed).__name__}, not an object; send {{"mnemonic": value, ...}}')
+    keys = _count_keys(parsed)
+    if keys > max_keys:
+        raise IntakeError(f"the body has {keys} keys, over the limit of {max_keys}")
     return _clean_values(parsed)
 
 
@@ -106,13 +181,13 @@ class Received:
     raw: str  # what UIS sent, as text, without the token
 
 
-def parse_request(*, query: str, body: bytes | None, content_type: str) -> Received:
+def parse_request(*, query: str, body: bytes | None, content_type: str, max_keys: int, max_depth: int) -> Received:
     """Values from the query string (the token left out) and, for a POST, the body, whose
-    values win. Raises IntakeError when there is nothing usable."""
-    values = parse_form(query, exclude=_NOT_VALUES)
-    raw = "&".join(part for part in query.split("&") if part.split("=", 1)[0] not in _NOT_VALUES)
+    values win; each within the limits. Raises IntakeError when there is nothing usable."""
+    values = parse_form(query, exclude=_NOT_VALUES, max_keys=max_keys)
+    raw = "&".join(part for part in query.split("&") if part.split("=", 1)[0] not in _NOT_VALUES).replace("\x00", "")
     if body is not None:
-        values.update(parse_body(body, content_type))
+        values.update(parse_body(body, content_type, max_keys=max_keys, max_depth=max_depth))
         raw = body.decode("utf-8-sig").replace("\x00", "")  # parse_body has checked the encoding
     if not values:
         raise IntakeError("no values: send a JSON object of mnemonic -> value")

@@ -5,16 +5,26 @@ and the broker when /metrics is scraped, so they are the same whichever process 
 
 import hmac
 import ipaddress
+import logging
+import os
+import socket
 from collections.abc import Iterator
 
 from django.conf import settings
 from django.db.models import Min
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, values
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+
+log = logging.getLogger(__name__)
+
+# Files are named by process; processes of different containers sharing the directory can have
+# the same pid, so the host name goes into the name too (two writers of one file corrupt it).
+_HOST = socket.gethostname()
+values.ValueClass = values.MultiProcessValue(lambda: f"{_HOST}-{os.getpid()}")  # type: ignore[no-untyped-call]
 
 EVENTS = Counter(
     "portal_events_received_total", "UIS events received, by communication type and HTTP answer", ["type", "answer"]
@@ -36,6 +46,18 @@ class StateCollector(Collector):
     """Gauges read at scrape time."""
 
     def collect(self) -> Iterator[Metric]:
+        try:
+            gauges = list(self._database_gauges())
+        except Exception:  # the database is down: the counters still answer
+            log.warning("metrics: the database did not answer", exc_info=True)
+            gauges = []
+        yield GaugeMetricFamily("portal_database_up", "1 when the database answered this scrape", 1 if gauges else 0)
+        yield from gauges
+        depth = broker_queue_depth()
+        if depth is not None:
+            yield GaugeMetricFamily("portal_broker_queue_length", "Messages waiting in the Celery queue", depth)
+
+    def _database_gauges(self) -> Iterator[Metric]:
         from notifications.models import Delivery, IntegrationHealth
 
         now = timezone.now()
@@ -62,9 +84,6 @@ class StateCollector(Collector):
             "Integrations backing off after temporary failures",
             IntegrationHealth.objects.filter(backoff_until__gt=now).count(),
         )
-        depth = broker_queue_depth()
-        if depth is not None:
-            yield GaugeMetricFamily("portal_broker_queue_length", "Messages waiting in the Celery queue", depth)
 
 
 def broker_queue_depth() -> int | None:
@@ -90,10 +109,11 @@ def registry() -> CollectorRegistry:
 
 
 def allowed(request: HttpRequest) -> bool:
-    """A bearer token when METRICS_TOKEN is set; otherwise callers from METRICS_ALLOWED_NETWORKS."""
+    """`Authorization: Bearer <METRICS_TOKEN>` when that is set; otherwise callers from
+    METRICS_ALLOWED_NETWORKS (loopback by default: behind a proxy every caller has the proxy's address)."""
     if settings.METRICS_TOKEN:
-        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        return hmac.compare_digest(given.encode(), settings.METRICS_TOKEN.encode())
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        return scheme == "Bearer" and hmac.compare_digest(given.strip().encode(), settings.METRICS_TOKEN.encode())
     try:
         address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
     except ValueError:
@@ -101,7 +121,7 @@ def allowed(request: HttpRequest) -> bool:
     return any(address in ipaddress.ip_network(net) for net in settings.METRICS_ALLOWED_NETWORKS)
 
 
-def metrics_view(request: HttpRequest) -> HttpResponse:
+def metrics_response(request: HttpRequest) -> HttpResponse:
     if not allowed(request):
         return HttpResponse(
             "forbidden: set Authorization: Bearer <METRICS_TOKEN>\n", status=403, content_type="text/plain"

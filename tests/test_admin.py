@@ -5,7 +5,8 @@ import re
 import pytest
 from django.urls import reverse
 
-from mindbox_integration.models import Account, MindboxIntegration, Notification, Operation
+from mindbox_integration import services
+from mindbox_integration.models import MindboxIntegration, Notification, Operation
 from notifications.models import Delivery
 
 pytestmark = pytest.mark.django_db
@@ -53,10 +54,14 @@ def test_new_account_gets_an_inactive_integration_without_further_settings(admin
 
 def test_after_activate_and_save_the_set_up_block_and_operations_appear(admin_client, integration):
     activate(admin_client, integration)
+    token = admin_client.session[f"issued-token-{integration.account_id}"]  # issued when the account was added
     page = admin_client.get(integration_url(integration)).content.decode()
-    token = Account.objects.get(pk=integration.account_id).inbound_token
     for kind in ("calls", "offline_requests", "taxi_requests"):
         assert f"http://testserver/api/uis/events/{kind}/?token={token}" in page
+    # Shown whole once: the next view masks it.
+    again = admin_client.get(integration_url(integration)).content.decode()
+    assert token not in again
+    assert f"/api/uis/events/calls/?token={token[:4]}…" in again
     assert "&quot;visitor_name&quot;: {{visitor_name}}" in page  # the body to paste, mnemonics unquoted
     assert "&quot;taxi_address&quot;: {{taxi_address}}" in page
     assert "{{call_session_id}}" in page  # the catalogue
@@ -67,16 +72,16 @@ def test_after_activate_and_save_the_set_up_block_and_operations_appear(admin_cl
 def test_secret_key_is_write_only(admin_client, integration):
     activate(admin_client, integration, new_secret_key="sk-admin-secret-777")
     integration.refresh_from_db()
-    assert integration.secret_key == "sk-admin-secret-777"
+    assert services.secret_key(integration=integration) == "sk-admin-secret-777"
     page = admin_client.get(integration_url(integration)).content.decode()
     assert "sk-admin-secret-777" not in page
     # Saving again with the field blank keeps the key; the checkbox removes it.
     activate(admin_client, integration)
     integration.refresh_from_db()
-    assert integration.secret_key == "sk-admin-secret-777"
+    assert services.secret_key(integration=integration) == "sk-admin-secret-777"
     activate(admin_client, integration, clear_secret_key="on")
     integration.refresh_from_db()
-    assert integration.secret_key == ""
+    assert services.secret_key(integration=integration) == ""
 
 
 def notification_post(operation: Operation, **fields: str) -> dict[str, str]:
@@ -148,7 +153,7 @@ def test_invalid_notification_is_refused_with_a_message(admin_client, operation,
 def test_keys_sent_by_uis_become_usable_mnemonics(admin_client, operation, client):
     body = '{"customer": {"customFields": {"source": {{my_custom_field}}}}}'
     assert save_notification(admin_client, operation, body=body).status_code == 200  # unknown yet
-    token = operation.integration.account.inbound_token
+    token = services.rotate_inbound_token(account=operation.integration.account)
     response = client.post(
         f"/api/uis/events/calls/?token={token}", {"my_custom_field": "x"}, content_type="application/json"
     )
@@ -158,7 +163,7 @@ def test_keys_sent_by_uis_become_usable_mnemonics(admin_client, operation, clien
 
 def test_event_and_delivery_pages_render(admin_client, operation, client):
     assert save_notification(admin_client, operation).status_code == 302
-    token = operation.integration.account.inbound_token
+    token = services.rotate_inbound_token(account=operation.integration.account)
     client.post(
         f"/api/uis/events/calls/?token={token}",
         {"direction": "in", "visitor_name": "Анна"},
@@ -189,7 +194,7 @@ def test_a_key_that_http_cannot_carry_is_refused(admin_client, integration):
     assert response.status_code == 200
     assert "new_secret_key" in response.context["adminform"].form.errors
     integration.refresh_from_db()
-    assert integration.secret_key == ""
+    assert services.secret_key(integration=integration) == ""
 
 
 def test_emptied_filter_conditions_save_as_no_conditions(admin_client, operation):

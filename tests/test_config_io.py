@@ -7,6 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from mindbox_integration import crypto, services
 from mindbox_integration.models import Account, MindboxIntegration, Notification, Operation
 
 pytestmark = pytest.mark.django_db
@@ -67,8 +68,8 @@ def run_import(path: str) -> str:
 def test_import_creates_everything(tmp_path):
     output = run_import(write(tmp_path, CONFIG))
     account = Account.objects.get(uis_app_id="100500")
-    assert account.inbound_token == CONFIG["accounts"][0]["inbound_token"]
-    assert account.mindbox.active and account.mindbox.secret_key == "sk-import-secret-1"
+    assert account.inbound_token_hash == crypto.token_hash(CONFIG["accounts"][0]["inbound_token"])
+    assert account.mindbox.active and services.secret_key(integration=account.mindbox) == "sk-import-secret-1"
     notification = Notification.objects.get(operation__name="Zvonok", operation__integration__account=account)
     assert notification.filters["conditions"][0]["values"] == ["in"]
     assert "created 3, updated 1, unchanged 0" in output  # the account brings its integration, then it is set
@@ -94,8 +95,8 @@ def test_import_updates_by_natural_keys(tmp_path):
     output = run_import(write(tmp_path, changed))
     account = Account.objects.get(uis_app_id="100500")
     assert account.name == "Acme Ltd"
-    assert account.inbound_token == CONFIG["accounts"][0]["inbound_token"]
-    assert account.mindbox.secret_key == "sk-import-secret-1"
+    assert account.inbound_token_hash == crypto.token_hash(CONFIG["accounts"][0]["inbound_token"])
+    assert services.secret_key(integration=account.mindbox) == "sk-import-secret-1"
     assert Notification.objects.get().active is False
     assert Notification.objects.count() == 1 and Operation.objects.count() == 1
     assert "updated 2" in output

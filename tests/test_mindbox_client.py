@@ -6,21 +6,29 @@ import pytest
 import requests
 import responses
 
-from mindbox_integration.mindbox import MindboxClient, OutcomeKind
+from mindbox_integration.mindbox import MindboxClient, OutcomeKind, Policy
 
 ASYNC = "https://api.s.mindbox.ru/v3/operations/async?endpointId=acme.Custom&operation=Zvonok"
 SYNC = "https://api.s.mindbox.ru/v3/operations/sync?endpointId=acme.Custom&operation=Zvonok"
 KEY = "sk-test-0123456789abcdef"
 TX = "5b0e1d3c-8f7a-4d6e-9b2c-1a3f5e7d9c0b"
+POLICY = Policy(allowed_hosts=("api.s.mindbox.ru",))
+
+
+def public_address(host: str, port: int) -> list[str]:
+    """No DNS in these tests: the host resolves to a public address (the answers come from `responses`)."""
+    return ["185.12.30.4"]
 
 
 @pytest.fixture
 def client() -> MindboxClient:
-    return MindboxClient(connect_timeout=5, read_timeout=15)
+    return MindboxClient(connect_timeout=5, read_timeout=15, resolve=public_address)
 
 
 def send(client: MindboxClient, url: str = ASYNC, key: str = KEY):
-    return client.send(url=url, body='{"customer": {"fullName": "Анна"}}', secret_key=key, transaction_id=TX)
+    return client.send(
+        url=url, body='{"customer": {"fullName": "Анна"}}', secret_key=key, transaction_id=TX, policy=POLICY
+    )
 
 
 @responses.activate

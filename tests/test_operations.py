@@ -71,6 +71,7 @@ def test_metrics_move_with_events_and_the_workers_deliveries(
     histogram = "portal_attempt_duration_seconds_count"
     assert value(after, histogram, outcome="delivered") > value(before, histogram, outcome="delivered")
     for gauge in (
+        "portal_database_up",
         "portal_deliveries_due",
         "portal_oldest_due_delivery_age_seconds",
         "portal_deliveries_held",
@@ -84,10 +85,13 @@ def test_metrics_move_with_events_and_the_workers_deliveries(
 @pytest.mark.django_db
 def test_metrics_answer_only_the_allowed_networks_or_the_token(client, settings):
     assert client.get("/metrics").status_code == 200  # the test client comes from 127.0.0.1
+    assert client.get("/metrics", HTTP_HOST="10.1.2.3:8000").status_code == 200  # a scrape by IP: no Host check
     assert client.get("/metrics", REMOTE_ADDR="203.0.113.7").status_code == 403
+    assert client.get("/metrics", REMOTE_ADDR="10.0.0.5").status_code == 403  # private is not trusted by default
     settings.METRICS_TOKEN = "metrics-secret"
     assert client.get("/metrics").status_code == 403
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 403
+    assert client.get("/metrics", HTTP_AUTHORIZATION="metrics-secret").status_code == 403  # Bearer required
     ok = client.get("/metrics", HTTP_AUTHORIZATION="Bearer metrics-secret", REMOTE_ADDR="203.0.113.7")
     assert ok.status_code == 200 and b"portal_deliveries_due" in ok.content
 
@@ -165,34 +169,45 @@ def test_the_request_id_follows_the_event_into_the_workers_log_lines(
     )
 
 
-def test_log_lines_mask_phones_and_emails_in_both_formats():
+def test_log_lines_mask_phones_emails_and_tokens_in_both_formats(rf):
     record = logging.LogRecord(
         "notifications",
         logging.INFO,
         __file__,
         1,
-        "customer %s <%s> called from +79161234567 at 2026-11-25",
-        ("79031112233", "anna.petrova@example.com"),
+        "customer %s <%s> called from +7 916 123-45-67 at 2026-11-25\nvalues: %s",
+        ("79031112233", "anna.petrova@example.com", {"phone": "79161234567"}),
         None,
     )
     with logs.bound("req-1"):
         logs.ContextFilter().filter(record)
+    expected = "customer ***33 <a***@example.com> called from ***67 at 2026-11-25\nvalues: {'phone': '***67'}"
     line = json.loads(logs.JsonFormatter().format(record))
     assert line["request_id"] == "req-1" and line["level"] == "INFO" and line["logger"] == "notifications"
-    assert line["message"] == "customer ***33 <a***@example.com> called from ***67 at 2026-11-25"
-    console = logs.ConsoleFormatter("[%(request_id)s] %(message)s").format(record)
-    assert console == "[req-1] customer ***33 <a***@example.com> called from ***67 at 2026-11-25"
-    # Not phones: ids, UUIDs, times.
+    assert line["message"] == expected
+    assert logging.Formatter("[%(request_id)s] %(message)s").format(record) == f"[req-1] {expected}"
+    # Not personal data: ids, UUIDs, times.
     assert logs.mask("delivery 123456 tx 4f3a1c2e-1234-4a5b-9c8d-123456789012 at 12:00:01") == (
         "delivery 123456 tx 4f3a1c2e-1234-4a5b-9c8d-123456789012 at 12:00:01"
     )
+
+    # Django's request logger attaches the request: its query string (the token) must not be logged,
+    # and the line keeps the request's id though the middleware has already unbound it.
+    request = rf.post("/api/uis/events/calls/?token=SECRET-inbound-token")
+    request.META["portal.request_id"] = "req-2"
+    failed = logging.LogRecord("django.request", logging.WARNING, __file__, 1, "Bad Request: %s", (request.path,), None)
+    failed.request = request
+    logs.ContextFilter().filter(failed)
+    text = logs.JsonFormatter().format(failed)
+    assert "SECRET-inbound-token" not in text and json.loads(text)["request_id"] == "req-2"
+    assert logs.mask("GET /api/uis/events/calls/?token=abc123&x=1") == "GET /api/uis/events/calls/?token=***&x=1"
 
 
 @pytest.mark.django_db
 def test_openapi_describes_the_inbound_endpoint_and_its_docs_need_no_cdn(client):
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
     path = schema["paths"]["/api/uis/events/{communication_type}/"]
-    assert set(path["post"]["responses"]) == {"200", "202", "400", "401", "404", "413", "503"}
+    assert set(path["post"]["responses"]) == {"200", "202", "400", "401", "404", "405", "413", "429", "500", "503"}
     assert set(path["post"]["requestBody"]["content"]) == {"application/json", "application/x-www-form-urlencoded"}
     assert "/api/uis/events/{communication_type}" not in schema["paths"]  # the slash-less twin is documented once
     assert schema["components"]["securitySchemes"]["inboundToken"]["scheme"] == "bearer"

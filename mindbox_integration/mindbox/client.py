@@ -3,6 +3,9 @@
 Every answer is read for its JSON `status`, even on HTTP 200, which can carry a
 ValidationError. The secret key goes only into the Authorization header: it is in no
 outcome, error text or log line this module produces.
+
+Before every request the outbound guard checks the URL against the policy (allowed hosts, https,
+private addresses) and the request goes to the address it approved (guard.py, transport.py).
 """
 
 import dataclasses
@@ -16,6 +19,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
+
+from mindbox_integration.mindbox import guard
+from mindbox_integration.mindbox.transport import PinnedAdapter
 
 RESPONSE_KEEP_CHARS = 4000
 MAX_RETRY_AFTER = 86400.0  # a day: a larger (or absurd) Retry-After must not stall a delivery for good
@@ -36,6 +42,7 @@ class Outcome:
     retry_after: float | None = None  # seconds Mindbox asked us to wait
     duration_ms: int = 0
     messages: list[dict[str, Any]] = field(default_factory=list)  # Mindbox validation messages
+    refused: bool = False  # the outbound guard refused the URL: no request was made
 
 
 def with_transaction_id(url: str, transaction_id: str) -> str:
@@ -103,11 +110,19 @@ def classify(status: int, text: str, retry_after: float | None = None) -> Outcom
 class MindboxClient:
     """One per worker process: its session pools connections to Mindbox."""
 
-    def __init__(self, *, connect_timeout: float, read_timeout: float) -> None:
+    def __init__(
+        self, *, connect_timeout: float, read_timeout: float, resolve: guard.Resolver = guard.system_resolver
+    ) -> None:
         self.timeout = (connect_timeout, read_timeout)
+        self.resolve = resolve
+        self.adapter = PinnedAdapter()
         self.session = requests.Session()
+        self.session.mount("https://", self.adapter)
+        self.session.mount("http://", self.adapter)
 
-    def send(self, *, url: str, body: str, secret_key: str = "", transaction_id: str) -> Outcome:
+    def send(self, *, url: str, body: str, secret_key: str = "", transaction_id: str, policy: guard.Policy) -> Outcome:
+        """Check the URL against `policy`, then POST to the approved address. A refused URL is a
+        permanent failure with no request made; a host that does not resolve is retried."""
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             "Accept": "application/json",
@@ -116,14 +131,23 @@ class MindboxClient:
             headers["Authorization"] = f"SecretKey {secret_key}"
         started = time.monotonic()
         try:
-            response = self.session.post(
-                with_transaction_id(url, transaction_id),
-                data=body.encode("utf-8"),
-                headers=headers,
-                timeout=self.timeout,
-                allow_redirects=False,
+            url = with_transaction_id(url, transaction_id)
+            approved = guard.check(
+                url=url,
+                allowed_hosts=policy.allowed_hosts,
+                require_https=policy.require_https,
+                allowed_networks=policy.allowed_networks,
+                resolve=self.resolve,
             )
+            with self.adapter.pinned(approved):
+                response = self.session.post(
+                    url, data=body.encode("utf-8"), headers=headers, timeout=self.timeout, allow_redirects=False
+                )
             result = classify(response.status_code, response.text, _retry_after(response))
+        except guard.Refused as exc:
+            result = Outcome(kind=OutcomeKind.FAILED, error=f"refused: {exc}", refused=True)
+        except guard.Unresolved as exc:
+            result = Outcome(kind=OutcomeKind.RETRY, error=f"connection error: {exc}")
         except requests.Timeout:
             result = Outcome(kind=OutcomeKind.RETRY, error="timed out waiting for Mindbox")
         except requests.ConnectionError as exc:

@@ -2,9 +2,12 @@
 
 import hmac
 
+from django.db.models import Q
+from django.utils import timezone
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
+from mindbox_integration import crypto
 from mindbox_integration.models import Account
 
 UNAUTHORIZED = "missing or unknown token; use the inbound URL shown on the integration's page"
@@ -19,13 +22,23 @@ def token_from(request: Request) -> str:
 
 
 def account_for_token(token: str) -> Account | None:
+    """The account whose current token this is, or whose previous token still is in its grace."""
     if not token:
         return None
-    account = Account.objects.filter(inbound_token=token).first()
-    # The lookup finds by exact value; the constant-time compare keeps the check explicit.
-    if account is None or not hmac.compare_digest(account.inbound_token, token):
+    digest = crypto.token_hash(token)
+    account = (
+        Account.objects.filter(
+            Q(inbound_token_hash=digest) | Q(previous_token_hash=digest, previous_token_valid_until__gt=timezone.now())
+        )
+        .order_by("pk")
+        .first()
+    )
+    if account is None:
         return None
-    return account
+    # Found by an indexed lookup of the hash; the constant-time compare keeps the check explicit.
+    current = hmac.compare_digest(account.inbound_token_hash, digest)
+    previous = hmac.compare_digest(account.previous_token_hash or "-", digest)
+    return account if current or previous else None
 
 
 class InboundTokenAuthentication(authentication.BaseAuthentication):

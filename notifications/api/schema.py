@@ -15,7 +15,8 @@ VALUES = {
         "keys are kept. UIS's quirks are tolerated: doubled quotes around a value, and a value still "
         "reading {{name}} (taken as absent)."
     ),
-    "additionalProperties": {"oneOf": [{"type": "string"}, {"type": "number"}], "nullable": True},
+    # Values are usually strings; anything JSON can hold is accepted and kept.
+    "additionalProperties": {},
 }
 SAMPLE = {
     "call_session_id": "3485121",
@@ -49,7 +50,11 @@ RESPONSES: dict[int, Any] = {
         ACCEPTED, description="Stored, with the number of deliveries made (0: switched off or nothing matched)."
     ),
     200: OpenApiResponse(DUPLICATE, description="The same event again (by its identity): nothing is sent twice."),
-    400: _error("Not an object of values.", "the body must be a JSON object or form fields"),
+    400: _error(
+        "Not an object of values, or over the limits of keys (INBOUND_MAX_KEYS, 500) or nesting "
+        "(INBOUND_MAX_DEPTH, 5 levels).",
+        "the body has 812 keys, over the limit of 500",
+    ),
     401: _error(
         "Token missing or unknown.", "missing or unknown token; use the inbound URL shown on the integration's page"
     ),
@@ -57,10 +62,20 @@ RESPONSES: dict[int, Any] = {
         "Unknown communication type.",
         "unknown communication type 'x'; use one of: calls, offline_requests, taxi_requests",
     ),
+    405: _error("A method other than POST or GET.", "method PUT not allowed; send POST (or GET)"),
     413: _error("Body over 64 KiB.", "the body is over 64 KiB"),
-    503: _error(
-        "The database is unreachable; the answer has Retry-After: 30. Send the event again later.",
-        "temporarily unavailable; send the event again later",
+    429: _error(
+        "Too many requests with this token (INBOUND_RATE_PER_SECOND, bursts of INBOUND_RATE_BURST); "
+        "the answer has Retry-After, whole seconds. Send the event again then.",
+        "too many requests; retry after 2 s",
+    ),
+    500: _error("The database refused the event (not a connection problem).", "the event could not be stored"),
+    503: OpenApiResponse(
+        {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]},
+        description="The database is unreachable. Send the event again after the Retry-After header's seconds (30).",
+        examples=[
+            OpenApiExample("unavailable", value={"error": "temporarily unavailable; send the event again later"})
+        ],
     ),
 }
 TYPE = OpenApiParameter(

@@ -1,10 +1,12 @@
 """POST (or GET) /api/uis/events/<type>/: UIS's HTTP notifications come in here."""
 
 import logging
+import math
 from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousOperation
 from django.db import DatabaseError, InterfaceError, OperationalError
 from rest_framework import exceptions, negotiation, status
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -16,6 +18,7 @@ from integration_portal import logs
 from mindbox_integration.models import Account
 from notifications.api import schema
 from notifications.api.authentication import InboundTokenAuthentication
+from notifications.api.throttling import InboundRateThrottle
 from notifications.dispatch import receive_event
 from notifications.intake import IntakeError, parse_request
 from notifications.metrics import EVENTS
@@ -42,8 +45,24 @@ class InboundEventView(APIView):
     authentication_classes = [InboundTokenAuthentication]
     parser_classes: list[Any] = []  # the body is parsed by notifications.intake, tolerantly
     content_negotiation_class = AlwaysJSON
+    http_method_names = ["get", "post"]  # HEAD (a GET that would store an event) and OPTIONS too: 405
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        method = request.method or ""
+        if method.lower() not in self.http_method_names:  # 405 whatever the token
+            raise exceptions.MethodNotAllowed(method, detail=f"method {method} not allowed; send POST (or GET)")
+        super().initial(request, *args, **kwargs)
+
+    def perform_authentication(self, request: Request) -> None:
+        # The rate limit comes first (DRF throttles after authenticating, which reads the
+        # database): a flood, of unknown tokens too, costs a Redis call a request, not a query.
+        throttle = InboundRateThrottle()
+        if not throttle.allow_request(request, self):
+            self.throttled(request, throttle.wait())
+        super().perform_authentication(request)
 
     def handle_exception(self, exc: Exception) -> Response:
+        """Every answer is JSON: never a framework page or a traceback."""
         if isinstance(exc, OperationalError | InterfaceError):
             # UIS should send again later; answer in JSON, never with a traceback page.
             log.exception("inbound event not stored: database unavailable")
@@ -59,7 +78,18 @@ class InboundEventView(APIView):
             response = _error(str(exc.detail), status.HTTP_401_UNAUTHORIZED)
             response["WWW-Authenticate"] = InboundTokenAuthentication().authenticate_header(self.request)
             return response
-        return super().handle_exception(exc)
+        if isinstance(exc, exceptions.Throttled):
+            seconds = max(1, math.ceil(getattr(exc, "wait", None) or 0))  # `wait` is missing from the stubs
+            response = _error(f"too many requests; retry after {seconds} s", status.HTTP_429_TOO_MANY_REQUESTS)
+            response["Retry-After"] = str(seconds)
+            return response
+        if isinstance(exc, exceptions.APIException):  # 405, and whatever else DRF raises
+            return _error(str(exc.detail), exc.status_code)
+        if isinstance(exc, SuspiciousOperation):  # e.g. over DATA_UPLOAD_MAX_NUMBER_FIELDS query parameters
+            log.warning("inbound request refused: %s", exc)
+            return _error(f"bad request: {exc}", status.HTTP_400_BAD_REQUEST)
+        log.exception("inbound request failed")
+        return _error("the event could not be stored", status.HTTP_500_INTERNAL_SERVER_ERROR)
 
     def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
         kind = kwargs.get("communication_type", "")
@@ -82,13 +112,17 @@ class InboundEventView(APIView):
         try:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
-            declared = 0
+            return _error("the Content-Length header is not a number", status.HTTP_400_BAD_REQUEST)
         body = request.body if from_body and declared <= limit else None  # not read when too large
         if declared > limit or (body is not None and len(body) > limit):
             return _error(f"the body is over {limit // 1024} KiB", status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
         try:
             received = parse_request(
-                query=request.META.get("QUERY_STRING", ""), body=body, content_type=request.content_type or ""
+                query=request.META.get("QUERY_STRING", ""),
+                body=body,
+                content_type=request.content_type or "",
+                max_keys=settings.INBOUND_MAX_KEYS,
+                max_depth=settings.INBOUND_MAX_DEPTH,
             )
         except IntakeError as exc:
             return _error(str(exc), status.HTTP_400_BAD_REQUEST)

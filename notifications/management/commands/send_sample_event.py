@@ -31,7 +31,7 @@ class Command(BaseCommand):
             raise CommandError(f"no account with UIS app id {options['uis_app_id']!r}")
         values = {k: v for k, v in sample_values(options["type"]).items() if v is not None}
         fresh = uuid.uuid4().hex[:12]
-        values.update(call_session_id=fresh, communication_id=fresh, notification_mnemonic="sample_event")
+        values.update(call_session_id=fresh, communication_id=fresh)  # a new event each time
         for pair in options["set"]:
             name, sep, value = pair.partition("=")
             if not sep or not name:
