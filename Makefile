@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 TEST_DATABASE_URL ?= postgres://postgres@localhost:5432/integration_portal
 TEST_REDIS_URL ?= redis://localhost:6379/5
 
-.PHONY: install test-tools run test faults lint typecheck check messages clean
+.PHONY: install test-tools run test faults bench lint typecheck check messages clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -37,6 +37,11 @@ test: install test-tools
 # Kill, flush and starve the real processes mid-batch; print what was sent, delivered and lost.
 faults: install
 	$(PY) -m harness.faults
+
+# Throughput and latency of the production processes against a 50 ms stand-in Mindbox; results
+# go to bench/results/. Not a test: nothing fails on speed.
+bench: install
+	$(PY) -m harness.bench
 
 lint: install
 	$(VENV)/bin/ruff check .

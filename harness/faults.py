@@ -445,29 +445,11 @@ def format_table(reports: list[Report]) -> str:
     return "\n".join([*lines, "", *notes])
 
 
-def _ensure_database(url: str) -> None:
-    import psycopg
-    from psycopg import conninfo, sql
-
-    params = conninfo.conninfo_to_dict(url)
-    name = str(params["dbname"])
-    with psycopg.connect(conninfo.make_conninfo(url, dbname="postgres"), autocommit=True) as connection:
-        if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
 def main() -> int:
     """`make faults`: every scenario on its own database, then the table. Exit 1 if any lost."""
     database_url = os.environ.get("FAULTS_DATABASE_URL", "postgres://postgres@localhost:5432/integration_portal_faults")
     events = int(os.environ.get("FAULT_EVENTS", "300"))
-    _ensure_database(database_url)
-    os.environ["DATABASE_URL"] = database_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "integration_portal.settings")
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
+    processes.setup_django(database_url)
     log_dir = processes.ROOT / "var" / "faults"
     print(f"fault run: {events} events per scenario; process logs in var/faults/", flush=True)
     reports = []

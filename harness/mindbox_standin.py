@@ -20,6 +20,7 @@ class Recorded:
     headers: dict[str, str]
     body: bytes
     succeeded: bool = False  # answered with Mindbox's Success
+    at: float = field(default_factory=time.monotonic)  # when the request was read, before any delay
 
     @property
     def json(self) -> Any:
