@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +27,17 @@ from harness import processes
 from harness.faults import Lab, Target
 
 RESULTS = processes.ROOT / "bench" / "results"
+# Production leases and timeouts (the lab's are shortened for fault runs), and no per-token rate
+# limit: the bench measures the event's way, not the limit, which would answer 429.
+BENCH_ENV = {
+    "INBOUND_RATE_PER_SECOND": "1000000",
+    "INBOUND_RATE_BURST": "1000000",
+    "DELIVERY_QUEUE_LEASE": "120",
+    "DELIVERY_CLAIM_SECONDS": "120",
+    "DELIVERY_SWEEP_INTERVAL": "30",
+    "MINDBOX_CONNECT_TIMEOUT": "5",
+    "MINDBOX_READ_TIMEOUT": "15",
+}
 TYPICAL_BODY = (
     '{"customer": {"fullName": {{visitor_name}}, "mobilePhone": {{contact_phone_number}}, '
     '"email": {{visitor_email}}, "ids": {"uisCallSession": {{call_session_id}}}, '
@@ -49,7 +61,7 @@ class Sizes:
     ingest_events: int = 2000
     concurrency: int = 16
     e2e_rate: float = 100.0
-    e2e_seconds: float = 20.0
+    e2e_seconds: float = 10.0
     delivery_events: int = 2000
     render_bodies: int = 50_000
     backlog_events: int = 20_000
@@ -183,7 +195,9 @@ def end_to_end(lab: Lab, target: Target, sizes: Sizes) -> dict[str, float]:
             if delay > 0:
                 time.sleep(delay)
             pool.submit(one, i)
-    lab.wait_until_delivered(target, count, timeout=120)
+    # Reported as measured: when delivery cannot keep up, what arrived within the wait counts.
+    with suppress(TimeoutError):
+        lab.wait_until_delivered(target, count, timeout=max(120.0, 10 * sizes.e2e_seconds))
     received: dict[str, float] = {}
     for request in lab.standin.succeeded():
         if request.query.get("operation") == target.operation:
@@ -193,6 +207,7 @@ def end_to_end(lab: Lab, target: Target, sizes: Sizes) -> dict[str, float]:
     return {
         "rate_per_s": sizes.e2e_rate,
         "events": count,
+        "delivered": len(latencies),
         "p50_ms": round(percentile(latencies, 50) * 1000, 1),
         "p95_ms": round(percentile(latencies, 95) * 1000, 1),
         "p99_ms": round(percentile(latencies, 99) * 1000, 1),
@@ -330,7 +345,8 @@ def main() -> int:
     call_command("flush", interactive=False, verbosity=0)
     sizes = Sizes()
     print(f"bench: stand-in Mindbox answers after {delay * 1000:.0f} ms; logs in var/bench/", flush=True)
-    with Lab(database_url=database_url, log_dir=processes.ROOT / "var" / "bench", delay=delay) as lab:
+    log_dir = processes.ROOT / "var" / "bench"
+    with Lab(database_url=database_url, log_dir=log_dir, delay=delay, extra_env=BENCH_ENV) as lab:
         results = run(lab, sizes, log=lambda line: print(f"  {line}", flush=True))
     path = save(results)
     print()

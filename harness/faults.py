@@ -70,8 +70,11 @@ class Target:
 class Lab:
     """Stand-in Mindbox, a private Redis, gunicorn and beat for the whole run; workers per scenario."""
 
-    def __init__(self, *, database_url: str, log_dir: Path, delay: float = 0.01) -> None:
+    def __init__(
+        self, *, database_url: str, log_dir: Path, delay: float = 0.01, extra_env: dict[str, str] | None = None
+    ) -> None:
         self.database_url = database_url
+        self.extra_env = extra_env or {}
         self.log_dir = log_dir
         self.standin = MindboxStandIn(delay=delay)
         self.standin.silence_seconds = 3
@@ -91,6 +94,7 @@ class Lab:
             "MINDBOX_REQUIRE_HTTPS": "false",
             "MINDBOX_ALLOWED_HOSTS": self.standin.host,
             "MINDBOX_ALLOW_PRIVATE_NETWORKS": "127.0.0.1",  # the stand-in listens on loopback
+            **self.extra_env,
         }
 
     def __enter__(self) -> "Lab":

@@ -1,12 +1,14 @@
 """Admin for what account managers configure. The flow mirrors UIS: turn the integration on,
 Save, and only then do the UIS set-up block and the operations appear."""
 
+import time
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
@@ -18,8 +20,8 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from mindbox_integration import selectors, services
-from mindbox_integration.admin_base import PortalModelAdmin
+from mindbox_integration import crypto, selectors, services
+from mindbox_integration.admin_base import PortalModelAdmin, PortalStackedInline, PortalTabularInline
 from mindbox_integration.forms import MindboxIntegrationForm, NotificationForm, OperationInlineForm
 from mindbox_integration.models import Account, MindboxIntegration, Notification, Operation
 from notifications import health as delivery_health
@@ -28,16 +30,23 @@ from notifications.admin import INTEGRATION_LOOKUP, changelist_url, may_resend
 from notifications.models import Delivery
 from notifications.tasks import enqueue_deliveries
 
+ISSUED_TOKEN_SHOWN_FOR = 600  # seconds: after that the manager issues a new token instead
+
 
 def show_token_once(request: HttpRequest, account: Account, token: str) -> None:
-    """The integration page shows the whole inbound URLs on its next view only; the token is
-    stored nowhere else (the database keeps its hash)."""
-    request.session[f"issued-token-{account.pk}"] = token
+    """The integration page shows the whole inbound URLs once, within ISSUED_TOKEN_SHOWN_FOR.
+    Until then the token waits in the session encrypted (the database keeps only its hash)."""
+    request.session[f"issued-token-{account.pk}"] = {"token": crypto.encrypt(token), "at": time.time()}
 
 
 def take_issued_token(request: HttpRequest, account: Account) -> str | None:
-    token: str | None = request.session.pop(f"issued-token-{account.pk}", None)
-    return token
+    issued = request.session.pop(f"issued-token-{account.pk}", None)
+    if not isinstance(issued, dict) or time.time() - float(issued.get("at", 0)) > ISSUED_TOKEN_SHOWN_FOR:
+        return None
+    try:
+        return crypto.decrypt(str(issued.get("token", "")))
+    except crypto.KeyUnavailable:
+        return None
 
 
 def _integration_url(integration: MindboxIntegration) -> str:
@@ -49,9 +58,22 @@ class AccountAdmin(PortalModelAdmin):
     list_display = ["name", "uis_app_id", "integration_state"]
     search_fields = ["name", "uis_app_id"]
     readonly_fields = ["integration_link", "created_at"]
+    filter_horizontal = ["managers"]
 
     def get_fields(self, request: HttpRequest, obj: Account | None = None) -> tuple[str, ...]:
-        return ("name", "uis_app_id") if obj is None else ("name", "uis_app_id", "integration_link", "created_at")
+        fields = ("name", "uis_app_id") if obj is None else ("name", "uis_app_id", "integration_link", "created_at")
+        # Who manages an account is the superusers' decision; a field left out of the form is
+        # also ignored when posted.
+        return (*fields, "managers") if request.user.is_superuser else fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # A new account would be nobody's: only superusers create accounts and assign them.
+        return request.user.is_superuser and super().has_add_permission(request)
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "managers":
+            kwargs["queryset"] = get_user_model().objects.filter(is_staff=True, is_active=True).order_by("username")
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     @admin.display(description=_("Mindbox integration"))
     def integration_state(self, obj: Account) -> str:
@@ -78,7 +100,7 @@ class AccountAdmin(PortalModelAdmin):
         return HttpResponseRedirect(_integration_url(services.ensure_integration(account=obj)))
 
 
-class OperationInline(admin.TabularInline):  # type: ignore[type-arg]
+class OperationInline(PortalTabularInline):
     model = Operation
     form = OperationInlineForm
     extra = 1
@@ -98,6 +120,7 @@ class MindboxIntegrationAdmin(PortalModelAdmin):
     list_display = ["account", "active", "updated_at"]
     list_filter = ["active"]
     search_fields = ["account__name", "account__uis_app_id"]
+    ordering = ["account__name", "pk"]  # also orders the autocomplete's pages and the choice lists
     readonly_fields = ["secret_key_state"]
 
     def get_fields(self, request: HttpRequest, obj: MindboxIntegration | None = None) -> tuple[str, ...]:
@@ -268,7 +291,7 @@ class MindboxIntegrationAdmin(PortalModelAdmin):
         return super().response_add(request, obj, post_url_continue)
 
 
-class NotificationInline(admin.StackedInline):  # type: ignore[type-arg]
+class NotificationInline(PortalStackedInline):
     model = Notification
     form = NotificationForm
     extra = 1
@@ -281,6 +304,7 @@ class OperationAdmin(PortalModelAdmin):
     search_fields = ["name", "integration__account__name"]
     fields = ["integration", "name"]
     inlines = [NotificationInline]
+    autocomplete_fields = ["integration"]  # served by /admin/autocomplete/, scoped like every queryset
 
     def get_readonly_fields(self, request: HttpRequest, obj: Operation | None = None) -> list[str]:
         return ["integration"] if obj else []
@@ -292,3 +316,4 @@ class NotificationAdmin(PortalModelAdmin):
     list_display = ["name", "operation", "communication_type", "active"]
     list_filter = ["communication_type", "active"]
     search_fields = ["name", "operation__name", "operation__integration__account__name"]
+    autocomplete_fields = ["operation"]  # served by /admin/autocomplete/, scoped like every queryset

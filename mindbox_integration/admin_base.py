@@ -1,17 +1,97 @@
-"""What every admin class of the portal shares."""
+"""What every admin class of the portal shares: secret fields kept out of URL filters, and
+tenancy: every queryset, change/delete/history view, bulk action, search, autocomplete and
+foreign-key choice list sees only the accounts the user may see (tenancy.scope)."""
 
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.contrib.admin.options import TO_FIELD_VAR
+from django.contrib.admin.utils import unquote
+from django.db.models import Model, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+
+from mindbox_integration import tenancy
 
 SECRET_FIELDS = ("secret_key", "inbound_token", "token_hash")
 
 
-class PortalModelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class TenancyMixin:
+    """For ModelAdmin and InlineModelAdmin alike (both are BaseModelAdmin)."""
+
+    def get_queryset(self, request: HttpRequest) -> "QuerySet[Any]":
+        # Every admin view reads through here: the changelist (and so search, filters, date
+        # drill-down and bulk actions), get_object (change, delete, history and our own views)
+        # and Django's autocomplete endpoint.
+        queryset: QuerySet[Any] = super().get_queryset(request)  # type: ignore[misc]
+        return tenancy.scope(queryset, user=request.user)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        self._scope_choices(db_field, request, kwargs)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        self._scope_choices(db_field, request, kwargs)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)  # type: ignore[misc]
+
+    def _scope_choices(self, db_field: Any, request: HttpRequest, kwargs: dict[str, Any]) -> None:
+        """Choices (and so what a POST may name) limited to visible rows: a forged id of
+        another account's row is then "not one of the available choices"."""
+        model: type[Model] = db_field.remote_field.model
+        if "queryset" in kwargs or not tenancy.is_scoped(model):
+            return
+        queryset = self.get_field_queryset(kwargs.get("using"), db_field, request)  # type: ignore[attr-defined]
+        if queryset is None:
+            queryset = model._default_manager.using(kwargs.get("using")).all()
+        kwargs["queryset"] = tenancy.scope(queryset, user=request.user)
+
+
+class PortalModelAdmin(TenancyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     def lookup_allowed(self, lookup: str, value: Any, request: HttpRequest) -> bool:
         # The changelist accepts filters on any field from the URL; one on a secret would let
         # its row count reveal the secret a character at a time.
         if any(name in lookup for name in SECRET_FIELDS):
             return False
         return super().lookup_allowed(lookup, value, request)
+
+    # Django checks the permission before it looks the object up, so another account's id
+    # would get a 403 where the user lacks the permission and a redirect where they have it.
+    # Looked up first, it is a 404 either way, like an id that does not exist.
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        self._404_unless_visible(request, object_id)
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        self._404_unless_visible(request, object_id)
+        return super().delete_view(request, object_id, extra_context)
+
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        self._404_unless_visible(request, object_id)
+        return super().history_view(request, object_id, extra_context)
+
+    def _404_unless_visible(self, request: HttpRequest, object_id: str | None) -> None:
+        if object_id is None or TO_FIELD_VAR in request.GET or TO_FIELD_VAR in request.POST:
+            return  # an add, or a lookup by another field: Django validates that, then the hook below
+        if self.get_object(request, unquote(object_id)) is None:
+            raise Http404
+
+    def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts: Any, object_id: str) -> HttpResponse:
+        # Django's answer to a missing object (a redirect with a message), where it is still reached.
+        raise Http404
+
+
+class PortalTabularInline(TenancyMixin, admin.TabularInline):  # type: ignore[type-arg]
+    pass
+
+
+class PortalStackedInline(TenancyMixin, admin.StackedInline):  # type: ignore[type-arg]
+    pass

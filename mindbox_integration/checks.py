@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, register
 
@@ -17,3 +18,20 @@ def field_encryption_key(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
             id="mindbox_integration.E001",
         )
     ]
+
+
+@register(Tags.security)
+def field_encryption_keys_are_fernet_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    for position, key in enumerate(settings.FIELD_ENCRYPTION_KEYS, start=1):
+        try:
+            Fernet(key.encode())
+        except (ValueError, TypeError):
+            errors.append(
+                Error(
+                    f"FIELD_ENCRYPTION_KEY: key {position} is not a Fernet key (32 bytes, URL-safe base64; "
+                    "make one as .env.example shows)",
+                    id="mindbox_integration.E002",
+                )
+            )
+    return errors

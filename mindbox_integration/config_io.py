@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Model
+from django.db.models import Model, Q
 
 from mindbox_integration import crypto, services, validation
 from mindbox_integration.models import Account, MindboxIntegration, Notification, Operation
@@ -42,6 +42,8 @@ _NOTIFICATION_KEYS: dict[str, type] = {
 
 
 _NULLABLE = {"inbound_token", "secret_key", "filters"}  # null means "absent" for these
+_SECRET_KEYS = {"inbound_token", "secret_key"}
+MIN_TOKEN_LENGTH = 32  # characters: a given token should carry about as much as the 32 random bytes we make
 
 
 def _check_shape(
@@ -85,7 +87,8 @@ def _unique(items: list[Any], key: str, path: str, errors: list[str]) -> None:
         if value is None:
             continue
         if value in seen:
-            errors.append(f"{path}[{i}].{key}: {value!r} appears twice")
+            shown = "this value" if key in _SECRET_KEYS else repr(value)  # a token is never echoed
+            errors.append(f"{path}[{i}].{key}: {shown} appears twice")
         seen.add(value)
 
 
@@ -124,14 +127,18 @@ def validate_config(data: Any) -> list[str]:
             continue
         existing = Account.objects.filter(uis_app_id=account.get("uis_app_id")).only("pk").first()
         token = account.get("inbound_token")
-        if (
-            token
-            and isinstance(token, str)
-            and Account.objects.filter(inbound_token_hash=crypto.token_hash(token))
-            .exclude(uis_app_id=account.get("uis_app_id"))
-            .exists()
-        ):
-            errors.append(f"{path}.inbound_token: already used by another account")
+        if isinstance(token, str) and token:
+            digest = crypto.token_hash(token)
+            if len(token) < MIN_TOKEN_LENGTH or not token.isprintable() or " " in token:
+                errors.append(
+                    f"{path}.inbound_token: too weak; use at least {MIN_TOKEN_LENGTH} random characters without spaces"
+                )
+            elif (
+                Account.objects.filter(Q(inbound_token_hash=digest) | Q(previous_token_hash=digest))
+                .exclude(uis_app_id=account.get("uis_app_id"))
+                .exists()
+            ):
+                errors.append(f"{path}.inbound_token: already used by another account")
         mindbox = account.get("mindbox")
         if mindbox is None or not _check_shape(
             mindbox, f"{path}.mindbox", _MINDBOX_KEYS, (), errors, MindboxIntegration
@@ -200,7 +207,7 @@ def _apply_integration(
     summary.changes.append(f"updated {label}: {', '.join(changed)}")
 
 
-def import_config(data: Any) -> ImportSummary:
+def import_config(data: Any, *, replace_tokens: bool = False) -> ImportSummary:
     errors = validate_config(data)
     if errors:
         raise ConfigError(errors)
@@ -217,9 +224,12 @@ def import_config(data: Any) -> ImportSummary:
                 summary.changes.append(f"created {label}")
             else:
                 _assign(account, {"name": item["name"]}, summary, label)
-                # The token is stored as a hash: compared and set by the service, never assigned.
-                if item.get("inbound_token") and services.set_inbound_token(
-                    account=account, token=item["inbound_token"]
+                # An existing account's token changes only on request: re-importing an old file
+                # must not bring back a token that was rotated or revoked in the admin since.
+                if (
+                    replace_tokens
+                    and item.get("inbound_token")
+                    and services.set_inbound_token(account=account, token=item["inbound_token"])
                 ):
                     summary.updated += 1
                     summary.changes.append(f"updated {label}: inbound token")

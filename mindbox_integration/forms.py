@@ -3,7 +3,9 @@
 from typing import Any
 
 from django import forms
+from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_variables
 
 from mindbox_integration import services, validation
 from mindbox_integration.models import MindboxIntegration, Notification, Operation
@@ -26,6 +28,7 @@ class MindboxIntegrationForm(forms.ModelForm):  # type: ignore[type-arg]
         model = MindboxIntegration
         fields = ["account", "active"]
 
+    @method_decorator(sensitive_variables("key"))
     def clean_new_secret_key(self) -> str:
         key: str = self.cleaned_data.get("new_secret_key", "")
         for message in validation.validate_secret_key(key):

@@ -3,6 +3,7 @@ and the notifications under each operation."""
 
 import secrets
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -26,6 +27,11 @@ class Account(models.Model):
     previous_token_hash = models.CharField(max_length=64, blank=True, editable=False, db_index=True)
     previous_token_valid_until = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    # Staff users who see and change this account and everything under it (tenancy.py);
+    # superusers see every account whether listed here or not.
+    managers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="managed_accounts", verbose_name=_("account managers")
+    )
 
     class Meta:
         verbose_name = _("account")

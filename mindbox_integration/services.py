@@ -6,6 +6,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from mindbox_integration import crypto
 from mindbox_integration.models import Account, MindboxIntegration
@@ -59,17 +60,25 @@ def set_inbound_token(*, account: Account, token: str) -> bool:
     return True
 
 
+@transaction.atomic
 def rotate_inbound_token(*, account: Account, grace: timedelta | None = None) -> str:
     """A new token; the current one keeps working for `grace` (INBOUND_TOKEN_GRACE_HOURS by
-    default; zero revokes it at once). Returns the new token, to be shown once."""
+    default; zero revokes it at once). Returns the new token, to be shown once.
+
+    A second rotation within a grace period keeps the older token in grace, not the one just
+    issued: the older one is what UIS most likely still sends (the manager rotated again because
+    the new one was not copied)."""
     grace = timedelta(hours=settings.INBOUND_TOKEN_GRACE_HOURS) if grace is None else grace
+    account = Account.objects.select_for_update().get(pk=account.pk)
+    now = timezone.now()
+    in_grace = bool(account.previous_token_valid_until and account.previous_token_valid_until > now)
     token = crypto.new_token()
-    if grace > timedelta(0):
-        account.previous_token_hash = account.inbound_token_hash
-        account.previous_token_valid_until = timezone.now() + grace
-    else:
+    if grace <= timedelta(0):
         account.previous_token_hash = ""
         account.previous_token_valid_until = None
+    elif not in_grace:
+        account.previous_token_hash = account.inbound_token_hash
+        account.previous_token_valid_until = now + grace
     _set_token(account, token)
     account.save(
         update_fields=["inbound_token_hash", "inbound_token_hint", "previous_token_hash", "previous_token_valid_until"]
@@ -79,16 +88,16 @@ def rotate_inbound_token(*, account: Account, grace: timedelta | None = None) ->
 
 def revoke_previous_token(*, account: Account) -> None:
     """The token replaced by the last rotation stops at once."""
-    account.previous_token_hash = ""
-    account.previous_token_valid_until = None
-    account.save(update_fields=["previous_token_hash", "previous_token_valid_until"])
+    Account.objects.filter(pk=account.pk).update(previous_token_hash="", previous_token_valid_until=None)
 
 
+@sensitive_variables("key")
 def set_secret_key(*, integration: MindboxIntegration, key: str) -> None:
     """Encrypt and keep the key (blank clears it). The caller saves."""
     integration.secret_key_encrypted = crypto.encrypt(key)
 
 
+@sensitive_variables()
 def secret_key(*, integration: MindboxIntegration) -> str:
     """The key in clear, for the Authorization header only."""
     return crypto.decrypt(integration.secret_key_encrypted)

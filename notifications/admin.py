@@ -18,8 +18,9 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from mindbox_integration.admin_base import PortalModelAdmin
-from mindbox_integration.models import Account, Notification, Operation
+from mindbox_integration import tenancy
+from mindbox_integration.admin_base import PortalModelAdmin, PortalTabularInline
+from mindbox_integration.models import Account, MindboxIntegration, Notification, Operation
 from notifications import replay, selectors
 from notifications.forms import ResendFailedForm
 from notifications.models import Delivery, DeliveryAttempt, InboundEvent
@@ -39,7 +40,7 @@ class ReadOnlyAdmin(PortalModelAdmin):
         return False
 
 
-class DeliveryInline(admin.TabularInline):  # type: ignore[type-arg]
+class DeliveryInline(PortalTabularInline):
     model = Delivery
     fields = readonly_fields = ("notification", "status", "attempts", "next_attempt_at", "last_error")
     extra = 0
@@ -75,7 +76,7 @@ class InboundEventAdmin(ReadOnlyAdmin):
     inlines = [DeliveryInline]
 
 
-class AttemptInline(admin.TabularInline):  # type: ignore[type-arg]
+class AttemptInline(PortalTabularInline):
     model = DeliveryAttempt
     fields = readonly_fields = (
         "started_at",
@@ -94,10 +95,15 @@ class AttemptInline(admin.TabularInline):  # type: ignore[type-arg]
 
 
 class IntegrationListFilter(admin.RelatedFieldListFilter):
-    """Deliveries by integration; choices read with their accounts in one query."""
+    """Deliveries by integration; choices read with their accounts in one query, and only the
+    integrations of the user's accounts (Django's own filter would list every one)."""
 
     def field_choices(self, field: "RelatedField[Any, Any]", request: HttpRequest, model_admin: Any) -> list[Any]:
-        return [(integration.pk, str(integration)) for integration in selectors.integrations_by_name()]
+        return [(integration.pk, str(integration)) for integration in scoped_integrations(request)]
+
+
+def scoped_integrations(request: HttpRequest) -> "QuerySet[MindboxIntegration]":
+    return tenancy.scope(selectors.integrations_by_name(), user=request.user)
 
 
 def report_resend(request: HttpRequest, result: replay.Replayed) -> None:
@@ -311,9 +317,11 @@ class DeliveryAdmin(ReadOnlyAdmin):
         if not self.has_resend_permission(request):
             raise PermissionDenied
         if request.method != "POST":
-            form = ResendFailedForm(initial={"integration": request.GET.get("integration")})
+            form = ResendFailedForm(
+                initial={"integration": request.GET.get("integration")}, integrations=scoped_integrations(request)
+            )
             return self._render_resend_failed(request, form)
-        form = ResendFailedForm(request.POST)
+        form = ResendFailedForm(request.POST, integrations=scoped_integrations(request))
         if not form.is_valid():
             return self._render_resend_failed(request, form)
         integration, since = form.cleaned_data["integration"], form.cleaned_data["since"]

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from integration_portal import logs
 from mindbox_integration import services
@@ -207,6 +208,7 @@ def attempt_delivery(
     return result
 
 
+@sensitive_variables("key")
 def _attempt(
     delivery: Delivery, lease: datetime, now: datetime, client: MindboxClient, rng: random.Random
 ) -> AttemptResult:

@@ -58,6 +58,16 @@ def pytest_configure() -> None:
         raise pytest.UsageError("the suite runs against Redis: run it with `make test`")
 
 
+@pytest.fixture(autouse=True)
+def fresh_rate_limits() -> None:
+    """Each test starts with full buckets: every request here comes from 127.0.0.1, and one
+    test's failed tokens must not throttle the next one's."""
+    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    keys = list(client.scan_iter(match="portal:inbound-rate:*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
 @pytest.fixture(scope="session")
 def standin() -> Iterator[MindboxStandIn]:
     server = MindboxStandIn()

@@ -5,7 +5,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from mindbox_integration import services
+from mindbox_integration import crypto, services
 from mindbox_integration.models import MindboxIntegration, Notification, Operation
 from notifications.models import Delivery
 
@@ -54,7 +54,8 @@ def test_new_account_gets_an_inactive_integration_without_further_settings(admin
 
 def test_after_activate_and_save_the_set_up_block_and_operations_appear(admin_client, integration):
     activate(admin_client, integration)
-    token = admin_client.session[f"issued-token-{integration.account_id}"]  # issued when the account was added
+    issued = admin_client.session[f"issued-token-{integration.account_id}"]  # when the account was added
+    token = crypto.decrypt(issued["token"])
     page = admin_client.get(integration_url(integration)).content.decode()
     for kind in ("calls", "offline_requests", "taxi_requests"):
         assert f"http://testserver/api/uis/events/{kind}/?token={token}" in page

@@ -377,8 +377,10 @@ def test_events_that_made_no_delivery_can_be_listed(admin_client, account, make_
     assert skipped.note in detail.content.decode()
 
 
-def staff(*permissions: str) -> Client:
+def staff(account, *permissions: str) -> Client:
+    """A staff user managing `account` (tenancy: they see nothing else) with these permissions."""
     user = User.objects.create_user(username=f"staff-{len(permissions)}", password="x", is_staff=True)
+    account.managers.add(user)
     for name in permissions:
         app_label, codename = name.split(".")
         user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
@@ -395,7 +397,7 @@ def offered_actions(client) -> set[str]:
 def test_staff_without_the_permissions_are_refused(account):
     delivery = fail(receive(account, "1"))
     IntegrationHealth.objects.create(integration=account.mindbox, paused_at=timezone.now(), pause_reason="paused")
-    client = staff("notifications.view_delivery", "mindbox_integration.view_mindboxintegration")
+    client = staff(account, "notifications.view_delivery", "mindbox_integration.view_mindboxintegration")
     assert client.get(reverse("admin:notifications_delivery_change", args=[delivery.pk])).status_code == 200
     for url in (
         reverse("admin:notifications_delivery_resend", args=[delivery.pk]),
@@ -421,7 +423,7 @@ def test_staff_without_the_permissions_are_refused(account):
 
 def test_staff_with_the_change_permission_may_resend(account, django_capture_on_commit_callbacks):
     delivery = fail(receive(account, "1"))
-    client = staff("notifications.change_delivery")
+    client = staff(account, "notifications.change_delivery")
     actions = offered_actions(client)
     assert "resend_selected" in actions and "rerender_selected" in actions
     with django_capture_on_commit_callbacks(execute=True):

@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def lab(django_db_setup: None) -> Iterator[faults.Lab]:
-    with faults.Lab(database_url=suite_database_url(), log_dir=ROOT / "var" / "test-bench", delay=0.0) as lab:
+    log_dir = ROOT / "var" / "test-bench"
+    with faults.Lab(database_url=suite_database_url(), log_dir=log_dir, delay=0.0, extra_env=bench.BENCH_ENV) as lab:
         yield lab
 
 
@@ -26,7 +27,10 @@ def test_a_small_bench_run_measures_every_section(lab, tmp_path, monkeypatch):
     s = results.sections
     assert set(s) == {"rendering", "ingest", "delivery", "end_to_end", "backlog"}
     assert s["ingest"]["events_per_s"] > 0 and s["ingest"]["p99_ms"] >= s["ingest"]["p50_ms"] > 0
-    assert s["end_to_end"]["events"] == 20 and s["end_to_end"]["p99_ms"] >= s["end_to_end"]["p50_ms"] > 0
+    assert (
+        s["end_to_end"]["events"] == s["end_to_end"]["delivered"] == 20
+        and s["end_to_end"]["p99_ms"] >= s["end_to_end"]["p50_ms"] > 0
+    )
     assert s["delivery"]["deliveries"] == 20 and s["delivery"]["per_s"] > 0
     assert s["rendering"]["bodies_per_s"] > 0 and s["rendering"]["json_dumps_per_s"] > 0
     assert s["backlog"]["deliveries"] == 40 and s["backlog"]["rss_peak_mib"] > 0

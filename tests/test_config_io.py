@@ -2,6 +2,7 @@
 
 import copy
 import json
+from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -165,3 +166,35 @@ def test_import_checks_nulls_lengths_and_tokens_within_the_file(tmp_path):
     assert "$.accounts[1].uis_app_id: at most 32 characters" in message
     assert "$.accounts[1].inbound_token:" in message and "appears twice" in message
     assert Account.objects.count() == 0
+
+
+def test_reimporting_an_old_file_does_not_bring_back_a_rotated_token(tmp_path):
+    path = write(tmp_path, CONFIG)
+    run_import(path)
+    account = Account.objects.get(uis_app_id="100500")
+    new = services.rotate_inbound_token(account=account, grace=timedelta(0))
+    run_import(path)
+    account.refresh_from_db()
+    assert account.inbound_token_hash == crypto.token_hash(new)
+    out = StringIO()
+    call_command("import_integrations", path, "--replace-tokens", stdout=out)
+    account.refresh_from_db()
+    assert account.inbound_token_hash == crypto.token_hash(CONFIG["accounts"][0]["inbound_token"])
+    assert "inbound token" in out.getvalue()
+
+
+def test_weak_or_repeated_tokens_are_refused_without_echoing_them(tmp_path):
+    weak = copy.deepcopy(CONFIG)
+    weak["accounts"][0]["inbound_token"] = "short-token"
+    with pytest.raises(CommandError) as refused:
+        run_import(write(tmp_path, weak))
+    assert "$.accounts[0].inbound_token: too weak" in str(refused.value)
+    assert "short-token" not in str(refused.value)
+    twice = copy.deepcopy(CONFIG)
+    twice["accounts"].append(
+        {"name": "Beta", "uis_app_id": "200", "inbound_token": CONFIG["accounts"][0]["inbound_token"]}
+    )
+    with pytest.raises(CommandError) as refused:
+        run_import(write(tmp_path, twice))
+    assert "appears twice" in str(refused.value)
+    assert CONFIG["accounts"][0]["inbound_token"] not in str(refused.value)

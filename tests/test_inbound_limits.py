@@ -475,3 +475,10 @@ def test_fuzz_requests_get_documented_json(client, fuzz_account, method, kind, s
         query = f"{query}&token=wrong-fuzz-token"
     path = f"/api/uis/events/{kind}/" if slash else f"/api/uis/events/{kind}"
     send(client, method=method, path=path, body=body, content_type=content_type, query=query, **headers)
+
+
+@pytest.mark.django_db
+def test_a_new_unknown_token_each_time_is_still_limited_by_address(client):
+    answers = [post(client, f"guess-{uuid.uuid4()}").status_code for _ in range(25)]
+    assert answers[:20] == [401] * 20 and set(answers[20:]) == {429}
+    assert post(client, f"guess-{uuid.uuid4()}", REMOTE_ADDR="192.0.2.9").status_code == 401  # another address

@@ -111,6 +111,8 @@ def test_http_is_refused_when_https_is_required():
         ("[64:ff9b::a00:1]", "private"),  # NAT64 of 10.0.0.1
         ("[fe80::1]", "link-local"),
         ("[fc00::1]", "private"),
+        ("192.0.0.8", "non-public"),  # IETF protocol assignments: some Pythons call them global
+        ("[fec0::1]", "non-public"),  # deprecated site-local
     ],
 )
 def test_a_host_resolving_to_a_non_public_address_is_refused(host, kind):
@@ -441,3 +443,21 @@ def test_a_malformed_allowed_network_is_refused_at_start_up(settings):
     settings.MINDBOX_ALLOW_PRIVATE_NETWORKS = ["127.0.0.1", "10.0.0.0/8", "ten-net"]
     (error,) = delivery_settings()
     assert error.id == "notifications.E003" and "'ten-net'" in error.msg
+
+
+@pytest.mark.django_db
+def test_proxies_from_the_environment_are_not_used(make_account, make_notification, mindbox, monkeypatch):
+    # A plain-http proxy would resolve the host itself, past the guard; the client ignores it.
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    account = make_account()
+    make_notification(account)
+    result = dispatch.receive_event(
+        account=account, communication_type="calls", raw="{}", values={"call_session_id": "1"}, enqueue=lambda ids: None
+    )
+    delivery = Delivery.objects.get(event_id=result.event_id)
+    client = MindboxClient(connect_timeout=2, read_timeout=2)
+    assert attempt_delivery(delivery_id=delivery.pk, client=client).status == "delivered"
+    assert len(mindbox.requests) == 1

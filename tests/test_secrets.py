@@ -125,6 +125,7 @@ def test_the_admin_shows_a_rotated_token_once(admin_client, make_account):
 def test_staff_without_the_permission_cannot_rotate(client, django_user_model, make_account):
     account = make_account()
     clerk = django_user_model.objects.create_user("clerk", password="x", is_staff=True)
+    account.managers.add(clerk)  # their account: refused for the permission, not for tenancy
     client.force_login(clerk)
     url = reverse("admin:mindbox_integration_mindboxintegration_rotate_token", args=[account.mindbox.pk])
     assert client.post(url, {"mode": "now"}).status_code == 403
@@ -159,3 +160,44 @@ def test_a_known_key_reaches_mindbox_and_nothing_else(
     for session in Session.objects.all():
         assert KNOWN_SECRET not in repr(session.get_decoded())
     # Log files are checked when the run ends (tests/conftest.py), once every process has written.
+
+
+@pytest.mark.django_db
+def test_a_second_rotation_within_the_grace_keeps_the_older_token(make_account):
+    account = make_account()
+    first = account.inbound_token
+    services.rotate_inbound_token(account=account)  # the new one was not copied, say
+    services.rotate_inbound_token(account=Account.objects.get(pk=account.pk))
+    assert account_for_token(first) == account  # what UIS still sends keeps working
+
+
+@pytest.mark.django_db
+def test_the_shown_once_token_waits_encrypted_and_not_for_long(admin_client):
+    admin_client.post(
+        reverse("admin:mindbox_integration_account_add"), {"name": "Acme", "uis_app_id": "7", "_save": "1"}
+    )
+    account = Account.objects.get(uis_app_id="7")
+    stored = admin_client.session[f"issued-token-{account.pk}"]
+    token = crypto.decrypt(stored["token"])
+    assert account_for_token(token) == account
+    raw = Session.objects.get(session_key=admin_client.session.session_key).session_data
+    assert token not in raw and token not in repr(Session.objects.get().get_decoded())
+    # Older than ten minutes: not shown any more (a new token can be issued instead).
+    session = admin_client.session
+    session[f"issued-token-{account.pk}"] = {**stored, "at": stored["at"] - 601}
+    session.save()
+    services.ensure_integration(account=account)
+    MindboxIntegration.objects.filter(account=account).update(active=True)
+    page = admin_client.get(
+        reverse("admin:mindbox_integration_mindboxintegration_change", args=[account.mindbox.pk])
+    ).content.decode()
+    assert token not in page and 'data-just-issued="no"' in page
+
+
+def test_a_malformed_encryption_key_is_reported_at_start_up(settings):
+    from mindbox_integration.checks import field_encryption_keys_are_fernet_keys
+
+    assert field_encryption_keys_are_fernet_keys() == []
+    settings.FIELD_ENCRYPTION_KEYS = [settings.FIELD_ENCRYPTION_KEYS[0], "not-a-key"]
+    (error,) = field_encryption_keys_are_fernet_keys()
+    assert error.id == "mindbox_integration.E002" and "key 2" in error.msg

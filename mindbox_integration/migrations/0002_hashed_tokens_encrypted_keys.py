@@ -5,14 +5,22 @@ from django.db import migrations, models
 
 
 def protect(apps, schema_editor):
+    from django.conf import settings
+
     from mindbox_integration import crypto
+
+    Integration = apps.get_model("mindbox_integration", "MindboxIntegration")
+    shared_database = schema_editor.connection.vendor != "sqlite"
+    if shared_database and not settings.FIELD_ENCRYPTION_KEY_FROM_ENV and Integration.objects.exclude(secret_key="").exists():
+        # A key made in this process's var/ would be the only copy: the keys it encrypts
+        # would be lost with the container, and other processes could not read them.
+        raise RuntimeError("set FIELD_ENCRYPTION_KEY before this migration: it encrypts the stored Mindbox keys")
 
     Account = apps.get_model("mindbox_integration", "Account")
     for account in Account.objects.all():
         account.inbound_token_hash = crypto.token_hash(account.inbound_token)
         account.inbound_token_hint = crypto.token_hint(account.inbound_token)
         account.save(update_fields=["inbound_token_hash", "inbound_token_hint"])
-    Integration = apps.get_model("mindbox_integration", "MindboxIntegration")
     for integration in Integration.objects.exclude(secret_key=""):
         integration.secret_key_encrypted = crypto.encrypt(integration.secret_key)
         integration.save(update_fields=["secret_key_encrypted"])

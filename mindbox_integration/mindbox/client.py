@@ -12,6 +12,7 @@ import dataclasses
 import enum
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -117,6 +118,11 @@ class MindboxClient:
         self.resolve = resolve
         self.adapter = PinnedAdapter()
         self.session = requests.Session()
+        # No proxy from the environment (a plain-http proxy would resolve the host again, past
+        # the guard) and no .netrc (it could replace the Authorization header); a CA bundle named
+        # in the environment is still honoured, as requests would.
+        self.session.trust_env = False
+        self.session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         self.session.mount("https://", self.adapter)
         self.session.mount("http://", self.adapter)
 

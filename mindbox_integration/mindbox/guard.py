@@ -105,6 +105,11 @@ def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
     return address.sixtofour
 
 
+# Ranges some Python versions' is_global still calls public: IETF protocol assignments and the
+# deprecated IPv6 site-local space.
+_ALSO_NOT_PUBLIC = [ipaddress.ip_network("192.0.0.0/24"), ipaddress.ip_network("fec0::/10")]
+
+
 def _kind(address: IPAddress) -> str:
     """What kind of non-public address this is ("" for a public one). An IPv4-mapped or NAT64
     address is judged by the IPv4 address it stands for; a 6to4 one by both."""
@@ -114,7 +119,7 @@ def _kind(address: IPAddress) -> str:
     for kind in ("unspecified", "loopback", "link_local", "multicast", "private", "reserved"):
         if getattr(address, f"is_{kind}"):
             return kind.replace("_", "-")
-    if not address.is_global:
+    if not address.is_global or any(address in net for net in _ALSO_NOT_PUBLIC if net.version == address.version):
         return "non-public"  # e.g. shared address space 100.64.0.0/10 (a cloud's metadata service)
     return _kind(embedded) if embedded is not None else ""
 

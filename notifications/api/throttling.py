@@ -35,3 +35,16 @@ class InboundRateThrottle(BaseThrottle):
 
     def wait(self) -> float:
         return self.delay
+
+
+# Unknown tokens cost a database lookup each, and every new one would get a fresh bucket above:
+# failed authentications also count against the caller's address, more strictly.
+FAILED_AUTH_RATE = 1.0  # a second, refilled
+FAILED_AUTH_BURST = 20
+
+
+def failed_auth_wait(request: Request) -> float:
+    """Count a failed authentication against the caller's address; seconds to wait when over."""
+    return ratelimit.take(
+        key="auth-fail:ip:" + str(client_ip(request) or ""), rate=FAILED_AUTH_RATE, burst=FAILED_AUTH_BURST
+    )

@@ -18,7 +18,7 @@ from integration_portal import logs
 from mindbox_integration.models import Account
 from notifications.api import schema
 from notifications.api.authentication import InboundTokenAuthentication
-from notifications.api.throttling import InboundRateThrottle
+from notifications.api.throttling import InboundRateThrottle, failed_auth_wait
 from notifications.dispatch import receive_event
 from notifications.intake import IntakeError, parse_request
 from notifications.metrics import EVENTS
@@ -75,6 +75,9 @@ class InboundEventView(APIView):
             log.exception("inbound event not stored")
             return _error("the event could not be stored", status.HTTP_500_INTERNAL_SERVER_ERROR)
         if isinstance(exc, exceptions.AuthenticationFailed | exceptions.NotAuthenticated):
+            wait = failed_auth_wait(self.request)
+            if wait:
+                return self.handle_exception(exceptions.Throttled(wait))
             response = _error(str(exc.detail), status.HTTP_401_UNAUTHORIZED)
             response["WWW-Authenticate"] = InboundTokenAuthentication().authenticate_header(self.request)
             return response

@@ -11,6 +11,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", help="JSON file in the shape export_integrations writes")
+        parser.add_argument(
+            "--replace-tokens",
+            action="store_true",
+            help="also set the given inbound_token of accounts that exist already (by default a token is taken "
+            "only when the import creates the account: an old file must not bring back a rotated token)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -23,7 +29,7 @@ class Command(BaseCommand):
                 f"{options['file']} is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
             ) from None
         try:
-            summary = import_config(data)
+            summary = import_config(data, replace_tokens=options["replace_tokens"])
         except ConfigError as exc:
             raise CommandError("nothing imported; fix these first:\n" + "\n".join(exc.errors)) from None
         for line in summary.changes:

@@ -1,0 +1,354 @@
+"""Tenancy in the admin: a manager of account A, in the "Account managers" group, sees and
+changes A and everything under it, and nothing of account B, on every page, action and JSON
+endpoint; forged ids get a 404. The superuser still sees both. Through the test client on the
+real database; nothing of the project is mocked."""
+
+import base64
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+import redis
+from django.contrib.auth.models import User
+from django.db.models import Model
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from mindbox_integration import tenancy
+from mindbox_integration.models import Account, MindboxIntegration, Notification, Operation
+from notifications import dispatch
+from notifications.models import Delivery, DeliveryAttempt, InboundEvent
+
+pytestmark = pytest.mark.django_db
+
+
+@dataclass
+class Tenant:
+    account: Account
+    integration: MindboxIntegration
+    operation: Operation
+    notification: Notification
+    event: InboundEvent
+    delivery: Delivery
+    attempt: DeliveryAttempt
+
+
+@pytest.fixture(autouse=True)
+def broker() -> Iterator[redis.Redis]:
+    """The test Redis's task queue emptied around each test: resends publish there."""
+    connection = redis.Redis.from_url(os.environ["REDIS_URL"])
+    connection.delete("celery")
+    yield connection
+    connection.delete("celery")
+
+
+def make_tenant(make_account, make_notification, name: str) -> Tenant:
+    account = make_account(name=name)
+    notification = make_notification(account, name=f"{name} calls")
+    result = dispatch.receive_event(
+        account=account,
+        communication_type="calls",
+        raw="{}",
+        values={"call_session_id": f"{name}-1", "visitor_name": name},
+        enqueue=lambda ids: None,
+    )
+    delivery = Delivery.objects.get(event_id=result.event_id)
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=Delivery.Status.FAILED, attempts=1, last_error="HTTP 500", finished_at=timezone.now()
+    )
+    delivery.refresh_from_db()
+    attempt = DeliveryAttempt.objects.create(delivery=delivery, outcome=DeliveryAttempt.Outcome.FAILED, error="500")
+    return Tenant(
+        account=account,
+        integration=account.mindbox,
+        operation=notification.operation,
+        notification=notification,
+        event=delivery.event,
+        delivery=delivery,
+        attempt=attempt,
+    )
+
+
+@pytest.fixture
+def tenant_a(make_account, make_notification) -> Tenant:
+    return make_tenant(make_account, make_notification, "Alpha")
+
+
+@pytest.fixture
+def tenant_b(make_account, make_notification) -> Tenant:
+    return make_tenant(make_account, make_notification, "Beta")
+
+
+@pytest.fixture
+def manager_user(tenant_a) -> User:
+    user = User.objects.create_user(username="manager-a", password="x", is_staff=True)
+    user.groups.add(tenancy.ensure_managers_group())
+    tenant_a.account.managers.add(user)
+    return user
+
+
+@pytest.fixture
+def manager(manager_user) -> Client:
+    client = Client()
+    client.force_login(manager_user)
+    return client
+
+
+# Every model with an admin page, with what of a tenant it shows and its search term for B.
+ADMIN_MODELS = [
+    ("mindbox_integration", "account", "account"),
+    ("mindbox_integration", "mindboxintegration", "integration"),
+    ("mindbox_integration", "operation", "operation"),
+    ("mindbox_integration", "notification", "notification"),
+    ("notifications", "inboundevent", "event"),
+    ("notifications", "delivery", "delivery"),
+]
+CHANGEABLE = ADMIN_MODELS[:4]
+
+
+def url(app: str, model: str, view: str, obj: Model | None = None) -> str:
+    return reverse(f"admin:{app}_{model}_{view}", args=[obj.pk] if obj is not None else [])
+
+
+def pks(response) -> set[int]:
+    return {row.pk for row in response.context["cl"].result_list}
+
+
+@pytest.mark.parametrize(("app", "model", "attr"), ADMIN_MODELS)
+def test_lists_and_search_show_only_the_managed_account(manager, admin_client, tenant_a, tenant_b, app, model, attr):
+    a, b = getattr(tenant_a, attr), getattr(tenant_b, attr)
+    changelist = url(app, model, "changelist")
+    response = manager.get(changelist)
+    assert response.status_code == 200
+    assert pks(response) == {a.pk}
+    assert pks(manager.get(changelist, {"q": "Beta"})) == set()
+    assert pks(manager.get(changelist, {"q": "Alpha"})) == {a.pk}
+    # The same searches find B for the superuser: what the manager misses is scoped away.
+    assert pks(admin_client.get(changelist)) == {a.pk, b.pk}
+    assert pks(admin_client.get(changelist, {"q": "Beta"})) == {b.pk}
+
+
+@pytest.mark.parametrize(("app", "model", "attr"), ADMIN_MODELS)
+def test_another_accounts_pages_are_404(manager, admin_client, tenant_a, tenant_b, app, model, attr):
+    a, b = getattr(tenant_a, attr), getattr(tenant_b, attr)
+    for view in ("change", "delete", "history"):
+        assert manager.get(url(app, model, view, b)).status_code == 404, view
+        assert admin_client.get(url(app, model, view, b)).status_code == 200, view
+    assert manager.get(url(app, model, "change", a)).status_code == 200
+    assert manager.get(url(app, model, "history", a)).status_code == 200
+    # An id of no row at all gets the same answer.
+    assert manager.get(reverse(f"admin:{app}_{model}_change", args=[999999])).status_code == 404
+
+
+@pytest.mark.parametrize(("app", "model", "attr"), CHANGEABLE)
+def test_posting_to_another_accounts_change_or_delete_page_is_404(manager, tenant_b, app, model, attr):
+    b = getattr(tenant_b, attr)
+    before = type(b).objects.filter(pk=b.pk).values().get()
+    data = {"name": "Hijacked", "uis_app_id": "666", "active": "", "_save": "Save"}
+    assert manager.post(url(app, model, "change", b), data).status_code == 404
+    assert manager.post(url(app, model, "delete", b), {"post": "yes"}).status_code == 404
+    assert type(b).objects.filter(pk=b.pk).values().get() == before
+
+
+@pytest.mark.parametrize(("app", "model", "attr"), [CHANGEABLE[2], CHANGEABLE[3]])
+def test_bulk_delete_leaves_another_accounts_rows(manager, tenant_a, tenant_b, app, model, attr):
+    a, b = getattr(tenant_a, attr), getattr(tenant_b, attr)
+    data = {"action": "delete_selected", "_selected_action": [str(a.pk), str(b.pk)], "post": "yes", "index": "0"}
+    assert manager.post(url(app, model, "changelist"), data).status_code == 302
+    assert not type(a).objects.filter(pk=a.pk).exists()  # the action ran, on A's row only
+    assert type(b).objects.filter(pk=b.pk).exists()
+
+
+@pytest.mark.parametrize("action", ["resend_selected", "rerender_selected"])
+def test_replay_actions_leave_another_accounts_deliveries(
+    manager, tenant_a, tenant_b, broker, action, django_capture_on_commit_callbacks
+):
+    data = {"action": action, "_selected_action": [str(tenant_a.delivery.pk), str(tenant_b.delivery.pk)], "index": "0"}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert manager.post(url("notifications", "delivery", "changelist"), data).status_code == 302
+    assert Delivery.objects.get(pk=tenant_a.delivery.pk).status == Delivery.Status.PENDING
+    assert Delivery.objects.get(pk=tenant_b.delivery.pk).status == Delivery.Status.FAILED
+    assert tenant_b.delivery.pk not in queued(broker)
+    assert tenant_a.delivery.pk in queued(broker)
+
+
+def queued(broker: redis.Redis) -> list[int]:
+    """Delivery ids published for the `deliver` task."""
+    messages = [json.loads(raw) for raw in broker.lrange("celery", 0, -1)]
+    return [
+        json.loads(base64.b64decode(m["body"]))[0][0]
+        for m in messages
+        if m["headers"]["task"] == "notifications.tasks.deliver"
+    ]
+
+
+def test_per_delivery_and_integration_buttons_are_404_for_another_account(manager, tenant_a, tenant_b):
+    b = tenant_b
+    token_before = Account.objects.get(pk=b.account.pk).inbound_token_hash
+    for view in ("resend", "rerender"):
+        assert manager.post(url("notifications", "delivery", view, b.delivery)).status_code == 404
+    for view in ("resume", "rotate_token"):
+        target = url("mindbox_integration", "mindboxintegration", view, b.integration)
+        assert manager.post(target, {"mode": "now"}).status_code == 404
+    assert Delivery.objects.get(pk=b.delivery.pk).status == Delivery.Status.FAILED
+    assert Account.objects.get(pk=b.account.pk).inbound_token_hash == token_before
+    # The same buttons work on A's own rows.
+    assert manager.post(url("notifications", "delivery", "resend", tenant_a.delivery)).status_code == 302
+    rotate = url("mindbox_integration", "mindboxintegration", "rotate_token", tenant_a.integration)
+    assert manager.post(rotate, {"mode": "now"}).status_code == 302
+
+
+def test_resend_failed_offers_and_accepts_only_managed_integrations(manager, tenant_a, tenant_b):
+    page = reverse("admin:notifications_delivery_resend_failed")
+    choices = manager.get(page).context["form"].fields["integration"].queryset
+    assert list(choices) == [tenant_a.integration]
+    since = (timezone.localtime() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    response = manager.post(page, {"integration": tenant_b.integration.pk, "since": since, "confirm": "1"})
+    assert response.status_code == 200
+    assert "integration" in response.context["form"].errors
+    assert Delivery.objects.get(pk=tenant_b.delivery.pk).status == Delivery.Status.FAILED
+    # A's integration the same way resends A's failure.
+    response = manager.post(page, {"integration": tenant_a.integration.pk, "since": since, "confirm": "1"})
+    assert response.status_code == 302
+    assert Delivery.objects.get(pk=tenant_a.delivery.pk).status == Delivery.Status.PENDING
+
+
+def test_the_integration_filter_lists_only_managed_integrations(
+    manager, manager_user, admin_client, tenant_a, tenant_b, make_account, make_notification
+):
+    # A second account of the manager's: the filter shows only when it has two choices.
+    tenant_c = make_tenant(make_account, make_notification, "Gamma")
+    tenant_c.account.managers.add(manager_user)
+    changelist = url("notifications", "delivery", "changelist")
+
+    def integration_choices(client) -> set[int]:
+        (spec,) = [s for s in client.get(changelist).context["cl"].filter_specs if hasattr(s, "lookup_choices")]
+        return {pk for pk, _ in spec.lookup_choices}
+
+    assert integration_choices(manager) == {tenant_a.integration.pk, tenant_c.integration.pk}
+    assert integration_choices(admin_client) == {
+        tenant_a.integration.pk,
+        tenant_b.integration.pk,
+        tenant_c.integration.pk,
+    }
+    # Filtering by B's integration from the URL finds nothing.
+    forged = manager.get(changelist, {"notification__operation__integration__id__exact": tenant_b.integration.pk})
+    assert pks(forged) == set()
+
+
+def test_foreign_key_choices_list_only_managed_rows(manager, tenant_a, tenant_b):
+    form = manager.get(url("mindbox_integration", "notification", "add")).context["adminform"].form
+    assert list(form.fields["operation"].queryset) == [tenant_a.operation]
+    form = manager.get(url("mindbox_integration", "operation", "add")).context["adminform"].form
+    assert list(form.fields["integration"].queryset) == [tenant_a.integration]
+
+
+def notification_data(operation: Operation, name: str = "Forged") -> dict[str, str]:
+    return {
+        "operation": str(operation.pk),
+        "name": name,
+        "url": f"https://api.s.mindbox.ru/v3/operations/async?endpointId=x&operation={operation.name}",
+        "communication_type": "calls",
+        "filters": "",
+        "body": '{"customer": {"fullName": {{visitor_name}}}}',
+        "active": "on",
+        "_save": "Save",
+    }
+
+
+def test_another_accounts_operation_cannot_be_posted_as_a_notifications_operation(manager, tenant_a, tenant_b):
+    add = url("mindbox_integration", "notification", "add")
+    response = manager.post(add, notification_data(tenant_b.operation))
+    assert response.status_code == 200
+    assert "operation" in response.context["adminform"].form.errors
+    assert not Notification.objects.filter(name="Forged").exists()
+    # Moving A's notification under B's operation is refused the same way.
+    change = url("mindbox_integration", "notification", "change", tenant_a.notification)
+    response = manager.post(change, notification_data(tenant_b.operation, name=tenant_a.notification.name))
+    assert response.status_code == 200
+    assert "operation" in response.context["adminform"].form.errors
+    assert Notification.objects.get(pk=tenant_a.notification.pk).operation_id == tenant_a.operation.pk
+    # And A's own operation is accepted: the manager can work.
+    assert manager.post(add, notification_data(tenant_a.operation)).status_code == 302
+    assert Notification.objects.get(name="Forged").operation_id == tenant_a.operation.pk
+
+
+def test_an_operation_cannot_be_added_to_another_accounts_integration(manager, tenant_b):
+    add = url("mindbox_integration", "operation", "add")
+    data = {"integration": str(tenant_b.integration.pk), "name": "Forged", "_save": "Save"}
+    data.update({"notifications-TOTAL_FORMS": "0", "notifications-INITIAL_FORMS": "0"})
+    response = manager.post(add, data)
+    assert response.status_code == 200
+    assert "integration" in response.context["adminform"].form.errors
+    assert not Operation.objects.filter(name="Forged").exists()
+
+
+@pytest.mark.parametrize(
+    ("model", "field", "attr"),
+    [("notification", "operation", "operation"), ("operation", "integration", "integration")],
+)
+def test_autocomplete_returns_only_managed_rows(manager, admin_client, tenant_a, tenant_b, model, field, attr):
+    params = {"app_label": "mindbox_integration", "model_name": model, "field_name": field, "term": ""}
+
+    def ids(client) -> set[str]:
+        response = client.get(reverse("admin:autocomplete"), params)
+        assert response.status_code == 200
+        return {row["id"] for row in response.json()["results"]}
+
+    a, b = getattr(tenant_a, attr), getattr(tenant_b, attr)
+    assert ids(manager) == {str(a.pk)}
+    assert ids(admin_client) == {str(a.pk), str(b.pk)}
+    params["term"] = "Beta"
+    assert ids(manager) == set()
+
+
+def test_managers_cannot_add_accounts_or_assign_managers(manager, manager_user, tenant_a):
+    assert manager.get(url("mindbox_integration", "account", "add")).status_code == 403
+    assert not manager.get(url("mindbox_integration", "account", "changelist")).context["has_add_permission"]
+    change = url("mindbox_integration", "account", "change", tenant_a.account)
+    form = manager.get(change).context["adminform"].form
+    assert "managers" not in form.fields
+    intruder = User.objects.create_user(username="intruder", is_staff=True)
+    data = {"name": "Alpha renamed", "uis_app_id": tenant_a.account.uis_app_id, "managers": [intruder.pk]}
+    assert manager.post(change, {**data, "_save": "Save"}).status_code == 302
+    account = Account.objects.get(pk=tenant_a.account.pk)
+    assert account.name == "Alpha renamed"  # their account is theirs to change
+    assert list(account.managers.all()) == [manager_user]
+
+
+def test_the_superuser_assigns_managers(admin_client, manager_user, tenant_b):
+    change = url("mindbox_integration", "account", "change", tenant_b.account)
+    form = admin_client.get(change).context["adminform"].form
+    assert manager_user in form.fields["managers"].queryset
+    data = {"name": tenant_b.account.name, "uis_app_id": tenant_b.account.uis_app_id, "managers": [manager_user.pk]}
+    assert tenant_b.account not in tenancy.visible_accounts(user=manager_user)
+    assert admin_client.post(change, {**data, "_save": "Save"}).status_code == 302
+    assert tenant_b.account in tenancy.visible_accounts(user=manager_user)
+
+
+def test_delivery_page_shows_only_its_own_attempts(manager, tenant_a, tenant_b):
+    page = manager.get(url("notifications", "delivery", "change", tenant_a.delivery))
+    (formset,) = [f for f in page.context["inline_admin_formsets"] if f.opts.model is DeliveryAttempt]
+    assert [form.instance.pk for form in formset.formset.forms] == [tenant_a.attempt.pk]
+
+
+def test_an_inactive_or_unassigned_user_sees_nothing(tenant_a, tenant_b):
+    user = User.objects.create_user(username="nobody", is_staff=True)
+    user.groups.add(tenancy.ensure_managers_group())
+    for model in (Account, MindboxIntegration, Operation, Notification, InboundEvent, Delivery, DeliveryAttempt):
+        assert not tenancy.scope(model.objects.all(), user=user).exists(), model
+    tenant_a.account.managers.add(user)
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    user.refresh_from_db()
+    assert not tenancy.scope(Delivery.objects.all(), user=user).exists()
+
+
+def test_the_managers_group_has_exactly_what_a_manager_needs():
+    codenames = {p.codename for p in tenancy.ensure_managers_group().permissions.all()}
+    assert "add_account" not in codenames and "delete_account" not in codenames
+    assert "add_mindboxintegration" not in codenames and "delete_mindboxintegration" not in codenames
+    assert {"change_delivery", "view_deliveryattempt", "add_notification", "delete_operation"} <= codenames
