@@ -47,6 +47,7 @@ class Report:
     conflicting_ids: int  # events posted under more than one transactionId: must be 0
     drain_seconds: float
     unrecorded: int = 0  # deliveries Mindbox accepted that the database does not show delivered
+    interrupted: int = 0  # attempts left open by a stopped worker
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -253,33 +254,38 @@ def _attempt_outcomes(target: Target) -> dict[str, int]:
 DRAIN_TIMEOUT = 120.0
 
 
-def worker_killed(lab: Lab, *, events: int) -> Report:
-    """SIGKILL the worker (pool and all) a third of the way through; a new one starts."""
-    target = lab.target("worker_killed")
+def _worker_replaced(lab: Lab, *, events: int, name: str, scenario: str, graceful: bool) -> Report:
+    """The worker goes a third of the way through the batch (SIGTERM or SIGKILL); a new one starts."""
+    target = lab.target(name)
     started = time.monotonic()
-    with lab.running_worker("worker-killed-a") as workers:
-        sending = lab.send_in_background(target, _sessions("killed", events))
+    with lab.running_worker(f"{name}-a") as workers:
+        sending = lab.send_in_background(target, _sessions(name, events))
         lab.wait_until_delivered(target, events // 3, timeout=60)
-        workers[0].kill()
-        workers.append(lab.worker("worker-killed-b"))
-        report = lab.report("worker SIGKILL mid-batch", target, sending.result(), started, DRAIN_TIMEOUT)
-    interrupted = _attempt_outcomes(target).get("interrupted", 0)
-    report.notes.append(f"{interrupted} attempts cut off by the kill were recorded as interrupted")
+        if graceful:
+            workers[0].stop()
+        else:
+            workers[0].kill()
+        workers.append(lab.worker(f"{name}-b"))
+        report = lab.report(scenario, target, sending.result(), started, DRAIN_TIMEOUT)
+    report.interrupted = _attempt_outcomes(target).get("interrupted", 0)
+    return report
+
+
+def worker_killed(lab: Lab, *, events: int) -> Report:
+    """SIGKILL the worker (pool and all) mid-batch, as when a machine dies."""
+    report = _worker_replaced(
+        lab, events=events, name="worker_killed", scenario="worker SIGKILL mid-batch", graceful=False
+    )
+    report.notes.append(f"{report.interrupted} attempts cut off by the kill were recorded as interrupted")
     return report
 
 
 def worker_restarted(lab: Lab, *, events: int) -> Report:
-    """SIGTERM the worker mid-batch (a deploy): it finishes what it holds; a new one starts."""
-    target = lab.target("worker_restarted")
-    started = time.monotonic()
-    with lab.running_worker("worker-restarted-a") as workers:
-        sending = lab.send_in_background(target, _sessions("restarted", events))
-        lab.wait_until_delivered(target, events // 3, timeout=60)
-        workers[0].stop()
-        workers.append(lab.worker("worker-restarted-b"))
-        report = lab.report("worker SIGTERM mid-batch", target, sending.result(), started, DRAIN_TIMEOUT)
-    interrupted = _attempt_outcomes(target).get("interrupted", 0)
-    report.notes.append(f"{interrupted} attempts interrupted (a graceful stop should leave none)")
+    """SIGTERM the worker mid-batch (a deploy): it finishes what it holds."""
+    report = _worker_replaced(
+        lab, events=events, name="worker_restarted", scenario="worker SIGTERM mid-batch", graceful=True
+    )
+    report.notes.append(f"{report.interrupted} attempts interrupted (a graceful stop should leave none)")
     return report
 
 

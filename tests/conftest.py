@@ -14,6 +14,7 @@ from harness import processes
 from harness.mindbox_standin import MindboxStandIn
 from mindbox_integration import services
 from mindbox_integration.models import Account, Notification, Operation
+from notifications import dispatch
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -129,6 +130,17 @@ def make_notification(mindbox: MindboxStandIn) -> Callable[..., Notification]:
         )
 
     return make
+
+
+def receive_call(account: Account, session: str, visitor_name: str | None = None) -> dispatch.IntakeResult:
+    """One call event through the real intake, its deliveries left for the test to send."""
+    return dispatch.receive_event(
+        account=account,
+        communication_type="calls",
+        raw="{}",
+        values={"call_session_id": session, "visitor_name": visitor_name or f"v{session}"},
+        enqueue=lambda ids: None,
+    )
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 20.0, interval: float = 0.1) -> Any:

@@ -27,6 +27,7 @@ from mindbox_integration.mindbox import MindboxClient
 from notifications import dispatch
 from notifications.delivery import attempt_delivery
 from notifications.models import Delivery, DeliveryAttempt, InboundEvent, IntegrationHealth
+from tests.conftest import receive_call
 
 pytestmark = pytest.mark.django_db
 
@@ -59,14 +60,8 @@ def queued(broker: redis.Redis) -> list[int]:
 
 def receive_all(account, session: str) -> list[Delivery]:
     """One call event; its deliveries by notification name."""
-    result = dispatch.receive_event(
-        account=account,
-        communication_type="calls",
-        raw="{}",
-        values={"call_session_id": session, "visitor_name": f"v{session}"},
-        enqueue=lambda ids: None,
-    )
-    return list(Delivery.objects.filter(event_id=result.event_id).order_by("notification__name"))
+    event_id = receive_call(account, session).event_id
+    return list(Delivery.objects.filter(event_id=event_id).order_by("notification__name"))
 
 
 def receive(account, session: str) -> Delivery:

@@ -12,6 +12,7 @@ from notifications import dispatch, health
 from notifications.delivery import attempt_delivery
 from notifications.models import Delivery, DeliveryAttempt, InboundEvent, IntegrationHealth
 from notifications.tasks import sweep_due_deliveries
+from tests.conftest import receive_call
 
 pytestmark = pytest.mark.django_db
 
@@ -32,14 +33,7 @@ def account(make_account, make_notification, settings):
 
 
 def receive(account, session: str) -> Delivery:
-    result = dispatch.receive_event(
-        account=account,
-        communication_type="calls",
-        raw="{}",
-        values={"call_session_id": session, "visitor_name": f"v{session}"},
-        enqueue=lambda ids: None,
-    )
-    return Delivery.objects.get(event_id=result.event_id)
+    return Delivery.objects.get(event_id=receive_call(account, session).event_id)
 
 
 def due_now(*deliveries: Delivery) -> None:

@@ -219,7 +219,7 @@ def test_openapi_describes_the_inbound_endpoint_and_its_docs_need_no_cdn(client)
 
 
 @pytest.mark.django_db
-def test_operational_commands(make_account, make_notification, mindbox, django_capture_on_commit_callbacks):
+def test_operational_commands(make_account, make_notification, mindbox, django_capture_on_commit_callbacks, capsys):
     account = make_account()
     make_notification(account)
     out = StringIO()
@@ -248,7 +248,11 @@ def test_operational_commands(make_account, make_notification, mindbox, django_c
     assert done.getvalue().strip() == "1 deliveries queued again; 0 skipped"
     assert Delivery.objects.get(pk=delivery.pk).status == Delivery.Status.PENDING
 
-    for command in ("send_sample_event", "integration_state", "resend_failed"):
-        help_text = StringIO()
+    for command, says in [
+        ("send_sample_event", "sample UIS event"),
+        ("integration_state", "at a glance"),
+        ("resend_failed", "failed since"),
+    ]:
         with pytest.raises(SystemExit):
-            call_command(command, "--help", stdout=help_text)
+            call_command(command, "--help")
+        assert says in " ".join(capsys.readouterr().out.split()), command

@@ -8,9 +8,10 @@ from django.utils import timezone
 
 from harness.mindbox_standin import Planned
 from mindbox_integration.mindbox import MindboxClient
-from notifications import dispatch, replay
+from notifications import replay
 from notifications.delivery import attempt_delivery
 from notifications.models import Delivery, DeliveryAttempt
+from tests.conftest import receive_call
 
 pytestmark = pytest.mark.django_db
 
@@ -23,14 +24,7 @@ def client() -> MindboxClient:
 
 
 def receive(account, session: str) -> Delivery:
-    result = dispatch.receive_event(
-        account=account,
-        communication_type="calls",
-        raw="{}",
-        values={"call_session_id": session, "visitor_name": "Анна"},
-        enqueue=lambda ids: None,
-    )
-    return Delivery.objects.get(event_id=result.event_id)
+    return Delivery.objects.get(event_id=receive_call(account, session, visitor_name="Анна").event_id)
 
 
 def test_resend_keeps_the_transaction_id_and_the_attempts(
