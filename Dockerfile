@@ -1,6 +1,6 @@
 FROM python:3.11-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 GUNICORN_BIND=0.0.0.0:8000
 WORKDIR /app
 
 COPY pyproject.toml ./
@@ -17,4 +17,4 @@ RUN DJANGO_SECRET_KEY=build FIELD_ENCRYPTION_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
 USER portal
 
 EXPOSE 8000
-CMD ["gunicorn", "integration_portal.wsgi:application", "--bind", "0.0.0.0:8000"]
+CMD ["gunicorn", "integration_portal.wsgi:application"]

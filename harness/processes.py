@@ -90,8 +90,9 @@ def _ready(proc: Proc, marker: str, timeout: float) -> Proc:
 
 
 def web(*, env: dict[str, str], log_dir: Path, port: int, name: str = "web") -> Proc:
-    argv = [sys.executable, "-m", "gunicorn", "integration_portal.wsgi:application", "--bind", f"127.0.0.1:{port}"]
-    proc = start(name, argv, env=env, log_dir=log_dir)
+    # As in production: no flags, gunicorn.conf.py (and its environment overrides) set the rest.
+    argv = [sys.executable, "-m", "gunicorn", "integration_portal.wsgi:application"]
+    proc = start(name, argv, env={**env, "GUNICORN_BIND": f"127.0.0.1:{port}"}, log_dir=log_dir)
     wait_until(lambda: port_open(port) or not proc.alive(), timeout=60, what=f"{name} listening")
     if not proc.alive():
         raise RuntimeError(f"{name} exited; see {proc.log_path}")

@@ -5,6 +5,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"  # the embedded defaults' files: SQLite database and broker
@@ -121,6 +122,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded set-up runs web, worker and beat against one file: wait for locks
     # instead of failing, and take the write lock at BEGIN to avoid upgrade deadlocks.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 30, "transaction_mode": "IMMEDIATE"})
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A pool of connections per process, shared by the worker's threads: opening a connection per
+    # request or task (Django's default, and Celery closes it after every task) cost more than the
+    # event's own queries. A connection is checked before it is handed out, so a restarted
+    # database costs no request. DB_POOL_MAX_SIZE covers the worker's threads, which hold one
+    # each while they send.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": env.int("DB_POOL_MAX_SIZE", default=40),
+        # Seconds to wait for a connection: with the database down, UIS gets its 503 after this.
+        "timeout": env.float("DB_POOL_TIMEOUT", default=3.0),
+    }
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # with a pool: checked when handed out
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -207,6 +221,18 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
     else {}
 )
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Three queues, so that neither a backlog of retries nor a mass resend holds up fresh events: a
+# worker takes from each in turn. WORKER_QUEUES names the ones a worker serves (all by default;
+# e.g. a worker of its own for `retries`). Beat's maintenance tasks go to `deliveries`.
+QUEUE_FIRST_ATTEMPTS, QUEUE_RETRIES, QUEUE_REPLAYS = "deliveries", "retries", "replays"
+CELERY_TASK_DEFAULT_QUEUE = QUEUE_FIRST_ATTEMPTS
+CELERY_TASK_QUEUES = [
+    Queue(name) for name in env.list("WORKER_QUEUES", default=[QUEUE_FIRST_ATTEMPTS, QUEUE_RETRIES, QUEUE_REPLAYS])
+]
+# Sending is waiting on Mindbox, so the worker runs a pool of threads (measured against prefork
+# and larger pools with `make bench`; the README's Performance section has the figures).
+CELERY_WORKER_POOL = env.str("CELERY_WORKER_POOL", default="threads")
+CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=32)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     "sweep-due-deliveries": {

@@ -28,7 +28,7 @@ from notifications import health as delivery_health
 from notifications import selectors as delivery_selectors
 from notifications.admin import INTEGRATION_LOOKUP, changelist_url, may_resend
 from notifications.models import Delivery
-from notifications.tasks import enqueue_deliveries
+from notifications.tasks import enqueue_replays
 
 ISSUED_TOKEN_SHOWN_FOR = 600  # seconds: after that the manager issues a new token instead
 
@@ -124,8 +124,12 @@ class MindboxIntegrationAdmin(PortalModelAdmin):
     readonly_fields = ["secret_key_state"]
 
     def get_fields(self, request: HttpRequest, obj: MindboxIntegration | None = None) -> tuple[str, ...]:
-        fields = ("account", "active", "secret_key_state", "new_secret_key")
-        return (*fields, "clear_secret_key") if obj and obj.has_secret_key else fields
+        key = (
+            ("secret_key_state", "new_secret_key", "clear_secret_key")
+            if obj and obj.has_secret_key
+            else ("secret_key_state", "new_secret_key")
+        )
+        return ("account", "active", *key, "send_rate_limit")
 
     def get_readonly_fields(self, request: HttpRequest, obj: MindboxIntegration | None = None) -> list[str]:
         return ["account", "secret_key_state"] if obj else ["secret_key_state"]
@@ -214,7 +218,7 @@ class MindboxIntegrationAdmin(PortalModelAdmin):
         integration = self.get_object(request, object_id)
         if integration is None:
             raise Http404
-        queued = delivery_health.resume(integration_id=integration.pk, enqueue=enqueue_deliveries)
+        queued = delivery_health.resume(integration_id=integration.pk, enqueue=enqueue_replays)
         if integration.active:
             messages.success(
                 request,
@@ -264,7 +268,7 @@ class MindboxIntegrationAdmin(PortalModelAdmin):
         super().save_model(request, obj, form, change)
         if change and obj.active and "active" in form.changed_data:
             # Switched on: what it held goes now rather than at the sweeper's next run.
-            queued = delivery_health.switched_on(integration_id=obj.pk, enqueue=enqueue_deliveries)
+            queued = delivery_health.switched_on(integration_id=obj.pk, enqueue=enqueue_replays)
             if queued:
                 messages.info(
                     request,

@@ -26,7 +26,7 @@ class MindboxIntegrationForm(forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = MindboxIntegration
-        fields = ["account", "active"]
+        fields = ["account", "active", "send_rate_limit"]
 
     @method_decorator(sensitive_variables("key"))
     def clean_new_secret_key(self) -> str:

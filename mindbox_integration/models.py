@@ -4,6 +4,7 @@ and the notifications under each operation."""
 import secrets
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -50,6 +51,16 @@ class MindboxIntegration(models.Model):
     active = models.BooleanField(_("active"), default=False)
     # Fernet-encrypted (crypto.encrypt); read only by the delivery step, through services.secret_key.
     secret_key_encrypted = models.TextField(blank=True, editable=False)
+    send_rate_limit = models.PositiveIntegerField(
+        _("requests per second to Mindbox"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=_(
+            "For all workers together; empty: no limit. Deliveries over the limit wait their turn, "
+            "which costs no attempt."
+        ),
+    )
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:

@@ -24,7 +24,7 @@ from mindbox_integration.models import Account, MindboxIntegration, Notification
 from notifications import replay, selectors
 from notifications.forms import ResendFailedForm
 from notifications.models import Delivery, DeliveryAttempt, InboundEvent
-from notifications.tasks import enqueue_deliveries
+from notifications.tasks import enqueue_replays
 
 # The integration filter's query parameter; the integration page links with it.
 INTEGRATION_LOOKUP = "notification__operation__integration__id__exact"
@@ -249,13 +249,13 @@ class DeliveryAdmin(ReadOnlyAdmin):
     @admin.action(description=_("Resend selected failed deliveries"), permissions=["resend"])
     def resend_selected(self, request: HttpRequest, queryset: "QuerySet[Delivery]") -> None:
         report_resend(
-            request, replay.resend(delivery_ids=queryset.values_list("pk", flat=True), enqueue=enqueue_deliveries)
+            request, replay.resend(delivery_ids=queryset.values_list("pk", flat=True), enqueue=enqueue_replays)
         )
 
     @admin.action(description=_("Re-render from the event and resend"), permissions=["resend"])
     def rerender_selected(self, request: HttpRequest, queryset: "QuerySet[Delivery]") -> None:
         report_rerender(
-            request, replay.rerender(delivery_ids=queryset.values_list("pk", flat=True), enqueue=enqueue_deliveries)
+            request, replay.rerender(delivery_ids=queryset.values_list("pk", flat=True), enqueue=enqueue_replays)
         )
 
     def get_urls(self) -> list[URLPattern]:
@@ -303,7 +303,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
         delivery = self.get_object(request, object_id)
         if delivery is None:
             raise Http404
-        report(request, run(delivery_ids=[delivery.pk], enqueue=enqueue_deliveries))
+        report(request, run(delivery_ids=[delivery.pk], enqueue=enqueue_replays))
         return HttpResponseRedirect(reverse("admin:notifications_delivery_change", args=[delivery.pk]))
 
     def resend_one_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
@@ -328,7 +328,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
         failed = replay.failed_since(integration_id=integration.pk, since=since)
         if "confirm" not in request.POST:
             return self._render_resend_failed(request, form, preview=failed.count())
-        result = replay.resend(delivery_ids=failed.values_list("pk", flat=True), enqueue=enqueue_deliveries)
+        result = replay.resend(delivery_ids=failed.values_list("pk", flat=True), enqueue=enqueue_replays)
         if not result.queued and not result.skipped:
             messages.info(request, gettext("No failed deliveries of this integration since then: nothing to resend."))
         report_resend(request, result)

@@ -21,7 +21,8 @@ from integration_portal import logs
 from mindbox_integration import services
 from mindbox_integration.crypto import KeyUnavailable
 from mindbox_integration.mindbox import MindboxClient, Outcome, OutcomeKind, Policy
-from notifications import health, metrics
+from mindbox_integration.models import MindboxIntegration
+from notifications import health, metrics, ratelimit
 from notifications.models import Delivery, DeliveryAttempt
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,8 @@ class AttemptResult:
     status: str = ""
     retry_in: float | None = None  # seconds until the next attempt, when one is planned
     requeue_in: float | None = None  # queue a message with this countdown (short waits only)
-    outcome: str = "not_claimed"  # for metrics: delivered, retry, failed, held, backoff, claim_lost
+    reserved: bool = False  # the requeued message holds a send slot of the integration's rate limit
+    outcome: str = "not_claimed"  # for metrics: delivered, retry, failed, held, backoff, rate_limited, claim_lost
 
 
 def retry_delay(
@@ -192,8 +194,14 @@ def _fail(delivery: Delivery, lease: datetime, error: str, now: datetime) -> Att
 
 
 def attempt_delivery(
-    *, delivery_id: int, client: MindboxClient | None = None, rng: random.Random | None = None
+    *,
+    delivery_id: int,
+    reserved: bool = False,
+    client: MindboxClient | None = None,
+    rng: random.Random | None = None,
 ) -> AttemptResult:
+    """One step of a delivery. `reserved`: the message comes at a send slot already reserved
+    under the integration's rate limit, so it sends without asking for another."""
     now = timezone.now()
     lease = claim(delivery_id=delivery_id, now=now)
     if lease is None:
@@ -202,15 +210,40 @@ def attempt_delivery(
         pk=delivery_id
     )
     with logs.bound(delivery.event.request_id):
-        result = _attempt(delivery, lease, now, client or default_client(), rng or random.Random())
+        result = _attempt(delivery, lease, now, client or default_client(), rng or random.Random(), reserved)
     operation = delivery.notification.operation.name if delivery.notification else ""
     metrics.DELIVERIES.labels(outcome=result.outcome, operation=operation).inc()
     return result
 
 
+def _wait_turn(
+    integration: MindboxIntegration, delivery: Delivery, lease: datetime, now: datetime, rng: random.Random
+) -> AttemptResult | None:
+    """Under the integration's rate limit, reserve this delivery's send slot. None: send now;
+    else the delivery waits for its slot, which costs no attempt."""
+    rate = integration.send_rate_limit
+    if not rate:
+        return None
+    horizon = settings.DELIVERY_COUNTDOWN_MAX
+    wait = ratelimit.reserve(key=str(integration.pk), rate=rate, burst=rate, horizon=horizon)
+    if wait == 0:
+        return None
+    if wait is None:
+        # More waiting than a countdown should carry: the sweeper brings it back to ask again.
+        until = now + timedelta(seconds=horizon * rng.uniform(0.5, 1))
+        _release(delivery.pk, lease, next_attempt_at=until, queued_until=None)
+        return AttemptResult(sent=False, status=Delivery.Status.PENDING, outcome="rate_limited")
+    until = now + timedelta(seconds=wait)
+    lease_end = until + timedelta(seconds=settings.DELIVERY_QUEUE_LEASE)
+    _release(delivery.pk, lease, next_attempt_at=until, queued_until=lease_end)
+    return AttemptResult(
+        sent=False, status=Delivery.Status.PENDING, requeue_in=wait, reserved=True, outcome="rate_limited"
+    )
+
+
 @sensitive_variables("key")
 def _attempt(
-    delivery: Delivery, lease: datetime, now: datetime, client: MindboxClient, rng: random.Random
+    delivery: Delivery, lease: datetime, now: datetime, client: MindboxClient, rng: random.Random, reserved: bool
 ) -> AttemptResult:
     notification = delivery.notification
     if notification is None:
@@ -230,6 +263,8 @@ def _attempt(
         until = gate.wait_until + timedelta(seconds=rng.uniform(0, 1))
         _release(delivery.pk, lease, next_attempt_at=until, queued_until=None)
         return AttemptResult(sent=False, status=Delivery.Status.PENDING, outcome="backoff")
+    if not reserved and (waiting := _wait_turn(integration, delivery, lease, now, rng)) is not None:
+        return waiting
 
     try:
         key = services.secret_key(integration=integration)

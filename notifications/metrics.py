@@ -31,7 +31,7 @@ EVENTS = Counter(
 )
 DELIVERIES = Counter(
     "portal_deliveries_total",
-    "Delivery steps by outcome (delivered, retry, failed, held, backoff, claim_lost) and Mindbox operation",
+    "Delivery steps by outcome (delivered, retry, failed, held, backoff, rate_limited, claim_lost) and Mindbox operation",
     ["outcome", "operation"],
 )
 ATTEMPT_SECONDS = Histogram(
@@ -53,9 +53,14 @@ class StateCollector(Collector):
             gauges = []
         yield GaugeMetricFamily("portal_database_up", "1 when the database answered this scrape", 1 if gauges else 0)
         yield from gauges
-        depth = broker_queue_depth()
-        if depth is not None:
-            yield GaugeMetricFamily("portal_broker_queue_length", "Messages waiting in the Celery queue", depth)
+        depths = broker_queue_depths()
+        if depths is not None:
+            family = GaugeMetricFamily(
+                "portal_broker_queue_length", "Messages waiting in each Celery queue", labels=["queue"]
+            )
+            for queue, depth in depths.items():
+                family.add_metric([queue], depth)
+            yield family
 
     def _database_gauges(self) -> Iterator[Metric]:
         from notifications.models import Delivery, IntegrationHealth
@@ -86,16 +91,16 @@ class StateCollector(Collector):
         )
 
 
-def broker_queue_depth() -> int | None:
+def broker_queue_depths() -> dict[str, int] | None:
     from integration_portal.celery import app
 
+    queues = (settings.QUEUE_FIRST_ATTEMPTS, settings.QUEUE_RETRIES, settings.QUEUE_REPLAYS)
     try:
         with app.connection_for_read() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
             channel = conn.default_channel
             # Not passive: on Redis a queue no worker has bound yet is "not found", though merely empty.
-            declared = channel.queue_declare(queue=app.conf.task_default_queue)  # type: ignore[attr-defined]
-            return int(declared.message_count)
+            return {queue: int(channel.queue_declare(queue=queue).message_count) for queue in queues}
     except Exception:
         return None  # the broker is down: /readyz says so; the gauge is simply absent
 

@@ -1,4 +1,6 @@
-"""A token bucket per caller, kept in Redis so that every web process shares it.
+"""Rate limits kept in Redis, so that every process on every machine shares them: a token
+bucket per inbound caller (`take`), and a schedule of send slots per Mindbox integration
+(`reserve`).
 
 One Lua script refills the bucket, takes a token and answers how long to wait, atomically, on
 Redis's clock (every process reads the same one) unless a time is given (tests). A bucket holds
@@ -23,6 +25,7 @@ from redis.retry import Retry
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "portal:inbound-rate:"
+OUTBOUND_PREFIX = "portal:outbound-rate:"
 TIMEOUT = 0.5  # seconds to connect or to answer; a slower Redis counts as unreachable
 # Seconds without asking a Redis that failed: a hung one costs one timeout, not one per request.
 PAUSE_AFTER_FAILURE = 5.0
@@ -58,10 +61,41 @@ redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate * 1000) + 1000)
 return tostring(wait)
 """
 
+# GCRA: KEYS[1] holds the theoretical arrival time (TAT) of the next request. ARGV: rate, burst,
+# horizon (seconds), now (empty: Redis's clock). Every caller is given its own slot: the first
+# `burst` go at once, then one each 1/rate s, so waiting callers come back one by one instead of
+# all at once. Answers the seconds until the caller's slot, or -1 (nothing reserved) when the
+# slot would be more than `horizon` away.
+_RESERVE = """
+local interval = 1 / tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local horizon = tonumber(ARGV[3])
+local now = tonumber(ARGV[4])
+if now == nil then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+local tat = tonumber(redis.call('GET', KEYS[1]))
+if tat == nil or tat < now then
+  tat = now
+end
+local new_tat = tat + interval
+local wait = new_tat - burst * interval - now
+if wait < 0 then
+  wait = 0
+end
+if wait > horizon then
+  return "-1"
+end
+redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
+return tostring(wait)
+"""
+
 
 @dataclass
 class _Redis:
     script: Script
+    reserve_script: Script
     down_until: float = 0.0  # time.monotonic() before which this Redis is not asked
     warned_at: float = -math.inf
 
@@ -75,15 +109,14 @@ def _redis(url: str) -> _Redis:
         client = redis.Redis.from_url(
             url, socket_connect_timeout=TIMEOUT, socket_timeout=TIMEOUT, retry=Retry(NoBackoff(), 0)
         )
-        connection = _connections.setdefault(url, _Redis(script=client.register_script(_TAKE)))
+        connection = _connections.setdefault(
+            url, _Redis(script=client.register_script(_TAKE), reserve_script=client.register_script(_RESERVE))
+        )
     return connection
 
 
-def take(*, key: str, rate: float, burst: int, now: float | None = None) -> float:
-    """Take a token from `key`'s bucket: 0 when the request may go on, else the seconds until a
-    token is there. `now` (seconds) stands in for Redis's clock. Always 0 without Redis."""
-    if rate <= 0 or burst < 1:
-        raise ValueError(f"a bucket needs a positive rate and a burst of at least 1, got {rate} and {burst}")
+def _ask(what: str, script: str, key: str, args: list[object]) -> float:
+    """Run a script; 0 (go on) without Redis or while it is unreachable."""
     url = settings.REDIS_URL
     if not url:
         return 0.0  # the embedded local set-up has no Redis, and so no rate limit
@@ -92,11 +125,29 @@ def take(*, key: str, rate: float, burst: int, now: float | None = None) -> floa
     if clock < connection.down_until:
         return 0.0
     try:
-        wait = connection.script(keys=[KEY_PREFIX + key], args=[rate, burst, "" if now is None else now])
+        answer = getattr(connection, script)(keys=[key], args=args)
     except redis.RedisError as exc:
         connection.down_until = clock + PAUSE_AFTER_FAILURE
         if clock - connection.warned_at >= WARN_EVERY:
             connection.warned_at = clock
-            log.warning("inbound rate limit not applied: Redis unreachable (%s); requests go through", exc)
+            log.warning("%s rate limit not applied: Redis unreachable (%s); requests go through", what, exc)
         return 0.0
-    return float(wait)
+    return float(answer)
+
+
+def take(*, key: str, rate: float, burst: int, now: float | None = None) -> float:
+    """Take a token from `key`'s bucket: 0 when the request may go on, else the seconds until a
+    token is there. `now` (seconds) stands in for Redis's clock. Always 0 without Redis."""
+    if rate <= 0 or burst < 1:
+        raise ValueError(f"a bucket needs a positive rate and a burst of at least 1, got {rate} and {burst}")
+    return _ask("inbound", "script", KEY_PREFIX + key, [rate, burst, "" if now is None else now])
+
+
+def reserve(*, key: str, rate: float, burst: int, horizon: float, now: float | None = None) -> float | None:
+    """Reserve the next send slot of `key`: 0 to send now, else the seconds until the reserved
+    slot (send then, without asking again), or None when the next slot is more than `horizon`
+    seconds away (nothing reserved; ask again later). Always 0 without Redis."""
+    if rate <= 0 or burst < 1:
+        raise ValueError(f"a schedule needs a positive rate and a burst of at least 1, got {rate} and {burst}")
+    wait = _ask("outbound", "reserve_script", OUTBOUND_PREFIX + key, [rate, burst, horizon, "" if now is None else now])
+    return None if wait < 0 else wait

@@ -16,10 +16,12 @@ SWEEP_BATCH = 1000
 
 
 @shared_task(ignore_result=True)
-def deliver(delivery_id: int) -> None:
-    result = delivery.attempt_delivery(delivery_id=delivery_id)
+def deliver(delivery_id: int, reserved: bool = False) -> None:
+    result = delivery.attempt_delivery(delivery_id=delivery_id, reserved=reserved)
     if result.requeue_in is not None:
-        deliver.apply_async((delivery_id,), countdown=result.requeue_in)
+        deliver.apply_async(
+            (delivery_id,), {"reserved": result.reserved}, countdown=result.requeue_in, queue=settings.QUEUE_RETRIES
+        )
     # Longer waits stay in the database; sweep_due_deliveries queues them when due.
 
 
@@ -30,11 +32,11 @@ def sweep_due_deliveries() -> int:
     Also release what integrations switched back on may now send."""
     delivery.fail_orphans(now=timezone.now())
     for integration_id in health.releasable_integration_ids():
-        health.release_held(integration_id=integration_id, enqueue=enqueue_deliveries)
+        health.release_held(integration_id=integration_id, enqueue=enqueue_replays)
     queued = 0
     while True:
         ids = delivery.take_due(now=timezone.now(), limit=SWEEP_BATCH)
-        enqueue_deliveries(ids)
+        enqueue_deliveries(ids, queue=settings.QUEUE_RETRIES)
         queued += len(ids)
         if len(ids) < SWEEP_BATCH:
             break
@@ -57,15 +59,21 @@ BROKER_DOWN_PAUSE = 5.0
 _broker_down_until = 0.0
 
 
-def enqueue_deliveries(delivery_ids: list[int]) -> None:
-    """Queue deliveries; if the broker is unreachable the sweeper sends them later."""
+def enqueue_deliveries(delivery_ids: list[int], queue: str = "") -> None:
+    """Queue deliveries (first attempts, unless `queue` says otherwise); if the broker is
+    unreachable the sweeper sends them later."""
     global _broker_down_until
     if not delivery_ids or time.monotonic() < _broker_down_until:
         return
     try:
         for delivery_id in delivery_ids:
             # No publish retries: with the broker down, answer UIS now and leave it to the sweeper.
-            deliver.apply_async((delivery_id,), retry=False)
+            deliver.apply_async((delivery_id,), retry=False, queue=queue or settings.QUEUE_FIRST_ATTEMPTS)
     except Exception:
         _broker_down_until = time.monotonic() + BROKER_DOWN_PAUSE
         log.warning("could not queue %d deliveries; the sweeper will send them", len(delivery_ids), exc_info=True)
+
+
+def enqueue_replays(delivery_ids: list[int]) -> None:
+    """Queue what a manager resent or released: its own queue, behind no fresh event."""
+    enqueue_deliveries(delivery_ids, queue=settings.QUEUE_REPLAYS)

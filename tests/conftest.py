@@ -64,7 +64,11 @@ def fresh_rate_limits() -> None:
     """Each test starts with full buckets: every request here comes from 127.0.0.1, and one
     test's failed tokens must not throttle the next one's."""
     client = redis.Redis.from_url(os.environ["REDIS_URL"])
-    keys = list(client.scan_iter(match="portal:inbound-rate:*", count=1000))
+    keys = [
+        key
+        for prefix in ("portal:inbound-rate:*", "portal:outbound-rate:*")
+        for key in client.scan_iter(match=prefix, count=1000)
+    ]
     if keys:
         client.delete(*keys)
 

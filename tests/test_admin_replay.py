@@ -42,15 +42,15 @@ def broker() -> Iterator[redis.Redis]:
     """The test Redis with an empty task queue, so what a test reads there is its own; emptied
     again after every test, so no later worker gets messages for deliveries rolled back here."""
     connection = redis.Redis.from_url(os.environ["REDIS_URL"])
-    connection.delete("celery")
+    connection.delete("deliveries", "retries", "replays")
     yield connection
-    connection.delete("celery")
+    connection.delete("deliveries", "retries", "replays")
 
 
 def queued(broker: redis.Redis) -> list[int]:
     """Delivery ids published for the `deliver` task, oldest first (kombu pushes at the head)."""
     ids = []
-    for raw in reversed(broker.lrange("celery", 0, -1)):
+    for raw in reversed(broker.lrange("replays", 0, -1)):
         message = json.loads(raw)
         if message["headers"]["task"] == "notifications.tasks.deliver":
             args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))

@@ -77,9 +77,10 @@ def test_metrics_move_with_events_and_the_workers_deliveries(
         "portal_deliveries_held",
         "portal_integrations_paused",
         "portal_integrations_backing_off",
-        "portal_broker_queue_length",
     ):
         assert (gauge, ()) in after, gauge
+    for queue in ("deliveries", "retries", "replays"):
+        assert ("portal_broker_queue_length", (("queue", queue),)) in after, queue
 
 
 @pytest.mark.django_db

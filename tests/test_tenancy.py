@@ -41,9 +41,9 @@ class Tenant:
 def broker() -> Iterator[redis.Redis]:
     """The test Redis's task queue emptied around each test: resends publish there."""
     connection = redis.Redis.from_url(os.environ["REDIS_URL"])
-    connection.delete("celery")
+    connection.delete("deliveries", "retries", "replays")
     yield connection
-    connection.delete("celery")
+    connection.delete("deliveries", "retries", "replays")
 
 
 def make_tenant(make_account, make_notification, name: str) -> Tenant:
@@ -178,7 +178,7 @@ def test_replay_actions_leave_another_accounts_deliveries(
 
 def queued(broker: redis.Redis) -> list[int]:
     """Delivery ids published for the `deliver` task."""
-    messages = [json.loads(raw) for raw in broker.lrange("celery", 0, -1)]
+    messages = [json.loads(raw) for raw in broker.lrange("replays", 0, -1)]
     return [
         json.loads(base64.b64decode(m["body"]))[0][0]
         for m in messages

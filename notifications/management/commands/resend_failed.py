@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from mindbox_integration.models import MindboxIntegration
 from notifications import replay
-from notifications.tasks import enqueue_deliveries
+from notifications.tasks import enqueue_replays
 
 
 class Command(BaseCommand):
@@ -31,7 +31,7 @@ class Command(BaseCommand):
         if options["dry_run"]:
             self.stdout.write(f"{failed.count()} failed deliveries since {since:%Y-%m-%d %H:%M %Z} would be resent")
             return
-        result = replay.resend(delivery_ids=failed.values_list("pk", flat=True), enqueue=enqueue_deliveries)
+        result = replay.resend(delivery_ids=failed.values_list("pk", flat=True), enqueue=enqueue_replays)
         self.stdout.write(f"{len(result.queued)} deliveries queued again; {result.skipped} skipped")
 
 

@@ -1,0 +1,18 @@
+"""gunicorn's settings, read from the working directory, so the production command stays
+`gunicorn integration_portal.wsgi:application`. Each has an environment override; the defaults
+are what `make bench` found best on a 2-core machine (README, "Performance")."""
+
+import os
+
+# Loopback unless told otherwise; the image sets GUNICORN_BIND=0.0.0.0:8000.
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+# gunicorn reads WEB_CONCURRENCY itself too; named here so the default is the project's.
+workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+# A request waits on PostgreSQL and Redis only; one taking this long is stuck.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+# Load the app once in the master: workers start fast and share its memory.
+preload_app = os.environ.get("GUNICORN_PRELOAD", "true").lower() == "true"

@@ -1,0 +1,81 @@
+"""Three queues: first attempts, retries (the sweeper's and countdowns) and replays, so that a
+backlog in one does not hold up the others."""
+
+import json
+import os
+from collections.abc import Iterator
+
+import pytest
+import redis
+from django.utils import timezone
+
+from notifications import dispatch
+from notifications.models import Delivery
+from notifications.tasks import enqueue_deliveries, enqueue_replays, sweep_due_deliveries
+from tests.conftest import wait_for
+
+QUEUES = ("deliveries", "retries", "replays")
+CALL_VALUES = {"call_session_id": "q-1", "notification_mnemonic": "call_finished", "visitor_name": "Анна"}
+
+
+@pytest.fixture
+def broker() -> Iterator[redis.Redis]:
+    connection = redis.Redis.from_url(os.environ["REDIS_URL"])
+    connection.delete(*QUEUES)
+    yield connection
+    connection.delete(*QUEUES)
+
+
+def queued(broker: redis.Redis) -> dict[str, int]:
+    return {queue: broker.llen(queue) for queue in QUEUES}
+
+
+@pytest.mark.django_db
+def test_fresh_events_retries_and_replays_each_go_to_their_queue(
+    broker, make_account, make_notification, django_capture_on_commit_callbacks
+):
+    account = make_account()
+    make_notification(account)
+    with django_capture_on_commit_callbacks(execute=True):
+        result = dispatch.receive_event(
+            account=account, communication_type="calls", raw="{}", values=CALL_VALUES, enqueue=enqueue_deliveries
+        )
+    assert queued(broker) == {"deliveries": 1, "retries": 0, "replays": 0}
+
+    # The message was lost (say); once its queue lease ends, the sweeper queues it as a retry.
+    Delivery.objects.filter(event_id=result.event_id).update(queued_until=timezone.now())
+    assert sweep_due_deliveries() == 1
+    assert queued(broker) == {"deliveries": 1, "retries": 1, "replays": 0}
+
+    enqueue_replays([Delivery.objects.get(event_id=result.event_id).pk])
+    assert queued(broker) == {"deliveries": 1, "retries": 1, "replays": 1}
+    message = json.loads(broker.lindex("replays", 0))
+    assert message["headers"]["task"] == "notifications.tasks.deliver"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fresh_event_is_not_held_up_by_a_backlog_of_retries(
+    broker, celery_worker, mindbox, make_account, make_notification
+):
+    backlog_account = make_account(name="Backlog")
+    make_notification(backlog_account)
+    fresh_account = make_account(name="Fresh")
+    make_notification(fresh_account)
+    backlog = []
+    for n in range(400):
+        values = {**CALL_VALUES, "call_session_id": f"backlog-{n}"}
+        result = dispatch.receive_event(
+            account=backlog_account, communication_type="calls", raw="{}", values=values, enqueue=lambda ids: None
+        )
+        backlog.append(Delivery.objects.get(event_id=result.event_id).pk)
+    enqueue_deliveries(backlog, queue="retries")
+    fresh = dispatch.receive_event(
+        account=fresh_account, communication_type="calls", raw="{}", values=CALL_VALUES, enqueue=enqueue_deliveries
+    )
+    fresh_delivery = Delivery.objects.get(event_id=fresh.event_id)
+
+    wait_for(lambda: Delivery.objects.get(pk=fresh_delivery.pk).status == Delivery.Status.DELIVERED, timeout=60)
+    still_waiting = Delivery.objects.filter(pk__in=backlog, status=Delivery.Status.PENDING).count()
+    # Served in turn with the retries, not after them: most of the backlog is still to go.
+    assert still_waiting > 200, still_waiting
+    wait_for(lambda: not Delivery.objects.filter(pk__in=backlog, status=Delivery.Status.PENDING).exists(), timeout=120)
