@@ -100,7 +100,7 @@ def broker_queue_depths() -> dict[str, int] | None:
             conn.ensure_connection(max_retries=1, timeout=2)
             channel = conn.default_channel
             # Not passive: on Redis a queue no worker has bound yet is "not found", though merely empty.
-            return {queue: int(channel.queue_declare(queue=queue).message_count) for queue in queues}
+            return {queue: int(channel.queue_declare(queue=queue).message_count) for queue in queues}  # type: ignore[attr-defined]
     except Exception:
         return None  # the broker is down: /readyz says so; the gauge is simply absent
 
