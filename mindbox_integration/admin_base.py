@@ -119,10 +119,10 @@ class AuditedModelAdmin(PortalModelAdmin):
         deleted = [f.instance for f in formset.deleted_forms if f.instance.pk in before]
         audit.record_deletions(actor=request.user, objs=deleted)
         formset.save()
-        for obj in formset.new_objects:
-            audit.record_saved(actor=request.user, obj=obj, before=None)
         for obj, _fields in formset.changed_objects:
             audit.record_saved(actor=request.user, obj=obj, before=before.get(obj.pk))
+        for obj in formset.new_objects:
+            audit.record_saved(actor=request.user, obj=obj, before=None)
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         audit.record_deletions(actor=request.user, objs=[obj])

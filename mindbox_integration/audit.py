@@ -17,7 +17,7 @@ from django.db import models
 from django.db.models import Model
 from django.utils import formats, timezone
 from django.utils.dateparse import parse_datetime
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
 from mindbox_integration.models import Account, ConfigChange, MindboxIntegration, Notification, Operation
@@ -234,7 +234,9 @@ def describe(change: ConfigChange) -> list[FieldChange]:
     described = []
     for name, value in (change.changes or {}).items():
         if name in SECRET_LABELS:
-            described.append(FieldChange(str(SECRET_LABELS[name]), "", gettext("changed"), secret=True))
+            described.append(
+                FieldChange(str(SECRET_LABELS[name]), "", pgettext("secret field", "changed"), secret=True)
+            )
             continue
         column = _field(model, name)
         label = str(column.verbose_name) if column is not None else name

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from notifications.mnemonics import CommunicationType
 
@@ -114,9 +115,9 @@ class ConfigChange(models.Model):
     Written by mindbox_integration.audit only; secret fields appear only as "changed"."""
 
     class Action(models.TextChoices):
-        CREATED = "created", _("created")
-        CHANGED = "changed", _("changed")
-        DELETED = "deleted", _("deleted")
+        CREATED = "created", pgettext_lazy("audit action", "created")
+        CHANGED = "changed", pgettext_lazy("audit action", "changed")
+        DELETED = "deleted", pgettext_lazy("audit action", "deleted")
         TOKEN_ROTATED = "token_rotated", _("inbound token rotated")
         TOKEN_REPLACED = "token_replaced", _("inbound token replaced")
         PREVIOUS_TOKEN_REVOKED = "previous_token_revoked", _("previous inbound token revoked")
