@@ -51,6 +51,8 @@ SECRET_LABELS = {
     "previous_token": _("previous inbound token"),
     "secret_key": _("secret key"),
 }
+# Fields not in any form, so without a verbose name of their own.
+FIELD_LABELS = {"previous_token_valid_until": _("previous token valid until")}
 # Bookkeeping that changes with every save and says nothing of the configuration.
 SKIPPED_COLUMNS = {"id", "created_at", "updated_at"}
 EMPTY: tuple[Any, ...] = (None, "", [], {})
@@ -239,7 +241,7 @@ def describe(change: ConfigChange) -> list[FieldChange]:
             )
             continue
         column = _field(model, name)
-        label = str(column.verbose_name) if column is not None else name
+        label = str(FIELD_LABELS.get(name) or (column.verbose_name if column is not None else name))
         if not isinstance(value, dict):
             continue  # no other shape is written
         described.append(

@@ -287,6 +287,9 @@ def test_token_rotation_and_revocation_are_recorded_without_token_material(admin
     }
     assert admin_client.post(rotate, {"mode": "revoke-previous"}).status_code == 302
     assert len(log()) == 2  # nothing left to revoke: no row
+    page = admin_client.get(admin_url("account", "change", account.pk)).content.decode()
+    assert "предыдущий токен действует до: <span" in page
+    assert "предыдущий токен входящих запросов отозван" in page and "новый токен входящих запросов" in page
 
     token = crypto.decrypt(admin_client.session[f"issued-token-{account.pk}"]["token"])
     current = Account.objects.get(pk=account.pk)
