@@ -128,7 +128,9 @@ class Lab:
         from mindbox_integration import services
         from mindbox_integration.models import Notification, Operation
 
-        created = services.create_account(name=f"Fault run: {scenario}", uis_app_id=f"fault-{time.time_ns()}")
+        created = services.create_account(
+            name=f"Fault run: {scenario}", uis_app_id=f"fault-{time.time_ns()}", actor="faults"
+        )
         account = created.account
         account.mindbox.active = True
         services.set_secret_key(integration=account.mindbox, key="sk-fault-run")

@@ -289,6 +289,14 @@ DELIVERY_BACKOFF_AFTER = env.int("DELIVERY_BACKOFF_AFTER", default=5)
 DELIVERY_BACKOFF_MAX = env.int("DELIVERY_BACKOFF_MAX", default=300)
 # Events and attempts older than this are pruned (an event waits while a delivery is unfinished).
 RETENTION_DAYS = env.int("RETENTION_DAYS", default=30)
+# Admin login records (django-axes: usernames, addresses, failures) and the audit log of
+# configuration changes are pruned after these, by the same hourly task.
+LOGIN_RECORDS_RETENTION_DAYS = env.int("LOGIN_RECORDS_RETENTION_DAYS", default=30)
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
+if LOGIN_RECORDS_RETENTION_DAYS < 1 or AUDIT_RETENTION_DAYS < 1:
+    raise environ.ImproperlyConfigured("LOGIN_RECORDS_RETENTION_DAYS and AUDIT_RETENTION_DAYS must be positive")
+if timedelta(days=LOGIN_RECORDS_RETENTION_DAYS) <= AXES_COOLOFF_TIME:
+    raise environ.ImproperlyConfigured("LOGIN_RECORDS_RETENTION_DAYS must outlast AXES_COOLOFF_MINUTES")
 # Mindbox secret keys are encrypted with these Fernet keys (comma-separated, newest first; add a
 # new key in front to rotate, run `manage.py reencrypt_secrets`, then drop the old one). Unset,
 # the local set-up makes one in var/ (a production deployment must set it: `check --deploy` says so).

@@ -11,19 +11,21 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.loader import render_to_string
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from mindbox_integration import crypto, selectors, services
-from mindbox_integration.admin_base import PortalModelAdmin, PortalStackedInline, PortalTabularInline
+from mindbox_integration import audit, crypto, selectors, services, tenancy
+from mindbox_integration.admin_base import AuditedModelAdmin, PortalModelAdmin, PortalStackedInline, PortalTabularInline
 from mindbox_integration.forms import MindboxIntegrationForm, NotificationForm, OperationInlineForm
-from mindbox_integration.models import Account, MindboxIntegration, Notification, Operation
+from mindbox_integration.models import Account, ConfigChange, MindboxIntegration, Notification, Operation
 from notifications import health as delivery_health
 from notifications import selectors as delivery_selectors
 from notifications.admin import INTEGRATION_LOOKUP, changelist_url, may_resend
@@ -31,6 +33,7 @@ from notifications.models import Delivery
 from notifications.tasks import enqueue_replays
 
 ISSUED_TOKEN_SHOWN_FOR = 600  # seconds: after that the manager issues a new token instead
+RECENT_CHANGES = 20  # on the account page; the rest in the changes list it links to
 
 
 def show_token_once(request: HttpRequest, account: Account, token: str) -> None:
@@ -54,7 +57,8 @@ def _integration_url(integration: MindboxIntegration) -> str:
 
 
 @admin.register(Account)
-class AccountAdmin(PortalModelAdmin):
+class AccountAdmin(AuditedModelAdmin):
+    change_form_template = "admin/mindbox_integration/account/change_form.html"
     list_display = ["name", "uis_app_id", "integration_state"]
     search_fields = ["name", "uis_app_id"]
     readonly_fields = ["integration_link", "created_at"]
@@ -86,6 +90,22 @@ class AccountAdmin(PortalModelAdmin):
         state = gettext("on") if integration.active else gettext("off")
         return format_html('<a href="{}">{} ({})</a>', _integration_url(integration), gettext("Open settings"), state)
 
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        account = self.get_object(request, object_id)
+        context = dict(extra_context or {})
+        if account is not None and request.user.has_perm("mindbox_integration.view_configchange"):
+            context["config_changes"] = [
+                {"change": change, "fields": audit.describe(change)}
+                for change in selectors.recent_changes(account=account, limit=RECENT_CHANGES)
+            ]
+            context["config_changes_url"] = (
+                f"{reverse('admin:mindbox_integration_configchange_changelist')}?"
+                f"{urlencode({'account__id__exact': account.pk})}"
+            )
+        return super().change_view(request, object_id, form_url, context)
+
     def save_model(self, request: HttpRequest, obj: Account, form: Any, change: bool) -> None:
         token = None if change else services.assign_new_token(account=obj)
         super().save_model(request, obj, form, change)
@@ -114,7 +134,7 @@ class OperationInline(PortalTabularInline):
 
 
 @admin.register(MindboxIntegration)
-class MindboxIntegrationAdmin(PortalModelAdmin):
+class MindboxIntegrationAdmin(AuditedModelAdmin):
     form = MindboxIntegrationForm
     change_form_template = "admin/mindbox_integration/mindboxintegration/change_form.html"
     list_display = ["account", "active", "updated_at"]
@@ -251,11 +271,12 @@ class MindboxIntegrationAdmin(PortalModelAdmin):
         account = integration.account
         mode = request.POST.get("mode")
         if mode == "revoke-previous":
-            services.revoke_previous_token(account=account)
+            services.revoke_previous_token(account=account, actor=request.user)
             messages.success(request, gettext("The previous inbound token no longer works."))
         elif mode in ("grace", "now"):
             grace = None if mode == "grace" else timedelta(0)
-            show_token_once(request, account, services.rotate_inbound_token(account=account, grace=grace))
+            token = services.rotate_inbound_token(account=account, actor=request.user, grace=grace)
+            show_token_once(request, account, token)
             messages.warning(
                 request,
                 gettext("New inbound token: copy the inbound URLs into UIS now, they are shown whole only this once."),
@@ -303,7 +324,7 @@ class NotificationInline(PortalStackedInline):
 
 
 @admin.register(Operation)
-class OperationAdmin(PortalModelAdmin):
+class OperationAdmin(AuditedModelAdmin):
     list_display = ["name", "integration"]
     search_fields = ["name", "integration__account__name"]
     fields = ["integration", "name"]
@@ -315,9 +336,52 @@ class OperationAdmin(PortalModelAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(PortalModelAdmin):
+class NotificationAdmin(AuditedModelAdmin):
     form = NotificationForm
     list_display = ["name", "operation", "communication_type", "active"]
     list_filter = ["communication_type", "active"]
     search_fields = ["name", "operation__name", "operation__integration__account__name"]
     autocomplete_fields = ["operation"]  # served by /admin/autocomplete/, scoped like every queryset
+
+
+class VisibleAccountFilter(admin.RelatedFieldListFilter):
+    """Changes by account; the choices are only the accounts the user may see (Django's own
+    filter would list every account's name)."""
+
+    def field_choices(self, field: Any, request: HttpRequest, model_admin: Any) -> list[Any]:
+        return [(a.pk, str(a)) for a in tenancy.visible_accounts(user=request.user).order_by("name", "pk")]
+
+
+@admin.register(ConfigChange)
+class ConfigChangeAdmin(PortalModelAdmin):
+    """The audit log, read only for everyone: written by mindbox_integration.audit alone."""
+
+    list_display = ["at", "account_label", "actor_label", "object_type", "object_label", "action", "field_changes"]
+    list_filter = [("account", VisibleAccountFilter), "action", "object_type"]
+    search_fields = ["account_label", "object_label", "actor_label"]
+    date_hierarchy = "at"
+    fields = readonly_fields = (
+        "at",
+        "account_label",
+        "actor_label",
+        "object_type",
+        "object_id",
+        "object_label",
+        "action",
+        "field_changes",
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # retention (AUDIT_RETENTION_DAYS) alone removes entries
+
+    @admin.display(description=_("changes"))
+    def field_changes(self, obj: ConfigChange) -> SafeString:
+        return render_to_string(
+            "admin/mindbox_integration/configchange/field_changes.html", {"fields": audit.describe(obj)}
+        )

@@ -1,6 +1,7 @@
 """What every admin class of the portal shares: secret fields kept out of URL filters, and
 tenancy: every queryset, change/delete/history view, bulk action, search, autocomplete and
-foreign-key choice list sees only the accounts the user may see (tenancy.scope)."""
+foreign-key choice list sees only the accounts the user may see (tenancy.scope). And for the
+configuration models, the audit log: every save, inline save and delete is recorded (audit)."""
 
 from typing import Any
 
@@ -10,7 +11,7 @@ from django.contrib.admin.utils import unquote
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 
-from mindbox_integration import tenancy
+from mindbox_integration import audit, tenancy
 
 SECRET_FIELDS = ("secret_key", "inbound_token", "token_hash")
 
@@ -87,6 +88,50 @@ class PortalModelAdmin(TenancyMixin, admin.ModelAdmin):  # type: ignore[type-arg
     def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts: Any, object_id: str) -> HttpResponse:
         # Django's answer to a missing object (a redirect with a message), where it is still reached.
         raise Http404
+
+
+_BEFORE = "_audit_before"  # the stored state, kept on the form between save_model and save_related
+
+
+class AuditedModelAdmin(PortalModelAdmin):
+    """Admin of a configuration model: what a save, an inline's save or a delete changes goes
+    to the audit log, with the user who did it."""
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        # Read before the save: the form has already put the new values on obj.
+        setattr(form, _BEFORE, audit.stored_snapshot(obj) if change else None)
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        # Django's save_related, with the object recorded once its many-to-many (managers) are saved.
+        form.save_m2m()
+        audit.record_saved(actor=request.user, obj=form.instance, before=getattr(form, _BEFORE, None))
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        model: type[Model] = formset.model
+        if not audit.is_audited(model):
+            super().save_formset(request, form, formset, change)
+            return
+        before = audit.stored_snapshots(model, pks=(f.instance.pk for f in formset.initial_forms))
+        # Deleted rows lose their ids in the save: recorded first, while they exist.
+        deleted = [f.instance for f in formset.deleted_forms if f.instance.pk in before]
+        audit.record_deletions(actor=request.user, objs=deleted)
+        formset.save()
+        for obj, _fields in formset.changed_objects:
+            audit.record_saved(actor=request.user, obj=obj, before=before.get(obj.pk))
+        for obj in formset.new_objects:
+            audit.record_saved(actor=request.user, obj=obj, before=None)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        audit.record_deletions(actor=request.user, objs=[obj])
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: "QuerySet[Any]") -> None:
+        # The bulk "delete selected" action; the queryset is already scoped to the user's accounts.
+        audit.record_deletions(actor=request.user, objs=list(queryset))
+        super().delete_queryset(request, queryset)
 
 
 class PortalTabularInline(TenancyMixin, admin.TabularInline):  # type: ignore[type-arg]

@@ -8,7 +8,8 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Model, Q
 
-from mindbox_integration import crypto, services, validation
+from mindbox_integration import audit, crypto, services, validation
+from mindbox_integration.audit import Actor
 from mindbox_integration.models import Account, MindboxIntegration, Notification, Operation
 from mindbox_integration.selectors import known_mnemonics
 from notifications.mnemonics import CommunicationType
@@ -166,12 +167,13 @@ def validate_config(data: Any) -> list[str]:
     return errors
 
 
-def _assign(obj: Model, values: dict[str, Any], summary: ImportSummary, label: str) -> None:
+def _assign(obj: Model, values: dict[str, Any], summary: ImportSummary, label: str, actor: Actor) -> None:
     """Set fields that differ and save only then, so a repeated import writes nothing."""
     if obj.pk is None:
         for key, value in values.items():
             setattr(obj, key, value)
         obj.save()
+        audit.record_saved(actor=actor, obj=obj, before=None)
         summary.created += 1
         summary.changes.append(f"created {label}")
         return
@@ -179,17 +181,20 @@ def _assign(obj: Model, values: dict[str, Any], summary: ImportSummary, label: s
     if not changed:
         summary.unchanged += 1
         return
+    before = audit.snapshot(obj)
     for key in changed:
         setattr(obj, key, values[key])
     obj.save(update_fields=changed)
+    audit.record_saved(actor=actor, obj=obj, before=before)
     summary.updated += 1
     summary.changes.append(f"updated {label}: {', '.join(changed)}")
 
 
 def _apply_integration(
-    integration: MindboxIntegration, mindbox: dict[str, Any], summary: ImportSummary, label: str
+    integration: MindboxIntegration, mindbox: dict[str, Any], summary: ImportSummary, label: str, actor: Actor
 ) -> None:
     """Like _assign; the key is compared in clear and stored encrypted (never in a change list)."""
+    before = audit.snapshot(integration)
     changed = []
     active = bool(mindbox.get("active", False))
     if integration.active != active:
@@ -203,11 +208,13 @@ def _apply_integration(
         summary.unchanged += 1
         return
     integration.save(update_fields=changed)
+    audit.record_saved(actor=actor, obj=integration, before=before)
     summary.updated += 1
     summary.changes.append(f"updated {label}: {', '.join(changed)}")
 
 
-def import_config(data: Any, *, replace_tokens: bool = False) -> ImportSummary:
+def import_config(data: Any, *, actor: Actor, replace_tokens: bool = False) -> ImportSummary:
+    """`actor` goes into the audit log: the command's name, or a user."""
     errors = validate_config(data)
     if errors:
         raise ConfigError(errors)
@@ -218,18 +225,21 @@ def import_config(data: Any, *, replace_tokens: bool = False) -> ImportSummary:
             account = Account.objects.filter(uis_app_id=item["uis_app_id"]).first()
             if account is None:
                 account = services.create_account(
-                    name=item["name"], uis_app_id=item["uis_app_id"], inbound_token=item.get("inbound_token")
+                    name=item["name"],
+                    uis_app_id=item["uis_app_id"],
+                    actor=actor,
+                    inbound_token=item.get("inbound_token"),
                 ).account
                 summary.created += 1
                 summary.changes.append(f"created {label}")
             else:
-                _assign(account, {"name": item["name"]}, summary, label)
+                _assign(account, {"name": item["name"]}, summary, label, actor)
                 # An existing account's token changes only on request: re-importing an old file
                 # must not bring back a token that was rotated or revoked in the admin since.
                 if (
                     replace_tokens
                     and item.get("inbound_token")
-                    and services.set_inbound_token(account=account, token=item["inbound_token"])
+                    and services.set_inbound_token(account=account, token=item["inbound_token"], actor=actor)
                 ):
                     summary.updated += 1
                     summary.changes.append(f"updated {label}: inbound token")
@@ -237,13 +247,13 @@ def import_config(data: Any, *, replace_tokens: bool = False) -> ImportSummary:
             if mindbox is None:
                 continue
             integration = services.ensure_integration(account=account)
-            _apply_integration(integration, mindbox, summary, f"{label} integration")
+            _apply_integration(integration, mindbox, summary, f"{label} integration", actor)
             for op in mindbox.get("operations") or []:
                 operation = Operation.objects.filter(integration=integration, name=op["name"]).first()
                 op_label = f"{label} operation {op['name']}"
                 if operation is None:
                     operation = Operation(integration=integration)
-                    _assign(operation, {"name": op["name"]}, summary, op_label)
+                    _assign(operation, {"name": op["name"]}, summary, op_label, actor)
                 else:
                     summary.unchanged += 1
                 for nt in op.get("notifications") or []:
@@ -260,6 +270,7 @@ def import_config(data: Any, *, replace_tokens: bool = False) -> ImportSummary:
                         },
                         summary,
                         f"{op_label} notification {nt['name']}",
+                        actor,
                     )
     return summary
 

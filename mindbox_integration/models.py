@@ -6,7 +6,9 @@ import secrets
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from notifications.mnemonics import CommunicationType
 
@@ -117,3 +119,62 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ConfigChange(models.Model):
+    """One configuration change: who, when, which object, and each field before and after.
+    Written by mindbox_integration.audit only; secret fields appear only as "changed"."""
+
+    class Action(models.TextChoices):
+        CREATED = "created", pgettext_lazy("audit action", "created")
+        CHANGED = "changed", pgettext_lazy("audit action", "changed")
+        DELETED = "deleted", pgettext_lazy("audit action", "deleted")
+        TOKEN_ROTATED = "token_rotated", _("inbound token rotated")
+        TOKEN_REPLACED = "token_replaced", _("inbound token replaced")
+        PREVIOUS_TOKEN_REVOKED = "previous_token_revoked", _("previous inbound token revoked")
+
+    class ObjectType(models.TextChoices):
+        ACCOUNT = "account", _("account")
+        INTEGRATION = "mindboxintegration", _("Mindbox integration")
+        OPERATION = "operation", _("operation")
+        NOTIFICATION = "notification", _("notification")
+
+    # SET_NULL, not CASCADE: deleting an account is itself a change worth keeping (who did it,
+    # and what the account was), so its rows outlive it, named by account_label; with no
+    # account they are shown to superusers only (tenancy.scope). AUDIT_RETENTION_DAYS ends them.
+    account = models.ForeignKey(
+        Account,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("account"),
+        db_index=False,  # the (account, -at) index below serves lookups by account
+    )
+    account_label = models.CharField(_("account"), max_length=250)
+    # The user, while it exists; the label says who it was after (or which command it was).
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("user"),
+    )
+    actor_label = models.CharField(_("who"), max_length=150)
+    at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
+    object_type = models.CharField(_("object type"), max_length=32, choices=ObjectType.choices)
+    object_id = models.BigIntegerField(_("object id"), null=True, blank=True)
+    object_label = models.CharField(_("object"), max_length=250)
+    action = models.CharField(_("action"), max_length=32, choices=Action.choices)
+    # {field: {"before": value, "after": value}}, or {field: "changed"} for a secret field.
+    changes = models.JSONField(_("changes"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("configuration change")
+        verbose_name_plural = _("configuration changes")
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["account", "-at"], name="configchange_account_at")]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()}: {self.object_label}"

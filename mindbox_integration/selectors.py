@@ -1,8 +1,9 @@
 """Reads for the configuration side."""
 
+from django.db.models import QuerySet
 from django.urls import reverse
 
-from mindbox_integration.models import Account
+from mindbox_integration.models import Account, ConfigChange
 from notifications.mnemonics import CATALOGUE, CommunicationType, mnemonics_for, uis_paste_body
 from notifications.selectors import seen_mnemonics
 
@@ -36,3 +37,8 @@ def uis_setup(*, base_url: str, account: Account, token: str | None = None) -> l
         }
         for ctype in CommunicationType
     ]
+
+
+def recent_changes(*, account: Account, limit: int) -> "QuerySet[ConfigChange]":
+    """The account's configuration changes, newest first."""
+    return ConfigChange.objects.filter(account=account).order_by("-at", "-pk")[:limit]

@@ -8,8 +8,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from mindbox_integration import crypto
-from mindbox_integration.models import Account, MindboxIntegration
+from mindbox_integration import audit, crypto
+from mindbox_integration.audit import Actor
+from mindbox_integration.models import Account, ConfigChange, MindboxIntegration
 
 
 def ensure_integration(*, account: Account) -> MindboxIntegration:
@@ -36,32 +37,44 @@ def assign_new_token(*, account: Account) -> str:
 
 
 @transaction.atomic
-def create_account(*, name: str, uis_app_id: str, inbound_token: str | None = None) -> NewAccount:
+def create_account(*, name: str, uis_app_id: str, actor: Actor, inbound_token: str | None = None) -> NewAccount:
     """A new account with its (empty) integration; `inbound_token` when one is given (an import),
     else a new random one."""
     token = inbound_token or crypto.new_token()
     account = Account(name=name, uis_app_id=uis_app_id)
     _set_token(account, token)
     account.save()
-    ensure_integration(account=account)
+    ensure_integration(account=account)  # part of the account: not a change of its own
+    audit.record_saved(actor=actor, obj=account, before=None)
     return NewAccount(account=account, token=token)
 
 
-def set_inbound_token(*, account: Account, token: str) -> bool:
+_TOKEN_FIELDS = ["inbound_token_hash", "inbound_token_hint", "previous_token_hash", "previous_token_valid_until"]
+
+
+@transaction.atomic
+def set_inbound_token(*, account: Account, token: str, actor: Actor) -> bool:
     """Take a given token (an import); the old one stops at once. False when it is already the one."""
     if account.inbound_token_hash == crypto.token_hash(token):
         return False
+    before = audit.snapshot(account)
     _set_token(account, token)
     account.previous_token_hash = ""
     account.previous_token_valid_until = None
-    account.save(
-        update_fields=["inbound_token_hash", "inbound_token_hint", "previous_token_hash", "previous_token_valid_until"]
+    account.save(update_fields=_TOKEN_FIELDS)
+    audit.record_change(
+        account=account,
+        actor=actor,
+        obj=account,
+        action=ConfigChange.Action.TOKEN_REPLACED,
+        before=before,
+        after=audit.snapshot(account),
     )
     return True
 
 
 @transaction.atomic
-def rotate_inbound_token(*, account: Account, grace: timedelta | None = None) -> str:
+def rotate_inbound_token(*, account: Account, actor: Actor, grace: timedelta | None = None) -> str:
     """A new token; the current one keeps working for `grace` (INBOUND_TOKEN_GRACE_HOURS by
     default; zero revokes it at once). Returns the new token, to be shown once.
 
@@ -70,6 +83,7 @@ def rotate_inbound_token(*, account: Account, grace: timedelta | None = None) ->
     the new one was not copied)."""
     grace = timedelta(hours=settings.INBOUND_TOKEN_GRACE_HOURS) if grace is None else grace
     account = Account.objects.select_for_update().get(pk=account.pk)
+    before = audit.snapshot(account)
     now = timezone.now()
     in_grace = bool(account.previous_token_valid_until and account.previous_token_valid_until > now)
     token = crypto.new_token()
@@ -80,20 +94,40 @@ def rotate_inbound_token(*, account: Account, grace: timedelta | None = None) ->
         account.previous_token_hash = account.inbound_token_hash
         account.previous_token_valid_until = now + grace
     _set_token(account, token)
-    account.save(
-        update_fields=["inbound_token_hash", "inbound_token_hint", "previous_token_hash", "previous_token_valid_until"]
+    account.save(update_fields=_TOKEN_FIELDS)
+    audit.record_change(
+        account=account,
+        actor=actor,
+        obj=account,
+        action=ConfigChange.Action.TOKEN_ROTATED,
+        before=before,
+        after=audit.snapshot(account),
     )
     return token
 
 
-def revoke_previous_token(*, account: Account) -> None:
-    """The token replaced by the last rotation stops at once."""
-    Account.objects.filter(pk=account.pk).update(previous_token_hash="", previous_token_valid_until=None)
+@transaction.atomic
+def revoke_previous_token(*, account: Account, actor: Actor) -> None:
+    """The token replaced by the last rotation stops at once (recorded only if there was one)."""
+    account = Account.objects.select_for_update().get(pk=account.pk)
+    before = audit.snapshot(account)
+    account.previous_token_hash = ""
+    account.previous_token_valid_until = None
+    account.save(update_fields=["previous_token_hash", "previous_token_valid_until"])
+    audit.record_change(
+        account=account,
+        actor=actor,
+        obj=account,
+        action=ConfigChange.Action.PREVIOUS_TOKEN_REVOKED,
+        before=before,
+        after=audit.snapshot(account),
+    )
 
 
 @sensitive_variables("key")
 def set_secret_key(*, integration: MindboxIntegration, key: str) -> None:
-    """Encrypt and keep the key (blank clears it). The caller saves."""
+    """Encrypt and keep the key (blank clears it). The caller saves, and records the change
+    (the admin's save and the import do: the log shows the key only as "changed")."""
     integration.secret_key_encrypted = crypto.encrypt(key)
 
 
@@ -104,7 +138,8 @@ def secret_key(*, integration: MindboxIntegration) -> str:
 
 
 def reencrypt_secret_keys() -> int:
-    """Re-encrypt every stored key under the newest FIELD_ENCRYPTION_KEY (after adding one)."""
+    """Re-encrypt every stored key under the newest FIELD_ENCRYPTION_KEY (after adding one).
+    Not in the audit log: the keys stay the same, only their encryption changes."""
     count = 0
     for integration in MindboxIntegration.objects.exclude(secret_key_encrypted="").only("pk", "secret_key_encrypted"):
         MindboxIntegration.objects.filter(pk=integration.pk).update(

@@ -1,11 +1,17 @@
-"""Retention: forget events and attempts older than RETENTION_DAYS, in small batches so no
-delete holds locks for long. An event waits while any of its deliveries is unfinished."""
+"""Retention: forget events and attempts older than RETENTION_DAYS, admin login records
+(django-axes: usernames and addresses) older than LOGIN_RECORDS_RETENTION_DAYS and audit log
+entries older than AUDIT_RETENTION_DAYS, in small batches so no delete holds locks for long. An
+event waits while any of its deliveries is unfinished."""
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.db import transaction
+from django.db.models import QuerySet
 
+from mindbox_integration.models import ConfigChange
 from notifications.models import Delivery, DeliveryAttempt, InboundEvent
 
 BATCH = 1000
@@ -22,9 +28,7 @@ def prune(*, older_than: datetime, batch: int = BATCH) -> Pruned:
     old_attempts = DeliveryAttempt.objects.filter(started_at__lt=older_than).exclude(
         delivery__status__in=Delivery.UNFINISHED
     )
-    attempts = 0
-    while ids := list(old_attempts.values_list("pk", flat=True)[:batch]):
-        attempts += DeliveryAttempt.objects.filter(pk__in=ids).delete()[0]
+    attempts = _delete_in_batches(old_attempts, batch=batch)
 
     events = 0
     unfinished = Delivery.objects.filter(status__in=Delivery.UNFINISHED)
@@ -40,3 +44,24 @@ def prune(*, older_than: datetime, batch: int = BATCH) -> Pruned:
             Delivery.objects.filter(event_id__in=ids).delete()
             events += InboundEvent.objects.filter(pk__in=ids).delete()[0]
     return Pruned(events=events, attempts=attempts)
+
+
+def prune_login_records(*, older_than: datetime, batch: int = BATCH) -> int:
+    """django-axes' failed-login counters, failure log and access log (a lockout lasts
+    AXES_COOLOFF_MINUTES, far shorter than this retention, so no running lockout is lifted)."""
+    return sum(
+        _delete_in_batches(model.objects.filter(attempt_time__lt=older_than), batch=batch)
+        for model in (AccessAttempt, AccessFailureLog, AccessLog)
+    )
+
+
+def prune_config_changes(*, older_than: datetime, batch: int = BATCH) -> int:
+    return _delete_in_batches(ConfigChange.objects.filter(at__lt=older_than), batch=batch)
+
+
+def _delete_in_batches(rows: "QuerySet[Any]", *, batch: int) -> int:
+    """Only the rows' own table counts (a row's cascade, like an attempt's expiry, is not added)."""
+    deleted = 0
+    while ids := list(rows.values_list("pk", flat=True)[:batch]):
+        deleted += rows.model.objects.filter(pk__in=ids).delete()[1].get(rows.model._meta.label, 0)
+    return deleted

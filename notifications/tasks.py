@@ -47,10 +47,17 @@ def sweep_due_deliveries() -> int:
 
 @shared_task(ignore_result=True)
 def prune_old_records() -> None:
-    cutoff = timezone.now() - timedelta(days=settings.RETENTION_DAYS)
+    now = timezone.now()
+    cutoff = now - timedelta(days=settings.RETENTION_DAYS)
     pruned = retention.prune(older_than=cutoff)
     if pruned.events or pruned.attempts:
         log.info("pruned %d events and %d attempts older than %s", pruned.events, pruned.attempts, cutoff)
+    cutoff = now - timedelta(days=settings.LOGIN_RECORDS_RETENTION_DAYS)
+    if logins := retention.prune_login_records(older_than=cutoff):
+        log.info("pruned %d admin login records older than %s", logins, cutoff)
+    cutoff = now - timedelta(days=settings.AUDIT_RETENTION_DAYS)
+    if changes := retention.prune_config_changes(older_than=cutoff):
+        log.info("pruned %d configuration changes older than %s", changes, cutoff)
 
 
 # After a failed publish, skip publishing for a while: every request would otherwise wait for

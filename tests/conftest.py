@@ -96,7 +96,7 @@ def make_account(db: None) -> Callable[..., Account]:
 
     def make(*, active: bool = True, secret_key: str = "", name: str = "Acme") -> Account:
         n = next(counter)
-        created = services.create_account(name=f"{name} {n}", uis_app_id=f"{100500 + n}")
+        created = services.create_account(name=f"{name} {n}", uis_app_id=f"{100500 + n}", actor="tests")
         account = created.account
         account.inbound_token = created.token  # for posting events; the database keeps only its hash
         account.mindbox.active = active

@@ -154,7 +154,7 @@ def test_invalid_notification_is_refused_with_a_message(admin_client, operation,
 def test_keys_sent_by_uis_become_usable_mnemonics(admin_client, operation, client):
     body = '{"customer": {"customFields": {"source": {{my_custom_field}}}}}'
     assert save_notification(admin_client, operation, body=body).status_code == 200  # unknown yet
-    token = services.rotate_inbound_token(account=operation.integration.account)
+    token = services.rotate_inbound_token(account=operation.integration.account, actor="tests")
     response = client.post(
         f"/api/uis/events/calls/?token={token}", {"my_custom_field": "x"}, content_type="application/json"
     )
@@ -164,7 +164,7 @@ def test_keys_sent_by_uis_become_usable_mnemonics(admin_client, operation, clien
 
 def test_event_and_delivery_pages_render(admin_client, operation, client):
     assert save_notification(admin_client, operation).status_code == 302
-    token = services.rotate_inbound_token(account=operation.integration.account)
+    token = services.rotate_inbound_token(account=operation.integration.account, actor="tests")
     client.post(
         f"/api/uis/events/calls/?token={token}",
         {"direction": "in", "visitor_name": "Анна"},

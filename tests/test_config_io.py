@@ -172,7 +172,7 @@ def test_reimporting_an_old_file_does_not_bring_back_a_rotated_token(tmp_path):
     path = write(tmp_path, CONFIG)
     run_import(path)
     account = Account.objects.get(uis_app_id="100500")
-    new = services.rotate_inbound_token(account=account, grace=timedelta(0))
+    new = services.rotate_inbound_token(account=account, actor="tests", grace=timedelta(0))
     run_import(path)
     account.refresh_from_db()
     assert account.inbound_token_hash == crypto.token_hash(new)

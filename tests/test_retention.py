@@ -1,11 +1,18 @@
-"""Retention prunes old events and attempts in batches, and never an unfinished delivery."""
+"""Retention prunes old events and attempts in batches, and never an unfinished delivery; old
+admin login records and audit entries too."""
 
+import os
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.utils import timezone
 
-from notifications import dispatch, retention
+from mindbox_integration import services
+from mindbox_integration.models import ConfigChange
+from notifications import dispatch, retention, tasks
 from notifications.models import Delivery, DeliveryAttempt, InboundEvent
 
 pytestmark = pytest.mark.django_db
@@ -40,3 +47,43 @@ def test_old_finished_events_and_old_attempts_go_unfinished_ones_stay(make_accou
     assert set(InboundEvent.objects.values_list("pk", flat=True)) == {old_pending, old_held, ids[4]}
     assert DeliveryAttempt.objects.count() == 6  # two each for the pending, held and recent deliveries
     assert retention.prune(older_than=timezone.now() - timedelta(days=30)) == retention.Pruned(events=0, attempts=0)
+
+
+def test_old_login_records_and_audit_entries_go_recent_ones_stay(make_account, settings):
+    settings.LOGIN_RECORDS_RETENTION_DAYS = 30
+    settings.AUDIT_RETENTION_DAYS = 365
+    now = timezone.now()
+    for model, extra in ((AccessAttempt, {"failures_since_start": 1}), (AccessFailureLog, {}), (AccessLog, {})):
+        for n in range(3):
+            model.objects.create(username=f"old-{n}", ip_address="10.0.0.1", user_agent="ua", **extra)
+        model.objects.filter(username__startswith="old-").update(attempt_time=now - timedelta(days=31))
+        model.objects.create(username="recent", ip_address="10.0.0.2", user_agent="ua", **extra)
+    account = make_account()  # records its creation
+    services.rotate_inbound_token(account=account, actor="tests")
+    services.rotate_inbound_token(account=account, actor="tests")
+    old, kept, recent = ConfigChange.objects.order_by("pk")
+    ConfigChange.objects.filter(pk=old.pk).update(at=now - timedelta(days=366))
+    ConfigChange.objects.filter(pk=kept.pk).update(at=now - timedelta(days=364))
+
+    assert retention.prune_login_records(older_than=now - timedelta(days=30), batch=2) == 9
+    tasks.prune_old_records()  # what beat runs hourly, with the settings above
+    for model in (AccessAttempt, AccessFailureLog, AccessLog):
+        assert list(model.objects.values_list("username", flat=True)) == ["recent"], model.__name__
+    assert set(ConfigChange.objects.values_list("pk", flat=True)) == {kept.pk, recent.pk}
+
+
+def test_login_records_must_outlast_the_lockout():
+    """A retention shorter than the cool-off would lift lockouts early: refused at start-up."""
+    env = {**os.environ, "LOGIN_RECORDS_RETENTION_DAYS": "1", "AXES_COOLOFF_MINUTES": str(2 * 24 * 60)}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='integration_portal.settings'; django.setup()",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0 and "LOGIN_RECORDS_RETENTION_DAYS must outlast" in result.stderr

@@ -86,17 +86,19 @@ def test_rotation_keeps_the_old_token_for_the_grace_period_and_revocation_stops_
     def answer(token: str) -> int:
         return client.post(f"/api/uis/events/calls/?token={token}", CALL, content_type="application/json").status_code
 
-    new = services.rotate_inbound_token(account=account, grace=timedelta(hours=24))
+    new = services.rotate_inbound_token(account=account, actor="tests", grace=timedelta(hours=24))
     assert answer(old) == 202 and answer(new) == 200  # the old still works; the same event again
     Account.objects.filter(pk=account.pk).update(previous_token_valid_until=timezone.now() - timedelta(seconds=1))
     assert answer(old) == 401  # the grace is over
 
-    newer = services.rotate_inbound_token(account=Account.objects.get(pk=account.pk))
+    newer = services.rotate_inbound_token(account=Account.objects.get(pk=account.pk), actor="tests")
     assert answer(new) == 200
-    services.revoke_previous_token(account=Account.objects.get(pk=account.pk))
+    services.revoke_previous_token(account=Account.objects.get(pk=account.pk), actor="tests")
     assert answer(new) == 401 and answer(newer) == 200
 
-    newest = services.rotate_inbound_token(account=Account.objects.get(pk=account.pk), grace=timedelta(0))
+    newest = services.rotate_inbound_token(
+        account=Account.objects.get(pk=account.pk), actor="tests", grace=timedelta(0)
+    )
     assert answer(newer) == 401 and answer(newest) == 200
 
 
@@ -166,8 +168,8 @@ def test_a_known_key_reaches_mindbox_and_nothing_else(
 def test_a_second_rotation_within_the_grace_keeps_the_older_token(make_account):
     account = make_account()
     first = account.inbound_token
-    services.rotate_inbound_token(account=account)  # the new one was not copied, say
-    services.rotate_inbound_token(account=Account.objects.get(pk=account.pk))
+    services.rotate_inbound_token(account=account, actor="tests")  # the new one was not copied, say
+    services.rotate_inbound_token(account=Account.objects.get(pk=account.pk), actor="tests")
     assert account_for_token(first) == account  # what UIS still sends keeps working
 
 

@@ -18,8 +18,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from mindbox_integration import tenancy
-from mindbox_integration.models import Account, MindboxIntegration, Notification, Operation
+from mindbox_integration import services, tenancy
+from mindbox_integration.models import Account, ConfigChange, MindboxIntegration, Notification, Operation
 from notifications import dispatch
 from notifications.models import Delivery, DeliveryAttempt, InboundEvent
 
@@ -35,6 +35,7 @@ class Tenant:
     event: InboundEvent
     delivery: Delivery
     attempt: DeliveryAttempt
+    change: ConfigChange  # the account's creation, recorded by services.create_account
 
 
 @pytest.fixture(autouse=True)
@@ -70,6 +71,7 @@ def make_tenant(make_account, make_notification, name: str) -> Tenant:
         event=delivery.event,
         delivery=delivery,
         attempt=attempt,
+        change=ConfigChange.objects.get(account=account),
     )
 
 
@@ -108,6 +110,8 @@ ADMIN_MODELS = [
     ("notifications", "delivery", "delivery"),
 ]
 CHANGEABLE = ADMIN_MODELS[:4]
+# The audit log: listed and searched like the rest, but nobody may delete from it (below).
+LISTED = [*ADMIN_MODELS, ("mindbox_integration", "configchange", "change")]
 
 
 def url(app: str, model: str, view: str, obj: Model | None = None) -> str:
@@ -118,7 +122,7 @@ def pks(response) -> set[int]:
     return {row.pk for row in response.context["cl"].result_list}
 
 
-@pytest.mark.parametrize(("app", "model", "attr"), ADMIN_MODELS)
+@pytest.mark.parametrize(("app", "model", "attr"), LISTED)
 def test_lists_and_search_show_only_the_managed_account(manager, admin_client, tenant_a, tenant_b, app, model, attr):
     a, b = getattr(tenant_a, attr), getattr(tenant_b, attr)
     changelist = url(app, model, "changelist")
@@ -339,7 +343,16 @@ def test_delivery_page_shows_only_its_own_attempts(manager, tenant_a, tenant_b):
 def test_an_inactive_or_unassigned_user_sees_nothing(tenant_a, tenant_b):
     user = User.objects.create_user(username="nobody", is_staff=True)
     user.groups.add(tenancy.ensure_managers_group())
-    for model in (Account, MindboxIntegration, Operation, Notification, InboundEvent, Delivery, DeliveryAttempt):
+    for model in (
+        Account,
+        MindboxIntegration,
+        Operation,
+        Notification,
+        InboundEvent,
+        Delivery,
+        DeliveryAttempt,
+        ConfigChange,
+    ):
         assert not tenancy.scope(model.objects.all(), user=user).exists(), model
     tenant_a.account.managers.add(user)
     User.objects.filter(pk=user.pk).update(is_active=False)
@@ -352,3 +365,45 @@ def test_the_managers_group_has_exactly_what_a_manager_needs():
     assert "add_account" not in codenames and "delete_account" not in codenames
     assert "add_mindboxintegration" not in codenames and "delete_mindboxintegration" not in codenames
     assert {"change_delivery", "view_deliveryattempt", "add_notification", "delete_operation"} <= codenames
+    assert "view_configchange" in codenames
+    assert not {"add_configchange", "change_configchange", "delete_configchange"} & codenames
+
+
+def test_another_accounts_changes_are_404_and_the_log_is_read_only(manager, tenant_a, tenant_b):
+    for view in ("change", "delete", "history"):
+        assert manager.get(url("mindbox_integration", "configchange", view, tenant_b.change)).status_code == 404, view
+    assert manager.get(url("mindbox_integration", "configchange", "change", tenant_a.change)).status_code == 200
+    assert manager.get(url("mindbox_integration", "configchange", "delete", tenant_a.change)).status_code == 403
+    assert (
+        manager.post(url("mindbox_integration", "configchange", "delete", tenant_a.change), {"post": "yes"}).status_code
+        == 403
+    )
+    assert ConfigChange.objects.filter(pk=tenant_a.change.pk).exists()
+
+
+def test_the_account_page_shows_only_its_own_changes(manager, manager_user, tenant_a, tenant_b):
+    # The manager's own change of A, and the superuser's of B (through the same services).
+    rotate = url("mindbox_integration", "mindboxintegration", "rotate_token", tenant_a.integration)
+    assert manager.post(rotate, {"mode": "now"}).status_code == 302
+    services.rotate_inbound_token(account=tenant_b.account, actor="beta-operator")
+    response = manager.get(url("mindbox_integration", "account", "change", tenant_a.account))
+    shown = [item["change"] for item in response.context["config_changes"]]
+    assert [(c.action, c.actor_label) for c in shown] == [("token_rotated", "manager-a"), ("created", "tests")]
+    assert shown[0].actor_id == manager_user.pk
+    assert "beta-operator" not in response.content.decode()
+    # The list it links to, filtered by A; forged to B, it is empty; the filter offers A only.
+    listed = manager.get(response.context["config_changes_url"])
+    assert pks(listed) == {c.pk for c in shown}
+    forged = manager.get(
+        url("mindbox_integration", "configchange", "changelist"), {"account__id__exact": tenant_b.account.pk}
+    )
+    assert pks(forged) == set()
+    (spec,) = [s for s in listed.context["cl"].filter_specs if hasattr(s, "lookup_choices")]
+    assert {pk for pk, _ in spec.lookup_choices} == {tenant_a.account.pk}
+
+
+def test_a_deleted_accounts_changes_are_the_superusers_only(manager, manager_user, admin_client, tenant_a):
+    tenant_a.account.delete()  # its rows stay, with no account (SET_NULL)
+    assert ConfigChange.objects.filter(pk=tenant_a.change.pk, account=None).exists()
+    assert pks(manager.get(url("mindbox_integration", "configchange", "changelist"))) == set()
+    assert tenant_a.change.pk in pks(admin_client.get(url("mindbox_integration", "configchange", "changelist")))

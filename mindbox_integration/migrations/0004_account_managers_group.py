@@ -6,6 +6,19 @@ from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
 
+# tenancy.MANAGER_PERMISSIONS as it was when this migration was written: later models (0005's
+# ConfigChange) do not exist yet when it runs on a new database; 0006 adds their permission.
+PERMISSIONS = {
+    ("mindbox_integration", "account"): ("view", "change"),
+    ("mindbox_integration", "mindboxintegration"): ("view", "change"),
+    ("mindbox_integration", "operation"): ("view", "add", "change", "delete"),
+    ("mindbox_integration", "notification"): ("view", "add", "change", "delete"),
+    ("notifications", "inboundevent"): ("view",),
+    ("notifications", "delivery"): ("view", "change"),
+    ("notifications", "deliveryattempt"): ("view",),
+}
+
+
 def create_group(apps, schema_editor):
     from mindbox_integration import tenancy
 
@@ -15,7 +28,9 @@ def create_group(apps, schema_editor):
         create_permissions(app_config, apps=apps, verbosity=0, using=schema_editor.connection.alias)
         app_config.models_module = None
     tenancy.ensure_managers_group(
-        group_model=apps.get_model("auth", "Group"), permission_model=apps.get_model("auth", "Permission")
+        group_model=apps.get_model("auth", "Group"),
+        permission_model=apps.get_model("auth", "Permission"),
+        permissions=PERMISSIONS,
     )
 
 

@@ -29,7 +29,7 @@ class Command(BaseCommand):
                 f"{options['file']} is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
             ) from None
         try:
-            summary = import_config(data, replace_tokens=options["replace_tokens"])
+            summary = import_config(data, actor="import_integrations", replace_tokens=options["replace_tokens"])
         except ConfigError as exc:
             raise CommandError("nothing imported; fix these first:\n" + "\n".join(exc.errors)) from None
         for line in summary.changes:
