@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('mindbox_integration', '0004_account_managers_group'),
+        ('mindbox_integration', '0006_managers_view_configchange'),
     ]
 
     operations = [
