@@ -8,6 +8,7 @@ The tests in tests/test_faults.py run these scenarios; `make faults` prints the 
 
 import json
 import os
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -48,6 +49,7 @@ class Report:
     drain_seconds: float
     unrecorded: int = 0  # deliveries Mindbox accepted that the database does not show delivered
     interrupted: int = 0  # attempts left open by a stopped worker
+    restarts: int = 0  # workers that exited by themselves and were restarted
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -84,6 +86,13 @@ class Lab:
         self.background: list[processes.Proc] = []
         self.http = requests.Session()
         self.pool = ThreadPoolExecutor(8)
+        # Workers are restarted when they exit by themselves, as compose's restart policy does;
+        # each restart is counted and reported with the scenario.
+        self.workers: list[processes.Proc] = []
+        self.restarts = 0
+        self._reported_restarts = 0
+        self._supervising = threading.Event()
+        self._supervisor = threading.Thread(target=self._supervise, daemon=True)
 
     @property
     def env(self) -> dict[str, str]:
@@ -102,9 +111,22 @@ class Lab:
         self.redis.start()
         self.background.append(processes.web(env=self.env, log_dir=self.log_dir, port=self.web_port))
         self.background.append(processes.beat(env=self.env, log_dir=self.log_dir))
+        self._supervising.set()
+        self._supervisor.start()
         return self
 
+    def _supervise(self) -> None:
+        while self._supervising.wait(0.5) and self._supervising.is_set():
+            for proc in list(self.workers):
+                if not proc.stopped and not proc.alive():
+                    restarted = processes.worker(env=self.env, log_dir=self.log_dir, name=proc.name, fresh_log=False)
+                    proc.popen = restarted.popen  # holders of proc now hold the new process
+                    self.restarts += 1
+
     def __exit__(self, *exc: object) -> None:
+        self._supervising.clear()
+        if self._supervisor.is_alive():
+            self._supervisor.join(timeout=70)
         for proc in self.background:
             proc.stop()
         self.redis.stop()
@@ -112,7 +134,9 @@ class Lab:
         self.pool.shutdown()
 
     def worker(self, name: str) -> processes.Proc:
-        return processes.worker(env=self.env, log_dir=self.log_dir, name=name)
+        proc = processes.worker(env=self.env, log_dir=self.log_dir, name=name)
+        self.workers.append(proc)
+        return proc
 
     @contextmanager
     def running_worker(self, name: str) -> Iterator[list[processes.Proc]]:
@@ -209,7 +233,9 @@ class Lab:
         delivered = self.delivered_sessions(target) & expected
         with suppress(TimeoutError):  # the worker records an answer just after Mindbox gives it
             processes.wait_until(lambda: not _undelivered_rows(target), timeout=30, what="deliveries recorded")
+        restarts, self._reported_restarts = self.restarts - self._reported_restarts, self.restarts
         return Report(
+            restarts=restarts,
             scenario=scenario,
             sent=len(expected),
             delivered=len(delivered),
@@ -430,7 +456,17 @@ SCENARIOS: list[Callable[..., Report]] = [
 
 
 def format_table(reports: list[Report]) -> str:
-    header = ("scenario", "sent", "delivered", "lost", "duplicate posts", "other tx ids", "unrecorded", "drain, s")
+    header = (
+        "scenario",
+        "sent",
+        "delivered",
+        "lost",
+        "duplicate posts",
+        "other tx ids",
+        "unrecorded",
+        "worker restarts",
+        "drain, s",
+    )
     rows = [
         (
             r.scenario,
@@ -440,6 +476,7 @@ def format_table(reports: list[Report]) -> str:
             r.duplicate_posts,
             r.conflicting_ids,
             r.unrecorded,
+            r.restarts,
             f"{r.drain_seconds:.1f}",
         )
         for r in reports

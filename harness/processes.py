@@ -41,6 +41,7 @@ class Proc:
     name: str
     popen: "subprocess.Popen[bytes]"
     log_path: Path
+    stopped: bool = False  # stopped or killed on purpose (a supervisor leaves it be)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -50,12 +51,14 @@ class Proc:
 
     def kill(self) -> None:
         """SIGKILL to the whole group: no shutdown code runs, as when a machine dies."""
+        self.stopped = True
         self._signal(signal.SIGKILL)
         self.popen.wait(timeout=30)
 
     def stop(self, timeout: float = 60) -> None:
         """SIGTERM to the main process, as `docker stop` or Kubernetes do (a worker's pool
         children hear from their parent); SIGKILL to the group if it does not exit in time."""
+        self.stopped = True
         if self.alive():
             self.popen.send_signal(signal.SIGTERM)
         try:
@@ -99,9 +102,10 @@ def web(*, env: dict[str, str], log_dir: Path, port: int, name: str = "web") -> 
     return proc
 
 
-def worker(*, env: dict[str, str], log_dir: Path, name: str = "worker") -> Proc:
+def worker(*, env: dict[str, str], log_dir: Path, name: str = "worker", fresh_log: bool = True) -> Proc:
     argv = [sys.executable, "-m", "celery", "-A", "integration_portal", "worker", "--loglevel=INFO", f"-n{name}@%h"]
-    (log_dir / f"{name}.log").unlink(missing_ok=True)
+    if fresh_log:
+        (log_dir / f"{name}.log").unlink(missing_ok=True)
     return _ready(start(name, argv, env=env, log_dir=log_dir), "ready.", timeout=60)
 
 

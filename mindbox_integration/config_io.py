@@ -30,7 +30,7 @@ class ImportSummary:
 
 
 _ACCOUNT_KEYS: dict[str, type] = {"name": str, "uis_app_id": str, "inbound_token": str, "mindbox": dict}
-_MINDBOX_KEYS: dict[str, type] = {"active": bool, "secret_key": str, "operations": list}
+_MINDBOX_KEYS: dict[str, type] = {"active": bool, "secret_key": str, "send_rate_limit": int, "operations": list}
 _OPERATION_KEYS: dict[str, type] = {"name": str, "notifications": list}
 _NOTIFICATION_KEYS: dict[str, type] = {
     "name": str,
@@ -42,7 +42,7 @@ _NOTIFICATION_KEYS: dict[str, type] = {
 }
 
 
-_NULLABLE = {"inbound_token", "secret_key", "filters"}  # null means "absent" for these
+_NULLABLE = {"inbound_token", "secret_key", "filters", "send_rate_limit"}  # null means "absent" for these
 _SECRET_KEYS = {"inbound_token", "secret_key"}
 MIN_TOKEN_LENGTH = 32  # characters: a given token should carry about as much as the 32 random bytes we make
 
@@ -148,6 +148,9 @@ def validate_config(data: Any) -> list[str]:
         errors.extend(
             f"{path}.mindbox.secret_key: {m}" for m in validation.validate_secret_key(mindbox.get("secret_key") or "")
         )
+        rate = mindbox.get("send_rate_limit")
+        if isinstance(rate, bool) or (isinstance(rate, int) and rate < 1):  # other types: _check_shape says
+            errors.append(f"{path}.mindbox.send_rate_limit: a whole number of requests per second, at least 1, or null")
         operations = _list(mindbox, "operations")
         _unique(operations, "name", f"{path}.mindbox.operations", errors)
         for o, operation in enumerate(operations):
@@ -200,6 +203,10 @@ def _apply_integration(
     if integration.active != active:
         integration.active = active
         changed.append("active")
+    rate = mindbox.get("send_rate_limit")  # absent or null: no limit
+    if integration.send_rate_limit != rate:
+        integration.send_rate_limit = rate
+        changed.append("send_rate_limit")
     key = mindbox.get("secret_key")  # absent keeps the stored key: exports carry none
     if key is not None and key != services.secret_key(integration=integration):
         services.set_secret_key(integration=integration, key=key)
@@ -283,6 +290,7 @@ def export_config() -> dict[str, Any]:
         if integration is not None:
             item["mindbox"] = {
                 "active": integration.active,
+                "send_rate_limit": integration.send_rate_limit,
                 "operations": [
                     {
                         "name": operation.name,

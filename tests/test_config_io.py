@@ -22,6 +22,7 @@ CONFIG = {
             "mindbox": {
                 "active": True,
                 "secret_key": "sk-import-secret-1",
+                "send_rate_limit": 20,
                 "operations": [
                     {
                         "name": "Zvonok",
@@ -198,3 +199,22 @@ def test_weak_or_repeated_tokens_are_refused_without_echoing_them(tmp_path):
         run_import(write(tmp_path, twice))
     assert "appears twice" in str(refused.value)
     assert CONFIG["accounts"][0]["inbound_token"] not in str(refused.value)
+
+
+@pytest.mark.parametrize("rate", ["20", True, 0, -1, 1.5])
+def test_a_rate_limit_must_be_a_positive_whole_number(tmp_path, rate):
+    bad = copy.deepcopy(CONFIG)
+    bad["accounts"][0]["mindbox"]["send_rate_limit"] = rate
+    with pytest.raises(CommandError) as error:
+        run_import(write(tmp_path, bad))
+    assert "$.accounts[0].mindbox.send_rate_limit:" in str(error.value)
+    assert Account.objects.count() == 0
+
+
+def test_the_rate_limit_is_imported_and_cleared_by_null(tmp_path):
+    run_import(write(tmp_path, CONFIG))
+    assert MindboxIntegration.objects.get().send_rate_limit == 20
+    unlimited = copy.deepcopy(CONFIG)
+    unlimited["accounts"][0]["mindbox"]["send_rate_limit"] = None
+    assert "send_rate_limit" in run_import(write(tmp_path, unlimited))
+    assert MindboxIntegration.objects.get().send_rate_limit is None

@@ -2,12 +2,15 @@
 a private Redis (flushed and stopped freely) and the stand-in Mindbox. Each scenario ends with
 every accepted event delivered, none under two transaction ids."""
 
+import os
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from harness import faults
+from harness import faults, processes
 from tests.conftest import suite_database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -68,3 +71,16 @@ def test_a_silent_integration_does_not_starve_another(lab):
 def test_redis_frozen_mid_batch(lab):
     report = faults.redis_frozen(lab, events=150, seconds=8)
     check(report, 150)
+
+
+def test_a_worker_that_exits_by_itself_is_restarted_and_one_stopped_on_purpose_is_not(lab):
+    before = lab.restarts
+    with lab.running_worker("worker-supervised") as workers:
+        (proc,) = workers
+        first = proc.popen.pid
+        os.killpg(first, signal.SIGKILL)  # not through proc.kill(): an exit nobody asked for
+        processes.wait_until(lambda: proc.alive() and proc.popen.pid != first, timeout=90, what="worker restarted")
+        assert lab.restarts == before + 1
+    assert not proc.alive()  # stopped at the end of the block, and left stopped
+    time.sleep(1.5)  # a few supervisor rounds
+    assert lab.restarts == before + 1 and not proc.alive()
