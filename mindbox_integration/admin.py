@@ -166,6 +166,7 @@ class MindboxIntegrationAdmin(PortalModelAdmin):
             }
         if integration is not None:
             context["sending"] = self.sending_state(request, integration)
+            context["glance"] = delivery_selectors.integration_glance(integration_id=integration.pk, now=timezone.now())
         return super().change_view(request, object_id, form_url, context)
 
     def sending_state(self, request: HttpRequest, integration: MindboxIntegration) -> dict[str, Any]:

@@ -26,3 +26,99 @@ def test_a_manager_logs_in_through_the_login_page_and_sees_only_their_account(pa
     shot(page, "accounts")
     page.set_viewport_size(TABLET)
     shot(page, "accounts-tablet")
+
+
+GOOD_URL = "https://api.s.mindbox.ru/v3/operations/async?endpointId=acme.Website&operation=Zvonok"
+PLACEHOLDER_URL = (
+    "https://api.s.mindbox.ru/v3/operations/async?endpointId={Идентификатор точки интеграции}&operation=Zvonok"
+)
+GOOD_BODY = '{"customer": {"fullName": {{visitor_name}}, "mobilePhone": {{contact_phone_number}}}}'
+
+
+def open_integration(page, account_name: str) -> None:
+    """From the admin's index, as a manager finds it: Аккаунты → the account → Открыть настройки."""
+    page.goto("/admin/")
+    page.get_by_role("link", name="Аккаунты").first.click()
+    page.get_by_role("link", name=re.compile(account_name)).click()
+    page.get_by_role("link", name=re.compile("Открыть настройки")).click()
+    expect(page.locator("#integration-glance")).to_be_visible()
+
+
+def test_guided_set_up_activate_save_copy_add_an_operation_and_a_notification(page, shot, live_server, make_account):
+    account = make_account(name="Alpha", active=False)
+    make_manager(account)
+    log_in(page, live_server.url, "manager")
+    open_integration(page, "Alpha")
+
+    # The state at a glance: off, nothing yet, and what to do next. No set-up before Save.
+    glance = page.locator("#integration-glance")
+    expect(glance.locator(".glance-active")).to_contain_text("выключена")
+    expect(glance.locator(".glance-last-event")).to_contain_text("пока нет")
+    expect(glance.locator(".next-step")).to_contain_text("отметьте «Активность»")
+    expect(page.locator("#uis-setup")).to_have_count(0)
+    shot(page, "integration-off")
+
+    page.get_by_label("Активность").check()
+    page.get_by_role("button", name="Сохранить", exact=True).click()
+    expect(page.locator(".messagelist")).to_contain_text("Сохранено.")
+    expect(glance.locator(".glance-active")).to_contain_text("включена")
+    setup = page.locator("#uis-setup")
+    expect(setup).to_be_visible()
+    shot(page, "activated-set-up-block")
+
+    # Copy the inbound URL for calls: the clipboard holds exactly what the page shows.
+    url_text = page.locator("#inbound-url-calls").inner_text().strip()
+    assert "/api/uis/events/calls/?token=" in url_text
+    setup.get_by_role("button", name="Копировать адрес (Звонки)").click()
+    expect(setup.locator(".copy-feedback").first).to_have_text("Скопировано")
+    assert page.evaluate("navigator.clipboard.readText()") == url_text
+    shot(page, "url-copied")
+    # The body to paste, by keyboard: the button takes the focus and Enter.
+    setup.get_by_role("button", name="Копировать тело (Звонки)").focus()
+    page.keyboard.press("Enter")
+    pasted = page.evaluate("navigator.clipboard.readText()")
+    assert '"visitor_name": {{visitor_name}}' in pasted
+    expect(glance.locator(".next-step")).to_contain_text("добавьте операцию")
+
+    # An operation, then its page for the notifications.
+    page.locator("#id_operations-0-name").fill("Zvonok")
+    page.get_by_role("button", name="Сохранить", exact=True).click()
+    expect(page.locator(".messagelist")).to_contain_text("Сохранено.")
+    expect(glance.locator(".next-step")).to_contain_text("добавьте её уведомления")
+    shot(page, "operation-added")
+    page.locator("#operations-0 a.inlinechangelink").click()
+    expect(page.locator("h1")).to_contain_text("Изменить")
+    expect(page.locator(".field-name .readonly, #id_name").first).to_be_visible()
+
+    # A notification with the URL as Mindbox shows it, placeholder and all: refused, saying why.
+    page.locator("#id_notifications-0-name").fill("Входящие звонки")
+    page.locator("#id_notifications-0-url").fill(PLACEHOLDER_URL)
+    page.locator("#id_notifications-0-communication_type").select_option("calls")
+    page.locator("#id_notifications-0-body").fill(GOOD_BODY)
+    shot(page, "notification-filled-wrong-url")
+    page.get_by_role("button", name="Сохранить и продолжить редактирование").click()
+    errors = page.locator("#notifications-0 .errorlist")
+    expect(errors).to_contain_text("endpointId")
+    expect(errors).to_contain_text("Идентификатор точки интеграции")
+    shot(page, "wrong-url-refused")
+
+    # URL fixed, a mistyped mnemonic in the body: refused, naming it.
+    page.locator("#id_notifications-0-url").fill(GOOD_URL)
+    page.locator("#id_notifications-0-body").fill('{"customer": {"fullName": {{visitor_nme}}}}')
+    page.get_by_role("button", name="Сохранить и продолжить редактирование").click()
+    expect(page.locator("#notifications-0 .errorlist")).to_contain_text("{{visitor_nme}}")
+    expect(page.locator("#notifications-0 .errorlist")).not_to_contain_text("endpointId")
+    shot(page, "unknown-mnemonic-refused")
+
+    page.locator("#id_notifications-0-body").fill(GOOD_BODY)
+    page.get_by_role("button", name="Сохранить и продолжить редактирование").click()
+    expect(page.locator(".messagelist .success")).to_be_visible()
+    expect(page.locator("#notifications-0 .errorlist")).to_have_count(0)
+    shot(page, "notification-saved")
+
+    # Back on the integration page: nothing left to do; the page at tablet width too.
+    open_integration(page, "Alpha")
+    expect(page.locator("#integration-glance .next-step")).to_have_count(0)
+    shot(page, "integration-ready")
+    page.set_viewport_size(TABLET)
+    shot(page, "integration-ready-tablet")
