@@ -22,6 +22,7 @@ from django.views.decorators.http import require_POST
 
 from mindbox_integration import crypto, selectors, services
 from mindbox_integration.admin_base import PortalModelAdmin, PortalStackedInline, PortalTabularInline
+from mindbox_integration.admin_editor import editor_urls
 from mindbox_integration.forms import MindboxIntegrationForm, NotificationForm, OperationInlineForm
 from mindbox_integration.models import Account, MindboxIntegration, Notification, Operation
 from notifications import health as delivery_health
@@ -318,3 +319,7 @@ class NotificationAdmin(PortalModelAdmin):
     list_filter = ["communication_type", "active"]
     search_fields = ["name", "operation__name", "operation__integration__account__name"]
     autocomplete_fields = ["operation"]  # served by /admin/autocomplete/, scoped like every queryset
+
+    def get_urls(self) -> list[URLPattern]:
+        # The editor's JSON endpoints (palette, check, preview), before the defaults' "<path:object_id>/".
+        return editor_urls(self) + super().get_urls()

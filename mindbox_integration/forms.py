@@ -1,9 +1,12 @@
 """Admin forms: they collect input and call mindbox_integration.validation."""
 
+import json
 from typing import Any
 
 from django import forms
+from django.urls import reverse
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
@@ -68,13 +71,55 @@ class OperationInlineForm(forms.ModelForm):  # type: ignore[type-arg]
         return name
 
 
+def editor_labels() -> dict[str, str]:
+    """What the notification editor's script says, in the admin's language."""
+    return {
+        "palette_title": gettext("Mnemonics of %(type)s: a click inserts one at the cursor"),
+        "palette_filter": gettext("Find a mnemonic"),
+        "no_type": gettext("Choose the communication type to see its mnemonics"),
+        "insert": gettext("Insert %(name)s: %(meaning)s"),
+        "checking": gettext("Checking…"),
+        "check_ok": gettext("Checked: no errors"),
+        "check_failed": gettext("Could not check (%(status)s); Save checks again"),
+        "preview_button": gettext("Preview"),
+        "preview_values": gettext("Values for the preview"),
+        "sample_values": gettext("sample values"),
+        "event_values": gettext("event %(event)s"),
+        "preview_url": gettext("URL"),
+        "preview_body": gettext("Body"),
+        "preview_note": gettext("Each delivery gets a transactionId of its own; the body is sent without indentation."),
+    }
+
+
+class NotificationBodyWidget(forms.Textarea):
+    """The body's textarea with the editor under it (notification_editor.js finds it by
+    data-editor and reads its endpoints and labels here)."""
+
+    class Media:
+        js = ["mindbox_integration/notification_editor.js"]
+        css = {"all": ["mindbox_integration/portal.css"]}
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        context: dict[str, Any] = super().get_context(name, value, attrs)
+        context["widget"]["attrs"].update(
+            {
+                "data-editor": "body",
+                "data-palette-url": reverse("admin:mindbox_integration_notification_palette"),
+                "data-check-url": reverse("admin:mindbox_integration_notification_check"),
+                "data-preview-url": reverse("admin:mindbox_integration_notification_preview"),
+                "data-labels": json.dumps(editor_labels(), ensure_ascii=False),
+            }
+        )
+        return context
+
+
 class NotificationForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = Notification
         fields = ["operation", "name", "url", "communication_type", "filters", "body", "active"]
         widgets = {
             "url": forms.TextInput(attrs={"class": "vLargeTextField", "size": 110}),
-            "body": forms.Textarea(attrs={"rows": 12, "cols": 100, "class": "mono", "spellcheck": "false"}),
+            "body": NotificationBodyWidget(attrs={"rows": 12, "cols": 100, "class": "mono", "spellcheck": "false"}),
             "filters": forms.Textarea(attrs={"rows": 4, "cols": 100, "class": "mono", "spellcheck": "false"}),
         }
         help_texts = {

@@ -122,3 +122,84 @@ def test_guided_set_up_activate_save_copy_add_an_operation_and_a_notification(pa
     shot(page, "integration-ready")
     page.set_viewport_size(TABLET)
     shot(page, "integration-ready-tablet")
+
+
+def test_notification_editor_palette_check_as_you_type_and_preview(page, shot, live_server, make_account):
+    from django.urls import reverse
+
+    from mindbox_integration.models import Notification, Operation
+    from tests.conftest import receive_call
+
+    account = make_account(name="Alpha")
+    operation = Operation.objects.create(integration=account.mindbox, name="Zvonok")
+    receive_call(account, "101", visitor_name="Ольга Real")
+    make_manager(account)
+    log_in(page, live_server.url, "manager")
+    page.goto(reverse("admin:mindbox_integration_operation_change", args=[operation.pk]))
+
+    form = page.locator("#notifications-0")
+    body = page.locator("#id_notifications-0-body")
+    palette = form.locator(".mnemonic-palette")
+    status = form.locator(".editor-check")
+    expect(palette).to_contain_text("Выберите тип коммуникации")
+    page.locator("#id_notifications-0-name").fill("Входящие звонки")
+    page.locator("#id_notifications-0-url").fill(GOOD_URL)
+    page.locator("#id_notifications-0-communication_type").select_option("calls")
+    expect(palette).to_contain_text("Мнемоники типа «Звонки»")
+    expect(palette.get_by_role("button", name=re.compile(r"^Вставить visitor_name: Имя посетителя"))).to_be_visible()
+    shot(page, "palette-for-calls")
+
+    # JSON checked as you type: the error names its line and column.
+    body.fill('{"customer": {"fullName": }}')
+    expect(status).to_contain_text("строке 1, столбце 27")
+    shot(page, "json-error-as-you-type")
+
+    # A click on the palette inserts at the cursor; the check then passes.
+    body.evaluate("el => el.setSelectionRange(26, 26)")
+    palette.get_by_role("button", name=re.compile(r"^Вставить visitor_name:")).click()
+    expect(body).to_have_value('{"customer": {"fullName": {{visitor_name}}}}')
+    expect(status).to_have_text("Проверено: ошибок нет")
+    shot(page, "mnemonic-inserted")
+
+    # By keyboard: the search narrows the palette, Tab reaches a button, Enter inserts.
+    body.evaluate(
+        "el => { const at = el.value.length - 2;"
+        """ el.setRangeText(', "mobilePhone": ', at, at, 'end'); }"""
+    )
+    search = palette.get_by_role("searchbox")
+    search.fill("телефон")
+    expect(palette.locator("li:not([hidden])").first).to_contain_text("телефон", ignore_case=True)
+    expect(palette.locator("li[data-name=visitor_name]")).to_be_hidden()
+    search.press("Tab")
+    focused = page.evaluate("document.activeElement.dataset.mnemonic")
+    page.keyboard.press("Enter")
+    expect(body).to_have_value('{"customer": {"fullName": {{visitor_name}}, "mobilePhone": {{' + focused + "}}}}")
+    expect(status).to_have_text("Проверено: ошибок нет")
+
+    # An unknown mnemonic is named as you type.
+    body.fill('{"customer": {"fullName": {{visitor_nme}}}}')
+    expect(status).to_contain_text("{{visitor_nme}}")
+    shot(page, "unknown-mnemonic-as-you-type")
+    body.fill(GOOD_BODY)
+    expect(status).to_have_text("Проверено: ошибок нет")
+
+    # Preview from sample values, then from the account's real event.
+    form.get_by_role("button", name="Предпросмотр").click()
+    expect(form.locator(".preview-body")).to_contain_text('"fullName": "Анна Петрова"')
+    expect(form.locator(".preview-url")).to_contain_text("operation=Zvonok")
+    expect(form.locator(".preview-url")).to_contain_text("transactionId=")
+    shot(page, "preview-sample-values")
+    form.locator(".preview-source").select_option(index=1)
+    form.get_by_role("button", name="Предпросмотр").click()
+    expect(form.locator(".preview-body")).to_contain_text('"fullName": "Ольга Real"')
+    shot(page, "preview-real-event")
+    page.set_viewport_size(TABLET)
+    shot(page, "editor-tablet")
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    # A row added with "Add another" gets its own editor.
+    page.locator("#notifications-group .add-row a").click()
+    expect(page.locator("#notifications-1 .mnemonic-palette")).to_be_visible()
+    page.get_by_role("button", name="Сохранить и продолжить редактирование").click()
+    expect(page.locator(".messagelist .success")).to_be_visible()
+    assert Notification.objects.get(operation=operation).body == GOOD_BODY

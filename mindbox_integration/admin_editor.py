@@ -1,0 +1,126 @@
+"""JSON endpoints of the notification editor (palette, check, preview), under the notification
+admin. Thin: they read the request, scope every object by tenancy like every admin page (another
+account's operation or event is a 404) and call mindbox_integration.editor."""
+
+import json
+from dataclasses import asdict
+from typing import Any
+
+from django.contrib.admin import ModelAdmin
+from django.core.exceptions import BadRequest, PermissionDenied
+from django.http import Http404, HttpRequest, JsonResponse
+from django.urls import URLPattern, path
+from django.utils import formats, timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from mindbox_integration import editor, tenancy
+from mindbox_integration.models import Operation
+from notifications.mnemonics import CATALOGUE, CommunicationType
+from notifications.models import InboundEvent
+
+MAX_DRAFT_CHARS = 200_000
+
+
+def editor_urls(model_admin: "ModelAdmin[Any]") -> list[URLPattern]:
+    def guarded(view: Any) -> Any:
+        def wrapped(request: HttpRequest) -> JsonResponse:
+            if not model_admin.has_view_or_change_permission(request):
+                raise PermissionDenied
+            result: JsonResponse = view(request)
+            return result
+
+        return model_admin.admin_site.admin_view(wrapped)
+
+    return [
+        path("editor/palette/", guarded(require_GET(palette_view)), name="mindbox_integration_notification_palette"),
+        path("editor/check/", guarded(require_POST(check_view)), name="mindbox_integration_notification_check"),
+        path("editor/preview/", guarded(require_POST(preview_view)), name="mindbox_integration_notification_preview"),
+    ]
+
+
+def _operation(request: HttpRequest, raw: object) -> Operation | None:
+    """The draft's operation, if the user may see it; None when none is chosen yet."""
+    if raw in (None, ""):
+        return None
+    try:
+        pk = int(str(raw))
+    except ValueError:
+        raise Http404 from None
+    scoped = tenancy.scope(Operation.objects.select_related("integration"), user=request.user)
+    operation = scoped.filter(pk=pk).first()
+    if operation is None:
+        raise Http404
+    return operation
+
+
+def _draft(request: HttpRequest) -> dict[str, Any]:
+    if len(request.body) > MAX_DRAFT_CHARS:
+        raise BadRequest("draft too large")
+    try:
+        data = json.loads(request.body or b"{}")
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise BadRequest("a JSON object expected")
+    return {k: v if isinstance(v, str | int) else "" for k, v in data.items()}
+
+
+def _account_id(operation: Operation | None) -> int | None:
+    return operation.integration.account_id if operation is not None else None
+
+
+def palette_view(request: HttpRequest) -> JsonResponse:
+    operation = _operation(request, request.GET.get("operation"))
+    ctype = request.GET.get("type", "")
+    if ctype not in CATALOGUE:
+        return JsonResponse({"type": ctype, "label": "", "mnemonics": [], "events": []})
+    account_id = _account_id(operation)
+    events = editor.recent_events(account_id=account_id, communication_type=ctype) if account_id is not None else []
+    return JsonResponse(
+        {
+            "type": ctype,
+            "label": str(CommunicationType(ctype).label),
+            "mnemonics": [asdict(entry) for entry in editor.palette(account_id=account_id, communication_type=ctype)],
+            "events": [
+                {
+                    "id": event.pk,
+                    "label": f"#{event.pk} · {formats.date_format(timezone.localtime(event.received_at), 'DATETIME_FORMAT')}",
+                }
+                for event in events
+            ],
+        }
+    )
+
+
+def check_view(request: HttpRequest) -> JsonResponse:
+    draft = _draft(request)
+    operation = _operation(request, draft.get("operation"))
+    result = editor.check_draft(
+        account_id=_account_id(operation),
+        operation_name=operation.name if operation is not None else None,
+        communication_type=str(draft.get("communication_type", "")),
+        url=str(draft.get("url", "")),
+        body=str(draft.get("body", "")),
+        filters_text=str(draft.get("filters", "")),
+    )
+    return JsonResponse({"ok": result.ok, "errors": result.errors, "unknown": result.unknown})
+
+
+def preview_view(request: HttpRequest) -> JsonResponse:
+    draft = _draft(request)
+    operation = _operation(request, draft.get("operation"))
+    ctype = str(draft.get("communication_type", ""))
+    event = None
+    if draft.get("event") not in (None, ""):
+        scoped = tenancy.scope(InboundEvent.objects.all(), user=request.user)
+        if operation is not None:
+            scoped = scoped.filter(account_id=operation.integration.account_id)
+        try:
+            event = scoped.filter(pk=int(str(draft["event"])), communication_type=ctype).first()
+        except ValueError:
+            event = None
+        if event is None:
+            raise Http404
+    values = editor.preview_values(communication_type=ctype, event=event)
+    result = editor.preview(url=str(draft.get("url", "")), body=str(draft.get("body", "")), values=values)
+    return JsonResponse(asdict(result))
