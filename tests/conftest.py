@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import redis
 from django.conf import settings as django_settings
+from django.db import connections
 
 from harness import processes
 from harness.mindbox_standin import MindboxStandIn
@@ -226,5 +227,8 @@ def page(
         finally:
             if request.node.stash.get(_call_failed, False):
                 shot(page, "failed")
+            # While Playwright's loop is set, Django keeps this thread's connections apart (asgiref
+            # treats the thread as async); close them now, or they outlive the test unseen.
+            connections.close_all()
             context.close()
             browser.close()
