@@ -35,6 +35,9 @@ def editor_urls(model_admin: "ModelAdmin[Any]") -> list[URLPattern]:
         path("editor/palette/", guarded(require_GET(palette_view)), name="mindbox_integration_notification_palette"),
         path("editor/check/", guarded(require_POST(check_view)), name="mindbox_integration_notification_check"),
         path("editor/preview/", guarded(require_POST(preview_view)), name="mindbox_integration_notification_preview"),
+        path(
+            "editor/fill-url/", guarded(require_POST(fill_url_view)), name="mindbox_integration_notification_fill_url"
+        ),
     ]
 
 
@@ -123,4 +126,16 @@ def preview_view(request: HttpRequest) -> JsonResponse:
             raise Http404
     values = editor.preview_values(communication_type=ctype, event=event)
     result = editor.preview(url=str(draft.get("url", "")), body=str(draft.get("body", "")), values=values)
+    return JsonResponse(asdict(result))
+
+
+def fill_url_view(request: HttpRequest) -> JsonResponse:
+    draft = _draft(request)
+    operation = _operation(request, draft.get("operation"))
+    result = editor.fill_mindbox_url(
+        pasted=str(draft.get("pasted", "")),
+        endpoint_id=str(draft.get("endpoint_id", "")),
+        operation_name=operation.name if operation is not None else None,
+        device_uuid=bool(draft.get("device_uuid")),
+    )
     return JsonResponse(asdict(result))

@@ -7,13 +7,14 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 from django.utils.translation import gettext as _
 
 from mindbox_integration import validation
 from mindbox_integration.mindbox.client import with_transaction_id
 from mindbox_integration.selectors import known_mnemonics
-from notifications.mnemonics import CATALOGUE, mnemonics_for, sample_values
+from notifications.mnemonics import CATALOGUE, DEVICE_UUID, mnemonics_for, sample_values
 from notifications.models import InboundEvent
 from notifications.rendering import TemplateError, compile_body, compile_url
 
@@ -139,3 +140,62 @@ def recent_events(*, account_id: int, communication_type: str, limit: int = RECE
         .order_by("-received_at", "-pk")
         .only("pk", "received_at", "identity", "communication_type")[:limit]
     )
+
+
+@dataclass(frozen=True)
+class FilledUrl:
+    url: str  # "" when it could not be built
+    errors: list[str] = field(default_factory=list)
+
+
+def _is_placeholder(endpoint: str) -> bool:
+    return not endpoint.strip() or any(mark in endpoint for mark in ("{", "}", "Идентификатор"))
+
+
+def _query_text(pairs: list[tuple[str, str]]) -> str:
+    """Query text with mnemonics left readable ({{name}}), everything else encoded."""
+    return "&".join(
+        f"{quote(key, safe='')}={value if value.startswith('{{') and value.endswith('}}') else quote(value, safe='')}"
+        for key, value in pairs
+    )
+
+
+def fill_mindbox_url(*, pasted: str, endpoint_id: str, operation_name: str | None, device_uuid: bool) -> FilledUrl:
+    """The URL Mindbox's operation settings show, with the integration point's id put in place of
+    its placeholder (`{Идентификатор точки интеграции}`), transactionId dropped (each delivery
+    adds its own), deviceUUID={{mindbox_device_uuid}} added when asked; and whether it calls this
+    notification's operation."""
+    parts = urlsplit(pasted.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return FilledUrl(
+            url="", errors=[_("Paste the whole URL from the operation's settings in Mindbox, starting with https://")]
+        )
+    pairs = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "transactionId"]
+    query = dict(pairs)
+    errors = []
+    endpoint_id = endpoint_id.strip()
+    if endpoint_id:
+        if _is_placeholder(endpoint_id):
+            errors.append(
+                _("The integration point's id is the one Mindbox issued, such as acme.Website, not the placeholder")
+            )
+        elif "endpointId" in query:
+            pairs = [(k, endpoint_id if k == "endpointId" else v) for k, v in pairs]
+        else:
+            pairs.insert(0, ("endpointId", endpoint_id))
+    elif _is_placeholder(query.get("endpointId", "")):
+        errors.append(
+            _("Enter the integration point's id (endpointId) from Mindbox: the URL has a placeholder in its place")
+        )
+    operation = query.get("operation", "")
+    if not operation:
+        errors.append(_("The URL names no operation: copy it from the operation's settings in Mindbox"))
+    elif operation_name and operation != operation_name:
+        errors.append(
+            _("The URL calls operation %(given)s, but this notification belongs to operation %(name)s")
+            % {"given": operation, "name": operation_name}
+        )
+    if device_uuid and "deviceUUID" not in query:
+        pairs.append(("deviceUUID", "{{" + DEVICE_UUID.name + "}}"))
+    url = urlunsplit((parts.scheme, parts.netloc, parts.path, _query_text(pairs), ""))
+    return FilledUrl(url=url, errors=errors)

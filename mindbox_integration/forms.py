@@ -88,6 +88,27 @@ def editor_labels() -> dict[str, str]:
         "preview_url": gettext("URL"),
         "preview_body": gettext("Body"),
         "preview_note": gettext("Each delivery gets a transactionId of its own; the body is sent without indentation."),
+        "url_helper_toggle": gettext("Paste the URL from Mindbox…"),
+        "url_helper_pasted": gettext("The URL from the operation's settings in Mindbox"),
+        "url_helper_endpoint": gettext("Integration point id (endpointId)"),
+        "url_helper_device": gettext("Add deviceUUID={{mindbox_device_uuid}} (if the operation requires it)"),
+        "url_helper_apply": gettext("Fill in the URL"),
+        "url_helper_done": gettext("The URL is filled in; it is checked below"),
+        "filters_match": gettext("Conditions are joined by"),
+        "match_all": gettext("AND: all conditions"),
+        "match_any": gettext("OR: any condition"),
+        "field": gettext("Field"),
+        "mode": gettext("Mode"),
+        "include": gettext("Include"),
+        "exclude": gettext("Exclude"),
+        "values": gettext("Values, comma-separated"),
+        "add_condition": gettext("Add a condition"),
+        "remove_condition": gettext("Remove condition %(number)s"),
+        "show_json": gettext("Show JSON"),
+        "hide_json": gettext("Hide JSON"),
+        "no_conditions": gettext("No conditions: every event of this type passes"),
+        "filters_raw": gettext("These conditions are written in a form the builder cannot show; edit the JSON"),
+        "unknown_field": gettext("%(name)s (unknown field)"),
     }
 
 
@@ -107,6 +128,7 @@ class NotificationBodyWidget(forms.Textarea):
                 "data-palette-url": reverse("admin:mindbox_integration_notification_palette"),
                 "data-check-url": reverse("admin:mindbox_integration_notification_check"),
                 "data-preview-url": reverse("admin:mindbox_integration_notification_preview"),
+                "data-fill-url-url": reverse("admin:mindbox_integration_notification_fill_url"),
                 "data-labels": json.dumps(editor_labels(), ensure_ascii=False),
             }
         )

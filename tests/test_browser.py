@@ -203,3 +203,105 @@ def test_notification_editor_palette_check_as_you_type_and_preview(page, shot, l
     page.get_by_role("button", name="Сохранить и продолжить редактирование").click()
     expect(page.locator(".messagelist .success")).to_be_visible()
     assert Notification.objects.get(operation=operation).body == GOOD_BODY
+
+
+MINDBOX_SHOWS = (
+    "https://api.s.mindbox.ru/v3/operations/async?endpointId={Идентификатор точки интеграции}&operation=Zvonok"
+)
+
+
+def test_paste_the_url_from_mindbox_and_build_filter_conditions(page, shot, live_server, make_account):
+    import json
+
+    from django.urls import reverse
+
+    from mindbox_integration.models import Notification, Operation
+
+    account = make_account(name="Alpha")
+    operation = Operation.objects.create(integration=account.mindbox, name="Zvonok")
+    make_manager(account)
+    log_in(page, live_server.url, "manager")
+    page.goto(reverse("admin:mindbox_integration_operation_change", args=[operation.pk]))
+    form = page.locator("#notifications-0")
+    status = form.locator(".editor-check")
+    page.locator("#id_notifications-0-name").fill("Входящие звонки")
+    page.locator("#id_notifications-0-communication_type").select_option("calls")
+    page.locator("#id_notifications-0-body").fill(GOOD_BODY)
+
+    # The URL as Mindbox shows it, for another operation: refused, naming both.
+    toggle = form.get_by_role("button", name="Вставить URL из Mindbox…")
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    helper = form.locator(".url-helper")
+    helper.get_by_label("URL из настроек операции в Mindbox").fill(MINDBOX_SHOWS.replace("Zvonok", "Website.Register"))
+    helper.get_by_label("Идентификатор точки интеграции (endpointId)").fill("acme.Website")
+    helper.get_by_role("button", name="Подставить URL").click()
+    expect(helper.locator(".url-helper-messages")).to_contain_text("Website.Register")
+    expect(helper.locator(".url-helper-messages")).to_contain_text("Zvonok")
+    shot(page, "pasted-url-other-operation")
+    # The right one: the id goes in place of the placeholder, deviceUUID added on request.
+    helper.get_by_label("URL из настроек операции в Mindbox").fill(MINDBOX_SHOWS)
+    helper.get_by_label(re.compile("Добавить deviceUUID")).check()
+    helper.get_by_label("Идентификатор точки интеграции (endpointId)").press("Enter")
+    expect(page.locator("#id_notifications-0-url")).to_have_value(GOOD_URL + "&deviceUUID={{mindbox_device_uuid}}")
+    expect(helper).to_be_hidden()
+    expect(status).to_have_text("Проверено: ошибок нет")
+    shot(page, "pasted-url-filled")
+
+    # Filter conditions as rows: the JSON field is hidden and written by the builder.
+    builder = form.locator(".filter-builder")
+    filters = page.locator("#id_notifications-0-filters")
+    expect(builder).to_contain_text("Условий нет")
+    expect(filters).to_be_hidden()
+    builder.get_by_role("button", name="Добавить условие").click()
+    row = builder.locator(".filter-row").nth(0)
+    row.get_by_label("Поле").select_option("direction")
+    row.get_by_label("Режим").select_option(label="Включить")
+    row.get_by_label("Значения через запятую").fill("in")
+    expect(builder.locator(".filter-match-row")).to_be_hidden()  # one row: nothing to join
+    builder.get_by_role("button", name="Добавить условие").click()
+    row = builder.locator(".filter-row").nth(1)
+    row.get_by_label("Поле").select_option("call_source")
+    row.get_by_label("Режим").select_option(label="Исключить")
+    row.get_by_label("Значения через запятую").fill("va, callapi")
+    builder.get_by_label("Условия объединяются через").select_option(label="ИЛИ — любое условие")
+    expected = {
+        "match": "any",
+        "conditions": [
+            {"field": "direction", "mode": "include", "values": ["in"]},
+            {"field": "call_source", "mode": "exclude", "values": ["va", "callapi"]},
+        ],
+    }
+    assert json.loads(filters.input_value()) == expected
+    expect(status).to_have_text("Проверено: ошибок нет")
+    shot(page, "filter-builder")
+
+    # The JSON stays at hand; an unknown field typed there is named, and comes back as a row.
+    builder.get_by_role("button", name="Показать JSON").click()
+    expect(filters).to_be_visible()
+    filters.fill(json.dumps({"conditions": [{"field": "nope", "mode": "include", "values": ["x"]}]}))
+    expect(status).to_contain_text("nope")
+    builder.get_by_role("button", name="Скрыть JSON").click()
+    expect(builder.locator(".filter-row")).to_have_count(1)
+    expect(builder.locator(".condition-field").first).to_contain_text("nope (неизвестное поле)")
+    shot(page, "filter-unknown-field")
+    builder.get_by_role("button", name="Удалить условие 1").click()
+    expect(builder).to_contain_text("Условий нет")
+    builder.get_by_role("button", name="Добавить условие").click()
+    row = builder.locator(".filter-row").nth(0)
+    row.get_by_label("Поле").select_option("direction")
+    row.get_by_label("Значения через запятую").fill("in")
+    expect(status).to_have_text("Проверено: ошибок нет")
+    page.set_viewport_size(TABLET)
+    shot(page, "filter-builder-tablet")
+    page.get_by_role("button", name="Сохранить и продолжить редактирование").click()
+    expect(page.locator(".messagelist .success")).to_be_visible()
+    saved = Notification.objects.get(operation=operation)
+    assert saved.url == GOOD_URL + "&deviceUUID={{mindbox_device_uuid}}"
+    assert saved.filters == {
+        "match": "all",
+        "conditions": [{"field": "direction", "mode": "include", "values": ["in"]}],
+    }
+    # Reopened, the saved conditions show as rows.
+    expect(page.locator("#notifications-0 .filter-row")).to_have_count(1)
+    expect(page.locator("#notifications-0 .condition-values")).to_have_value("in")

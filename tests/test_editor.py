@@ -107,6 +107,42 @@ def test_a_real_events_values_are_previewed(make_account):
     assert json.loads(editor.preview(url=ZVONOK, body=BODY, values=values).body) == {"customer": {"fullName": "Ольга"}}
 
 
+MINDBOX_SHOWS = (
+    "https://api.s.mindbox.ru/v3/operations/async?endpointId={Идентификатор точки интеграции}&operation=Zvonok"
+)
+
+
+def test_the_pasted_url_gets_the_endpoint_id_in_place_of_the_placeholder():
+    filled = editor.fill_mindbox_url(
+        pasted=MINDBOX_SHOWS, endpoint_id=" acme.Website ", operation_name="Zvonok", device_uuid=False
+    )
+    assert filled == editor.FilledUrl(url=ZVONOK, errors=[])
+    assert check(url=filled.url).ok
+    with_device = editor.fill_mindbox_url(
+        pasted=MINDBOX_SHOWS + "&transactionId=1", endpoint_id="acme.Website", operation_name="Zvonok", device_uuid=True
+    )
+    assert with_device.url == ZVONOK + "&deviceUUID={{mindbox_device_uuid}}"  # readable; transactionId dropped
+    assert check(url=with_device.url).ok
+
+
+def test_the_pasted_url_is_refused_saying_why():
+    def errors(pasted=MINDBOX_SHOWS, endpoint_id="acme.Website", operation_name="Zvonok"):
+        return " ".join(
+            editor.fill_mindbox_url(
+                pasted=pasted, endpoint_id=endpoint_id, operation_name=operation_name, device_uuid=False
+            ).errors
+        )
+
+    assert "заполнитель" in errors(endpoint_id="")
+    assert "заполнитель" in errors(endpoint_id="{Идентификатор точки интеграции}")
+    assert "Website.Register" in errors(pasted=MINDBOX_SHOWS.replace("Zvonok", "Website.Register"))
+    assert errors(pasted=MINDBOX_SHOWS.replace("Zvonok", "Website.Register"), operation_name=None) == ""
+    assert "не указана операция" in errors(pasted=MINDBOX_SHOWS.replace("&operation=Zvonok", ""))
+    assert "https://" in errors(pasted="api.s.mindbox.ru/v3/operations/async")
+    # A URL that already has its id needs none.
+    assert errors(pasted=ZVONOK, endpoint_id="") == ""
+
+
 # --- The endpoints, scoped by tenancy
 
 
@@ -157,6 +193,8 @@ def test_another_accounts_operation_or_event_is_404(manager, two_accounts):
     draft = {"communication_type": "calls", "url": ZVONOK, "body": BODY}
     assert post(manager, "check", operation=other.pk, **draft).status_code == 404
     assert post(manager, "preview", operation=other.pk, **draft).status_code == 404
+    assert post(manager, "fill_url", operation=other.pk, pasted=MINDBOX_SHOWS, endpoint_id="x").status_code == 404
+    assert post(manager, "fill_url", operation=own.pk, pasted=MINDBOX_SHOWS, endpoint_id="x").json()["errors"] == []
     # B's event, with A's operation or with none: 404 too, and its values are not shown.
     assert post(manager, "preview", operation=own.pk, event=other_event, **draft).status_code == 404
     response = post(manager, "preview", event=other_event, **draft)

@@ -3,7 +3,11 @@
    - the check of the draft as it is typed (the server's validation: JSON errors with line and
      column, unknown mnemonics named, URL and filter problems);
    - the mnemonic palette of the chosen communication type (a click inserts at the cursor);
-   - a preview of the rendered URL and body, from sample values or a recent real event.
+   - a preview of the rendered URL and body, from sample values or a recent real event;
+   - "Paste the URL from Mindbox": the integration point's id put in place of the placeholder,
+     the operation compared with this notification's;
+   - a builder of the filter conditions (rows of field, Include/Exclude, values; AND/OR) that
+     writes the JSON field, which stays available behind "Show JSON".
    Endpoints and Russian labels come in the textarea's data attributes. No dependencies. */
 (function () {
   "use strict";
@@ -33,13 +37,16 @@
     this.urls = {
       palette: textarea.dataset.paletteUrl,
       check: textarea.dataset.checkUrl,
-      preview: textarea.dataset.previewUrl
+      preview: textarea.dataset.previewUrl,
+      fillUrl: textarea.dataset.fillUrlUrl
     };
     this.sequence = 0;
     this.timer = null;
     this.paletteType = null;
     this.build();
     this.bind();
+    this.buildUrlHelper();
+    this.filters = this.field("filters") ? new FilterBuilder(this, this.field("filters")) : null;
     this.loadPalette();
     if (this.body.value.trim()) { this.scheduleCheck(0); }
   }
@@ -211,6 +218,7 @@
       list.appendChild(item);
     });
     this.filterPalette();
+    if (this.filters) { this.filters.setFields(data.mnemonics); }
     var current = this.source.value;
     this.source.textContent = "";
     this.source.appendChild(el("option", {value: "", text: L.sample_values}));
@@ -245,6 +253,231 @@
     }, function (error) {
       out.textContent = format(L.check_failed, {status: error.message});
     });
+  };
+
+
+  Editor.prototype.buildUrlHelper = function () {
+    var self = this, L = this.labels, input = this.field("url");
+    if (!input || !this.urls.fillUrl) { return; }
+    var id = (input.id || "url") + "-helper";
+    var toggle = el("button", {type: "button", "class": "button url-helper-toggle", "aria-expanded": "false",
+      "aria-controls": id, text: L.url_helper_toggle});
+    var pasted = el("textarea", {id: id + "-pasted", rows: "2", "class": "url-helper-pasted", spellcheck: "false"});
+    var endpoint = el("input", {id: id + "-endpoint", type: "text", "class": "url-helper-endpoint",
+      placeholder: "acme.Website", autocomplete: "off"});
+    var device = el("input", {id: id + "-device", type: "checkbox", "class": "url-helper-device"});
+    var apply = el("button", {type: "button", "class": "button url-helper-apply", text: L.url_helper_apply});
+    var messages = el("div", {"class": "url-helper-messages", role: "status", "aria-live": "polite"});
+    var panel = el("div", {"class": "url-helper", id: id, hidden: ""}, [
+      el("label", {"for": id + "-pasted", text: L.url_helper_pasted}), pasted,
+      el("label", {"for": id + "-endpoint", text: L.url_helper_endpoint}), endpoint,
+      el("div", {"class": "url-helper-check"}, [device, el("label", {"for": id + "-device", text: L.url_helper_device})]),
+      el("div", {"class": "editor-actions"}, [apply]),
+      messages
+    ]);
+    input.insertAdjacentElement("afterend", toggle);
+    (input.closest(".flex-container") || toggle).insertAdjacentElement("afterend", panel);
+    toggle.addEventListener("click", function (event) {
+      event.preventDefault();
+      panel.hidden = !panel.hidden;
+      toggle.setAttribute("aria-expanded", panel.hidden ? "false" : "true");
+      if (!panel.hidden) { pasted.focus(); }
+    });
+    [pasted, endpoint].forEach(function (field) {
+      field.addEventListener("keydown", function (event) {
+        if (event.key === "Enter" && field.tagName === "INPUT") { event.preventDefault(); apply.click(); }
+      });
+    });
+    apply.addEventListener("click", function (event) {
+      event.preventDefault();
+      messages.textContent = L.checking;
+      self.post(self.urls.fillUrl, {
+        operation: self.value("operation"), pasted: pasted.value, endpoint_id: endpoint.value,
+        device_uuid: device.checked ? 1 : 0
+      }).then(function (result) {
+        messages.textContent = "";
+        if (result.errors.length) {
+          messages.className = "url-helper-messages bad";
+          var list = el("ul");
+          result.errors.forEach(function (message) { list.appendChild(el("li", {text: message})); });
+          messages.appendChild(list);
+          return;
+        }
+        input.value = result.url;
+        input.dispatchEvent(new Event("input", {bubbles: true}));
+        messages.className = "url-helper-messages ok";
+        messages.textContent = L.url_helper_done;
+        panel.hidden = true;
+        toggle.setAttribute("aria-expanded", "false");
+        toggle.insertAdjacentElement("afterend", el("span", {"class": "url-helper-done", role: "status", text: L.url_helper_done}));
+        input.focus();
+      }, function (error) {
+        messages.textContent = format(L.check_failed, {status: error.message});
+      });
+    });
+  };
+
+  /* The filter conditions as rows; the JSON field is their source of truth on Save. */
+  function FilterBuilder(editor, textarea) {
+    this.editor = editor;
+    this.textarea = textarea;
+    this.labels = editor.labels;
+    this.fields = [];
+    this.build();
+    this.load();
+  }
+
+  FilterBuilder.prototype.build = function () {
+    var self = this, L = this.labels, id = (this.textarea.id || "filters") + "-builder";
+    this.match = el("select", {id: id + "-match", "class": "filter-match"}, [
+      el("option", {value: "all", text: L.match_all}), el("option", {value: "any", text: L.match_any})
+    ]);
+    this.matchRow = el("div", {"class": "filter-match-row"}, [
+      el("label", {"for": id + "-match", text: L.filters_match}), this.match
+    ]);
+    this.rows = el("div", {"class": "filter-rows"});
+    this.empty = el("p", {"class": "help filter-empty", text: L.no_conditions});
+    this.raw = el("p", {"class": "errornote filter-raw", text: L.filters_raw, hidden: ""});
+    this.add = el("button", {type: "button", "class": "button add-condition", text: L.add_condition});
+    this.toggle = el("button", {type: "button", "class": "button toggle-json", "aria-expanded": "false",
+      "aria-controls": this.textarea.id, text: L.show_json});
+    this.container = el("div", {"class": "filter-builder", id: id}, [
+      this.raw, this.matchRow, this.rows, this.empty,
+      el("div", {"class": "editor-actions"}, [this.add, this.toggle])
+    ]);
+    this.textarea.insertAdjacentElement("beforebegin", this.container);
+    this.add.addEventListener("click", function (event) {
+      event.preventDefault();
+      var row = self.addRow({field: "", mode: "include", values: []});
+      self.sync();
+      row.querySelector("select").focus();
+    });
+    this.match.addEventListener("change", function () { self.sync(); });
+    this.toggle.addEventListener("click", function (event) {
+      event.preventDefault();
+      self.showJson(self.textarea.hidden);
+    });
+  };
+
+  FilterBuilder.prototype.showJson = function (show) {
+    this.textarea.hidden = !show;
+    this.toggle.textContent = show ? this.labels.hide_json : this.labels.show_json;
+    this.toggle.setAttribute("aria-expanded", show ? "true" : "false");
+    if (!show) { this.load(); }  // what was typed in the JSON comes back as rows
+  };
+
+  FilterBuilder.prototype.parse = function () {
+    var text = this.textarea.value.trim();
+    if (!text) { return {match: "all", conditions: []}; }
+    var data;
+    try { data = JSON.parse(text); } catch (error) { return null; }
+    if (!data || typeof data !== "object" || Array.isArray(data)) { return null; }
+    var keys = Object.keys(data).filter(function (key) { return key !== "match" && key !== "conditions"; });
+    var conditions = data.conditions === undefined ? [] : data.conditions;
+    if (keys.length || !Array.isArray(conditions)) { return null; }
+    var representable = conditions.every(function (row) {
+      return row && typeof row === "object" && typeof row.field === "string" && Array.isArray(row.values) &&
+        (row.mode === "include" || row.mode === "exclude") &&
+        row.values.every(function (v) { return typeof v === "string" || typeof v === "number"; });
+    });
+    return representable ? {match: data.match === "any" ? "any" : "all", conditions: conditions} : null;
+  };
+
+  FilterBuilder.prototype.load = function () {
+    var data = this.parse();
+    this.rows.textContent = "";
+    if (data === null) {
+      this.raw.hidden = false;
+      this.showJsonOnly(true);
+      return;
+    }
+    this.showJsonOnly(false);
+    this.raw.hidden = true;
+    this.match.value = data.match;
+    var self = this;
+    data.conditions.forEach(function (row) { self.addRow(row); });
+    this.refresh();
+  };
+
+  FilterBuilder.prototype.showJsonOnly = function (only) {
+    this.textarea.hidden = !only;
+    [this.matchRow, this.rows, this.empty, this.add].forEach(function (node) { node.hidden = only; });
+    this.toggle.hidden = only;
+  };
+
+  FilterBuilder.prototype.fieldOptions = function (select, current) {
+    var L = this.labels;
+    select.textContent = "";
+    select.appendChild(el("option", {value: "", text: "—"}));
+    var known = false;
+    this.fields.forEach(function (m) {
+      select.appendChild(el("option", {value: m.name, text: m.name + " — " + m.meaning}));
+      if (m.name === current) { known = true; }
+    });
+    if (current && !known) {
+      select.appendChild(el("option", {value: current, text: format(L.unknown_field, {name: current})}));
+    }
+    select.value = current || "";
+  };
+
+  FilterBuilder.prototype.setFields = function (mnemonics) {
+    var self = this;
+    this.fields = mnemonics;
+    Array.prototype.forEach.call(this.rows.querySelectorAll("select.condition-field"), function (select) {
+      self.fieldOptions(select, select.value);
+    });
+  };
+
+  FilterBuilder.prototype.addRow = function (row) {
+    var self = this, L = this.labels;
+    var number = this.rows.children.length + 1;
+    var field = el("select", {"class": "condition-field", "aria-label": L.field});
+    this.fieldOptions(field, row.field);
+    var mode = el("select", {"class": "condition-mode", "aria-label": L.mode}, [
+      el("option", {value: "include", text: L.include}), el("option", {value: "exclude", text: L.exclude})
+    ]);
+    mode.value = row.mode === "exclude" ? "exclude" : "include";
+    var values = el("input", {type: "text", "class": "condition-values", "aria-label": L.values,
+      placeholder: L.values});
+    values.value = (row.values || []).join(", ");
+    var remove = el("button", {type: "button", "class": "button remove-condition", text: "×",
+      "aria-label": format(L.remove_condition, {number: number})});
+    var line = el("div", {"class": "filter-row"}, [field, mode, values, remove]);
+    [field, mode].forEach(function (node) { node.addEventListener("change", function () { self.sync(); }); });
+    values.addEventListener("input", function () { self.sync(); });
+    values.addEventListener("keydown", function (event) { if (event.key === "Enter") { event.preventDefault(); } });
+    remove.addEventListener("click", function (event) {
+      event.preventDefault();
+      line.remove();
+      self.sync();
+      self.add.focus();
+    });
+    this.rows.appendChild(line);
+    this.refresh();
+    return line;
+  };
+
+  FilterBuilder.prototype.refresh = function () {
+    var count = this.rows.children.length, L = this.labels;
+    this.empty.hidden = count > 0;
+    this.matchRow.hidden = count < 2;
+    Array.prototype.forEach.call(this.rows.children, function (line, index) {
+      line.querySelector(".remove-condition").setAttribute("aria-label", format(L.remove_condition, {number: index + 1}));
+    });
+  };
+
+  FilterBuilder.prototype.sync = function () {
+    var conditions = Array.prototype.map.call(this.rows.children, function (line) {
+      return {
+        field: line.querySelector(".condition-field").value,
+        mode: line.querySelector(".condition-mode").value,
+        values: line.querySelector(".condition-values").value.split(",")
+          .map(function (v) { return v.trim(); }).filter(Boolean)
+      };
+    });
+    this.textarea.value = conditions.length ? JSON.stringify({match: this.match.value, conditions: conditions}) : "";
+    this.textarea.dispatchEvent(new Event("input", {bubbles: true}));
+    this.refresh();
   };
 
   function setUp(root) {
