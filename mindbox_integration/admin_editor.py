@@ -11,10 +11,12 @@ from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import Http404, HttpRequest, JsonResponse
 from django.urls import URLPattern, path
 from django.utils import formats, timezone
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
-from mindbox_integration import editor, tenancy
+from mindbox_integration import editor, tenancy, trial_send
 from mindbox_integration.models import Operation
+from notifications.delivery import default_client, outbound_policy
 from notifications.mnemonics import CATALOGUE, CommunicationType
 from notifications.models import InboundEvent
 
@@ -22,9 +24,14 @@ MAX_DRAFT_CHARS = 200_000
 
 
 def editor_urls(model_admin: "ModelAdmin[Any]") -> list[URLPattern]:
-    def guarded(view: Any) -> Any:
+    def guarded(view: Any, may_change: bool = False) -> Any:
         def wrapped(request: HttpRequest) -> JsonResponse:
-            if not model_admin.has_view_or_change_permission(request):
+            allowed = (
+                model_admin.has_change_permission(request) or model_admin.has_add_permission(request)
+                if may_change
+                else model_admin.has_view_or_change_permission(request)
+            )
+            if not allowed:
                 raise PermissionDenied
             result: JsonResponse = view(request)
             return result
@@ -37,6 +44,12 @@ def editor_urls(model_admin: "ModelAdmin[Any]") -> list[URLPattern]:
         path("editor/preview/", guarded(require_POST(preview_view)), name="mindbox_integration_notification_preview"),
         path(
             "editor/fill-url/", guarded(require_POST(fill_url_view)), name="mindbox_integration_notification_fill_url"
+        ),
+        # It sends with the integration's key: only for those who may change notifications.
+        path(
+            "editor/test-send/",
+            guarded(require_POST(trial_send_view), may_change=True),
+            name="mindbox_integration_notification_test_send",
         ),
     ]
 
@@ -109,22 +122,28 @@ def check_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"ok": result.ok, "errors": result.errors, "unknown": result.unknown})
 
 
+def _event(request: HttpRequest, draft: dict[str, Any], operation: Operation | None, ctype: str) -> InboundEvent | None:
+    """The real event the draft is to be rendered with, if one is chosen: the user's to see, of
+    the operation's account and of the draft's type; else a 404."""
+    if draft.get("event") in (None, ""):
+        return None
+    scoped = tenancy.scope(InboundEvent.objects.all(), user=request.user)
+    if operation is not None:
+        scoped = scoped.filter(account_id=operation.integration.account_id)
+    try:
+        event = scoped.filter(pk=int(str(draft["event"])), communication_type=ctype).first()
+    except ValueError:
+        event = None
+    if event is None:
+        raise Http404
+    return event
+
+
 def preview_view(request: HttpRequest) -> JsonResponse:
     draft = _draft(request)
     operation = _operation(request, draft.get("operation"))
     ctype = str(draft.get("communication_type", ""))
-    event = None
-    if draft.get("event") not in (None, ""):
-        scoped = tenancy.scope(InboundEvent.objects.all(), user=request.user)
-        if operation is not None:
-            scoped = scoped.filter(account_id=operation.integration.account_id)
-        try:
-            event = scoped.filter(pk=int(str(draft["event"])), communication_type=ctype).first()
-        except ValueError:
-            event = None
-        if event is None:
-            raise Http404
-    values = editor.preview_values(communication_type=ctype, event=event)
+    values = editor.preview_values(communication_type=ctype, event=_event(request, draft, operation, ctype))
     result = editor.preview(url=str(draft.get("url", "")), body=str(draft.get("body", "")), values=values)
     return JsonResponse(asdict(result))
 
@@ -139,3 +158,24 @@ def fill_url_view(request: HttpRequest) -> JsonResponse:
         device_uuid=bool(draft.get("device_uuid")),
     )
     return JsonResponse(asdict(result))
+
+
+def trial_send_view(request: HttpRequest) -> JsonResponse:
+    draft = _draft(request)
+    operation = _operation(request, draft.get("operation"))
+    if operation is None:
+        return JsonResponse({"error": gettext("Choose the operation first: the test send uses its integration's key")})
+    ctype = str(draft.get("communication_type", ""))
+    values = editor.preview_values(communication_type=ctype, event=_event(request, draft, operation, ctype))
+    result = trial_send.send_draft(
+        integration=operation.integration,
+        url=str(draft.get("url", "")),
+        body=str(draft.get("body", "")),
+        values=values,
+        client=default_client(),
+        policy=outbound_policy(),
+    )
+    answer = asdict(result)
+    answer["request_body"] = trial_send.pretty(result.request_body)
+    answer["response_body"] = trial_send.pretty(result.response_body)
+    return JsonResponse(answer)

@@ -109,6 +109,20 @@ def editor_labels() -> dict[str, str]:
         "no_conditions": gettext("No conditions: every event of this type passes"),
         "filters_raw": gettext("These conditions are written in a form the builder cannot show; edit the JSON"),
         "unknown_field": gettext("%(name)s (unknown field)"),
+        "trial_button": gettext("Test send to Mindbox"),
+        "trial_note": gettext(
+            "Sends the preview to Mindbox for real, with the integration's key: with sample values a test customer appears there."
+        ),
+        "trial_sending": gettext("Sending…"),
+        "trial_request": gettext("Request"),
+        "trial_response": gettext("Mindbox's answer"),
+        "trial_fields": gettext("Mindbox's messages by body field"),
+        "trial_delivered": gettext("Accepted by Mindbox"),
+        "trial_failed": gettext("Refused"),
+        "trial_retry": gettext("Temporary failure: a delivery would try again"),
+        "trial_not_sent": gettext("Not sent: %(error)s"),
+        "trial_timing": gettext("HTTP %(status)s, %(ms)s ms"),
+        "trial_template": gettext("in the template: %(template)s"),
     }
 
 
@@ -129,6 +143,7 @@ class NotificationBodyWidget(forms.Textarea):
                 "data-check-url": reverse("admin:mindbox_integration_notification_check"),
                 "data-preview-url": reverse("admin:mindbox_integration_notification_preview"),
                 "data-fill-url-url": reverse("admin:mindbox_integration_notification_fill_url"),
+                "data-test-send-url": reverse("admin:mindbox_integration_notification_test_send"),
                 "data-labels": json.dumps(editor_labels(), ensure_ascii=False),
             }
         )

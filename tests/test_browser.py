@@ -305,3 +305,54 @@ def test_paste_the_url_from_mindbox_and_build_filter_conditions(page, shot, live
     # Reopened, the saved conditions show as rows.
     expect(page.locator("#notifications-0 .filter-row")).to_have_count(1)
     expect(page.locator("#notifications-0 .condition-values")).to_have_value("in")
+
+
+def test_test_send_shows_the_request_and_mindboxs_answer(page, shot, live_server, make_account, mindbox):
+    from django.urls import reverse
+
+    from harness.mindbox_standin import Planned
+    from mindbox_integration.models import Operation
+
+    key = "sk-browser-trial-9931"
+    account = make_account(name="Alpha", secret_key=key)
+    operation = Operation.objects.create(integration=account.mindbox, name="Zvonok")
+    make_manager(account)
+    log_in(page, live_server.url, "manager")
+    page.goto(reverse("admin:mindbox_integration_operation_change", args=[operation.pk]))
+    form = page.locator("#notifications-0")
+    page.locator("#id_notifications-0-name").fill("Входящие звонки")
+    page.locator("#id_notifications-0-url").fill(mindbox.url("Zvonok"))
+    page.locator("#id_notifications-0-communication_type").select_option("calls")
+    page.locator("#id_notifications-0-body").fill(GOOD_BODY)
+    expect(form.locator(".editor-check")).to_have_text("Проверено: ошибок нет")
+
+    # Accepted: the exact request, key masked, and the answer.
+    form.get_by_role("button", name="Тестовая отправка в Mindbox").click()
+    result = form.locator(".trial-send")
+    expect(result.locator(".trial-outcome")).to_contain_text("Принято Mindbox")
+    (sent,) = mindbox.requests
+    assert sent.headers["Authorization"] == f"SecretKey {key}"
+    request_text = result.locator(".trial-request").inner_text()
+    assert f"transactionId={sent.query['transactionId']}" in request_text
+    assert "Authorization: SecretKey ••••••••" in request_text
+    assert '"fullName": "Анна Петрова"' in request_text
+    expect(result.locator(".trial-response")).to_contain_text('"status": "Success"')
+    assert key not in page.content()
+    shot(page, "test-send-accepted")
+
+    # Refused with validation messages: each names the body's field and its mnemonic.
+    mindbox.plan(
+        Planned(
+            payload={
+                "status": "ValidationError",
+                "validationMessages": [{"message": "Неверный формат телефона", "location": "/customer/mobilePhone"}],
+            }
+        )
+    )
+    form.get_by_role("button", name="Тестовая отправка в Mindbox").click()
+    expect(result.locator(".trial-outcome")).to_contain_text("Отклонено")
+    field = result.locator(".trial-fields li[data-location='/customer/mobilePhone']")
+    expect(field).to_contain_text("{{contact_phone_number}}")
+    expect(field).to_contain_text("Неверный формат телефона")
+    assert len(mindbox.requests) == 2
+    shot(page, "test-send-validation-error")
