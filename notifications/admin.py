@@ -212,6 +212,9 @@ class DeliveryAdmin(ReadOnlyAdmin):
         "created_at",
     ]
     search_fields = ["transaction_id", "event__identity", "event__account__name", "event__account__uis_app_id"]
+    search_help_text = _(
+        "A phone number, e-mail, call session id or communication id of the event; a transaction id or an account"
+    )
     list_select_related = ["event__account", "notification__operation"]
     fields = readonly_fields = (
         "event",
@@ -232,6 +235,16 @@ class DeliveryAdmin(ReadOnlyAdmin):
 
     def has_resend_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return may_resend(request)
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: "QuerySet[Delivery]", search_term: str
+    ) -> tuple["QuerySet[Delivery]", bool]:
+        # Besides the fields above: the customer's phone (any formatting), e-mail, call or
+        # communication id in the event's values. `queryset` is already scoped by tenancy.
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if search_term.strip():
+            found = found | selectors.deliveries_about(deliveries=queryset, term=search_term)
+        return found, may_have_duplicates
 
     @admin.display(description=_("account"), ordering="event__account__name")
     def account(self, obj: Delivery) -> Account:

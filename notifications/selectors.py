@@ -1,9 +1,10 @@
 """Reads that the event's way and the admin's delivery pages need."""
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from mindbox_integration.models import MindboxIntegration, Notification, Operation
 from notifications.models import Delivery, DeliveryAttempt, InboundEvent, IntegrationHealth
@@ -190,3 +191,28 @@ def integration_glance(
         operations=Operation.objects.filter(integration_id=integration_id).count(),
         notifications=Notification.objects.filter(operation__integration_id=integration_id, active=True).count(),
     )
+
+
+# Event values a manager looks a customer up by: phone numbers (digits), e-mails and the ids of
+# a call or a communication.
+PHONE_KEYS = ("contact_phone_number", "visitor_phone_number", "calling_phone_number", "called_phone_number")
+TEXT_KEYS = ("visitor_email", "call_session_id", "communication_id")
+MIN_PHONE_DIGITS = 5
+NATIONAL_DIGITS = 10
+
+
+def deliveries_about(*, deliveries: "QuerySet[Delivery]", term: str) -> "QuerySet[Delivery]":
+    """The deliveries whose event names this phone number (any formatting: its last ten digits
+    are compared), e-mail, call session id or communication id."""
+    term = term.strip()
+    if not term:
+        return deliveries.none()
+    condition = Q()
+    for key in TEXT_KEYS:
+        condition |= Q(**{f"event__values__{key}__icontains": term})
+    # The last ten digits: a Russian number is written with 8 or +7 in front, stored with 7.
+    digits = re.sub(r"\D", "", term)[-NATIONAL_DIGITS:]
+    if len(digits) >= MIN_PHONE_DIGITS:
+        for key in PHONE_KEYS:
+            condition |= Q(**{f"event__values__{key}__icontains": digits})
+    return deliveries.filter(condition)

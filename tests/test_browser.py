@@ -356,3 +356,68 @@ def test_test_send_shows_the_request_and_mindboxs_answer(page, shot, live_server
     expect(field).to_contain_text("Неверный формат телефона")
     assert len(mindbox.requests) == 2
     shot(page, "test-send-validation-error")
+
+
+def test_a_failed_delivery_is_found_in_the_log_and_resent(
+    page, shot, live_server, make_account, make_notification, mindbox, celery_worker
+):
+    import requests
+
+    from harness.mindbox_standin import Planned
+    from notifications.models import Delivery
+    from tests.conftest import wait_for
+
+    account = make_account(name="Alpha")
+    make_notification(account, body=GOOD_BODY)
+    make_manager(account)
+    # UIS posts an event; the worker sends it and Mindbox refuses it.
+    mindbox.plan(
+        Planned(
+            payload={
+                "status": "ValidationError",
+                "validationMessages": [{"message": "Клиент заблокирован", "location": "/customer"}],
+            }
+        )
+    )
+    answer = requests.post(
+        f"{live_server.url}/api/uis/events/calls/?token={account.inbound_token}",
+        json={"call_session_id": "5551", "visitor_name": "Анна", "contact_phone_number": "79161234567"},
+        timeout=10,
+    )
+    assert answer.status_code == 202
+    delivery = wait_for(lambda: Delivery.objects.filter(status="failed").first())
+
+    # The manager sees the failure on the integration page and goes to the log from there.
+    log_in(page, live_server.url, "manager")
+    open_integration(page, "Alpha")
+    failures = page.locator("#integration-glance .glance-failures")
+    expect(failures).to_contain_text("1 неудачный запрос")
+    expect(failures).to_contain_text("Клиент заблокирован")
+    shot(page, "integration-with-a-failure")
+    page.get_by_role("link", name="Журнал доставок этой интеграции").click()
+    # Found by the customer's phone, written as people write it.
+    page.locator("#searchbar").fill("8 (916) 123-45-67")
+    page.locator("#searchbar").press("Enter")
+    rows = page.locator("#result_list tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("не доставлено")
+    shot(page, "log-search-by-phone")
+    rows.first.locator("th a").click()
+    expect(page.locator(".field-last_error")).to_contain_text("Клиент заблокирован")
+    expect(page.locator(".field-body")).to_contain_text('"mobilePhone":"79161234567"')
+    shot(page, "failed-delivery-page")
+
+    # Resent from its page: the worker sends it again under the same transactionId.
+    page.get_by_role("button", name="Отправить повторно", exact=True).click()
+    expect(page.locator(".messagelist")).to_contain_text("1")
+
+    def delivered() -> bool:
+        page.reload()
+        return page.locator(".field-status .readonly").inner_text().strip() == "доставлено"
+
+    wait_for(delivered, timeout=30, interval=0.5)
+    first, second = mindbox.received(operation="Zvonok")
+    assert first.query["transactionId"] == second.query["transactionId"] == str(delivery.transaction_id)
+    assert [a.outcome for a in delivery.attempt_log.order_by("started_at")] == ["failed", "delivered"]
+    expect(page.locator("#attempt_log-group")).to_contain_text("доставлено")
+    shot(page, "resent-and-delivered")
