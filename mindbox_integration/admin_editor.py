@@ -19,6 +19,7 @@ from mindbox_integration.models import Operation
 from notifications.delivery import default_client, outbound_policy
 from notifications.mnemonics import CATALOGUE, CommunicationType
 from notifications.models import InboundEvent
+from notifications.rendering import pretty_json
 
 MAX_DRAFT_CHARS = 200_000
 
@@ -176,6 +177,6 @@ def trial_send_view(request: HttpRequest) -> JsonResponse:
         policy=outbound_policy(),
     )
     answer = asdict(result)
-    answer["request_body"] = trial_send.pretty(result.request_body)
-    answer["response_body"] = trial_send.pretty(result.response_body)
+    answer["request_body"] = pretty_json(result.request_body)
+    answer["response_body"] = pretty_json(result.response_body)
     return JsonResponse(answer)

@@ -3,7 +3,6 @@ Mindbox for real through the delivery's own client and outbound guard, under a n
 transactionId. Nothing is stored: the manager sees the exact request, the key masked, and
 Mindbox's answer, with its validation messages mapped to the body template's mnemonics."""
 
-import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -91,11 +90,3 @@ def send_draft(
             for m in outcome.messages
         ],
     )
-
-
-def pretty(text: str) -> str:
-    """JSON indented for reading, other text as it is."""
-    try:
-        return json.dumps(json.loads(text), ensure_ascii=False, indent=2)
-    except ValueError:
-        return text

@@ -289,3 +289,11 @@ def template_at(text: str, pointer: str) -> str | None:
             return "{{" + node[1:-1].strip() + "}}"
         return node
     return json.dumps(node, ensure_ascii=False)
+
+
+def pretty_json(text: str) -> str:
+    """JSON text indented for reading (a rendered body, an answer); anything else as it is."""
+    try:
+        return json.dumps(json.loads(text), ensure_ascii=False, indent=2)
+    except ValueError:
+        return text

@@ -221,9 +221,16 @@ def page(
         context = browser.new_context(viewport=browser_support.DESKTOP, locale="ru-RU", base_url=live_server.url)
         context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
         context.set_default_timeout(15_000)
+        # Every asset comes from the app itself: no CDN, no other origin.
+        elsewhere: list[str] = []
+        context.on(
+            "request",
+            lambda r: None if r.url.startswith((live_server.url, "data:", "blob:")) else elsewhere.append(r.url),
+        )
         page = context.new_page()
         try:
             yield page
+            assert not elsewhere, f"the page asked other origins for: {elsewhere}"
         finally:
             if request.node.stash.get(_call_failed, False):
                 shot(page, "failed")

@@ -405,6 +405,9 @@ def test_a_failed_delivery_is_found_in_the_log_and_resent(
     rows.first.locator("th a").click()
     expect(page.locator(".field-last_error")).to_contain_text("Клиент заблокирован")
     expect(page.locator(".field-body")).to_contain_text('"mobilePhone":"79161234567"')
+    expect(page.locator(".rendered-request")).to_contain_text(f"transactionId={delivery.transaction_id}")
+    expect(page.locator(".rendered-request")).to_contain_text('"fullName": "Анна"')
+    expect(page.locator(".event-values")).to_contain_text('"call_session_id": "5551"')
     shot(page, "failed-delivery-page")
 
     # Resent from its page: the worker sends it again under the same transactionId.
