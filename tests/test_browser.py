@@ -6,6 +6,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from mindbox_integration import crypto
 from tests.browser_support import TABLET, log_in, make_manager
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -66,9 +67,20 @@ def test_guided_set_up_activate_save_copy_add_an_operation_and_a_notification(pa
     expect(setup).to_be_visible()
     shot(page, "activated-set-up-block")
 
-    # Copy the inbound URL for calls: the clipboard holds exactly what the page shows.
+    # The account's token was issued when a superuser created it: here it is masked, and a
+    # masked URL is nothing to copy into UIS. A new token shows the URLs whole, once.
+    expect(setup.locator(".masked-url-help").first).to_contain_text("выпустите новый токен")
+    expect(setup.get_by_role("button", name="Копировать адрес (Звонки)")).to_have_count(0)
+    setup.get_by_role("button", name="Новый токен, старый отключается сразу").click()
+    expect(page.locator(".messagelist")).to_contain_text("Новый токен входящих запросов")
+    shot(page, "new-token")
+
+    # Copy the inbound URL for calls: the clipboard holds exactly what the page shows, and
+    # the token in it is the account's.
     url_text = page.locator("#inbound-url-calls").inner_text().strip()
-    assert "/api/uis/events/calls/?token=" in url_text
+    assert "/api/uis/events/calls/?token=" in url_text and "…" not in url_text
+    account.refresh_from_db()
+    assert crypto.token_hash(url_text.split("token=", 1)[1]) == account.inbound_token_hash
     setup.get_by_role("button", name="Копировать адрес (Звонки)").click()
     expect(setup.locator(".copy-feedback").first).to_have_text("Скопировано")
     assert page.evaluate("navigator.clipboard.readText()") == url_text
