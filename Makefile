@@ -17,11 +17,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The suite validates docker-compose.yml with Debian's docker-compose (it needs no engine).
+# The suite validates docker-compose.yml with Debian's docker-compose (it needs no engine), and
+# its browser tests drive Debian's Chromium (Playwright's own browser downloads are not used).
 test-tools:
 	@command -v docker-compose >/dev/null 2>&1 || { \
 		echo "installing docker-compose (Debian package) for the compose file check"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }
+	@test -x /usr/bin/chromium || { \
+		echo "installing chromium (Debian package) for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 run: install
 	$(PY) manage.py migrate --noinput

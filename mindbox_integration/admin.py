@@ -24,6 +24,7 @@ from django.views.decorators.http import require_POST
 
 from mindbox_integration import audit, crypto, selectors, services, tenancy
 from mindbox_integration.admin_base import AuditedModelAdmin, PortalModelAdmin, PortalStackedInline, PortalTabularInline
+from mindbox_integration.admin_editor import editor_urls
 from mindbox_integration.forms import MindboxIntegrationForm, NotificationForm, OperationInlineForm
 from mindbox_integration.models import Account, ConfigChange, MindboxIntegration, Notification, Operation
 from notifications import health as delivery_health
@@ -190,6 +191,7 @@ class MindboxIntegrationAdmin(AuditedModelAdmin):
             }
         if integration is not None:
             context["sending"] = self.sending_state(request, integration)
+            context["glance"] = delivery_selectors.integration_glance(integration_id=integration.pk, now=timezone.now())
         return super().change_view(request, object_id, form_url, context)
 
     def sending_state(self, request: HttpRequest, integration: MindboxIntegration) -> dict[str, Any]:
@@ -342,6 +344,10 @@ class NotificationAdmin(AuditedModelAdmin):
     list_filter = ["communication_type", "active"]
     search_fields = ["name", "operation__name", "operation__integration__account__name"]
     autocomplete_fields = ["operation"]  # served by /admin/autocomplete/, scoped like every queryset
+
+    def get_urls(self) -> list[URLPattern]:
+        # The editor's JSON endpoints (palette, check, preview), before the defaults' "<path:object_id>/".
+        return editor_urls(self) + super().get_urls()
 
 
 class VisibleAccountFilter(admin.RelatedFieldListFilter):

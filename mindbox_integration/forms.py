@@ -1,9 +1,12 @@
 """Admin forms: they collect input and call mindbox_integration.validation."""
 
+import json
 from typing import Any
 
 from django import forms
+from django.urls import reverse
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
@@ -68,13 +71,92 @@ class OperationInlineForm(forms.ModelForm):  # type: ignore[type-arg]
         return name
 
 
+def editor_labels() -> dict[str, str]:
+    """What the notification editor's script says, in the admin's language."""
+    return {
+        "palette_title": gettext("Mnemonics of %(type)s: a click inserts one at the cursor"),
+        "palette_filter": gettext("Find a mnemonic"),
+        "no_type": gettext("Choose the communication type to see its mnemonics"),
+        "insert": gettext("Insert %(name)s: %(meaning)s"),
+        "checking": gettext("Checking…"),
+        "check_ok": gettext("Checked: no errors"),
+        "check_failed": gettext("Could not check (%(status)s); Save checks again"),
+        "preview_button": gettext("Preview"),
+        "preview_values": gettext("Values for the preview"),
+        "sample_values": gettext("sample values"),
+        "event_values": gettext("event %(event)s"),
+        "preview_url": gettext("URL"),
+        "preview_body": gettext("Body"),
+        "preview_note": gettext("Each delivery gets a transactionId of its own; the body is sent without indentation."),
+        "url_helper_toggle": gettext("Paste the URL from Mindbox…"),
+        "url_helper_pasted": gettext("The URL from the operation's settings in Mindbox"),
+        "url_helper_endpoint": gettext("Integration point id (endpointId)"),
+        "url_helper_device": gettext("Add deviceUUID={{mindbox_device_uuid}} (if the operation requires it)"),
+        "url_helper_apply": gettext("Fill in the URL"),
+        "url_helper_done": gettext("The URL is filled in; it is checked below"),
+        "filters_match": gettext("Conditions are joined by"),
+        "match_all": gettext("AND: all conditions"),
+        "match_any": gettext("OR: any condition"),
+        "field": gettext("Field"),
+        "mode": gettext("Mode"),
+        "include": gettext("Include"),
+        "exclude": gettext("Exclude"),
+        "values": gettext("Values, comma-separated"),
+        "add_condition": gettext("Add a condition"),
+        "remove_condition": gettext("Remove condition %(number)s"),
+        "show_json": gettext("Show JSON"),
+        "hide_json": gettext("Hide JSON"),
+        "no_conditions": gettext("No conditions: every event of this type passes"),
+        "filters_raw": gettext("These conditions are written in a form the builder cannot show; edit the JSON"),
+        "unknown_field": gettext("%(name)s (unknown field)"),
+        "trial_button": gettext("Test send to Mindbox"),
+        "trial_note": gettext(
+            "Sends the preview to Mindbox for real, with the integration's key: with sample values a test customer appears there."
+        ),
+        "trial_sending": gettext("Sending…"),
+        "trial_request": gettext("Request"),
+        "trial_response": gettext("Mindbox's answer"),
+        "trial_fields": gettext("Mindbox's messages by body field"),
+        "trial_delivered": gettext("Accepted by Mindbox"),
+        "trial_failed": gettext("Refused"),
+        "trial_retry": gettext("Temporary failure: a delivery would try again"),
+        "trial_not_sent": gettext("Not sent: %(error)s"),
+        "trial_timing": gettext("HTTP %(status)s, %(ms)s ms"),
+        "trial_template": gettext("in the template: %(template)s"),
+    }
+
+
+class NotificationBodyWidget(forms.Textarea):
+    """The body's textarea with the editor under it (notification_editor.js finds it by
+    data-editor and reads its endpoints and labels here)."""
+
+    class Media:
+        js = ["mindbox_integration/notification_editor.js"]
+        css = {"all": ["mindbox_integration/portal.css"]}
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        context: dict[str, Any] = super().get_context(name, value, attrs)
+        context["widget"]["attrs"].update(
+            {
+                "data-editor": "body",
+                "data-palette-url": reverse("admin:mindbox_integration_notification_palette"),
+                "data-check-url": reverse("admin:mindbox_integration_notification_check"),
+                "data-preview-url": reverse("admin:mindbox_integration_notification_preview"),
+                "data-fill-url-url": reverse("admin:mindbox_integration_notification_fill_url"),
+                "data-test-send-url": reverse("admin:mindbox_integration_notification_test_send"),
+                "data-labels": json.dumps(editor_labels(), ensure_ascii=False),
+            }
+        )
+        return context
+
+
 class NotificationForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = Notification
         fields = ["operation", "name", "url", "communication_type", "filters", "body", "active"]
         widgets = {
             "url": forms.TextInput(attrs={"class": "vLargeTextField", "size": 110}),
-            "body": forms.Textarea(attrs={"rows": 12, "cols": 100, "class": "mono", "spellcheck": "false"}),
+            "body": NotificationBodyWidget(attrs={"rows": 12, "cols": 100, "class": "mono", "spellcheck": "false"}),
             "filters": forms.Textarea(attrs={"rows": 4, "cols": 100, "class": "mono", "spellcheck": "false"}),
         }
         help_texts = {

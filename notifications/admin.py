@@ -1,6 +1,7 @@
 """Read-only views of what UIS sent and what became of it, and the dead-letter tools: resend,
 re-render, and resend everything an integration failed since a given time."""
 
+import json
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -13,6 +14,7 @@ from django.db.models.fields.related import RelatedField
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -20,10 +22,12 @@ from django.views.decorators.http import require_POST
 
 from mindbox_integration import tenancy
 from mindbox_integration.admin_base import PortalModelAdmin, PortalTabularInline
+from mindbox_integration.mindbox.client import with_transaction_id
 from mindbox_integration.models import Account, MindboxIntegration, Notification, Operation
 from notifications import replay, selectors
 from notifications.forms import ResendFailedForm
 from notifications.models import Delivery, DeliveryAttempt, InboundEvent
+from notifications.rendering import pretty_json
 from notifications.tasks import enqueue_replays
 
 # The integration filter's query parameter; the integration page links with it.
@@ -212,6 +216,9 @@ class DeliveryAdmin(ReadOnlyAdmin):
         "created_at",
     ]
     search_fields = ["transaction_id", "event__identity", "event__account__name", "event__account__uis_app_id"]
+    search_help_text = _(
+        "A phone number, e-mail, call session id or communication id of the event; a transaction id or an account"
+    )
     list_select_related = ["event__account", "notification__operation"]
     fields = readonly_fields = (
         "event",
@@ -226,12 +233,24 @@ class DeliveryAdmin(ReadOnlyAdmin):
         "last_error",
         "created_at",
         "finished_at",
+        "request_sent",
+        "event_values",
     )
     inlines = [AttemptInline]
     actions = ["resend_selected", "rerender_selected"]
 
     def has_resend_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return may_resend(request)
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: "QuerySet[Delivery]", search_term: str
+    ) -> tuple["QuerySet[Delivery]", bool]:
+        # Besides the fields above: the customer's phone (any formatting), e-mail, call or
+        # communication id in the event's values. `queryset` is already scoped by tenancy.
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if search_term.strip():
+            found = found | selectors.deliveries_about(deliveries=queryset, term=search_term)
+        return found, may_have_duplicates
 
     @admin.display(description=_("account"), ordering="event__account__name")
     def account(self, obj: Delivery) -> Account:
@@ -241,6 +260,19 @@ class DeliveryAdmin(ReadOnlyAdmin):
     def operation(self, obj: Delivery) -> Operation | None:
         notification: Notification | None = obj.notification
         return notification.operation if notification else None
+
+    @admin.display(description=_("request, as sent"))
+    def request_sent(self, obj: Delivery) -> str:
+        """The rendered request for reading: method, URL (the transactionId as every attempt
+        sends it) and the body indented."""
+        url = with_transaction_id(obj.url, str(obj.transaction_id))
+        return format_html('<pre class="rendered-request">POST {}\n\n{}</pre>', url, pretty_json(obj.body))
+
+    @admin.display(description=_("event values"))
+    def event_values(self, obj: Delivery) -> str:
+        return format_html(
+            '<pre class="event-values">{}</pre>', json.dumps(obj.event.values, ensure_ascii=False, indent=2)
+        )
 
     @admin.display(description=_("last error"))
     def short_last_error(self, obj: Delivery) -> str:

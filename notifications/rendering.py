@@ -266,3 +266,34 @@ def compile_url(url: str) -> UrlTemplate:
         fragment=parts.fragment,
         mnemonics=frozenset(names),
     )
+
+
+def template_at(text: str, pointer: str) -> str | None:
+    """The template's text at a JSON pointer of the rendered body (`/customer/mobilePhone`,
+    as Mindbox's validation messages give `location`): `{{name}}` for a whole-value mnemonic,
+    the string or JSON of a constant; None when the template has nothing there."""
+    try:
+        node: Any = json.loads(_mark_unquoted(text))
+    except json.JSONDecodeError:
+        return None
+    for raw in pointer.strip().lstrip("/").split("/") if pointer.strip("/ ") else []:
+        key = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            node = node[int(key)]
+        else:
+            return None
+    if isinstance(node, str):
+        if node.startswith(_SENTINEL) and node.endswith(_SENTINEL) and len(node) > 1:
+            return "{{" + node[1:-1].strip() + "}}"
+        return node
+    return json.dumps(node, ensure_ascii=False)
+
+
+def pretty_json(text: str) -> str:
+    """JSON text indented for reading (a rendered body, an answer); anything else as it is."""
+    try:
+        return json.dumps(json.loads(text), ensure_ascii=False, indent=2)
+    except ValueError:
+        return text

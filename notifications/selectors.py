@@ -1,12 +1,13 @@
 """Reads that the event's way and the admin's delivery pages need."""
 
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 
-from mindbox_integration.models import MindboxIntegration, Notification
-from notifications.models import Delivery, InboundEvent, IntegrationHealth
+from mindbox_integration.models import MindboxIntegration, Notification, Operation
+from notifications.models import Delivery, DeliveryAttempt, InboundEvent, IntegrationHealth
 
 SEEN_EVENTS_LOOKBACK = 200
 
@@ -106,3 +107,112 @@ def integration_state(*, integration_id: int) -> IntegrationState:
         .order_by("-created_at", "-pk")
         .first(),
     )
+
+
+GLANCE_FAILURE_WINDOW = timedelta(hours=24)
+UNSUCCESSFUL_OUTCOMES = (
+    DeliveryAttempt.Outcome.RETRY,
+    DeliveryAttempt.Outcome.FAILED,
+    DeliveryAttempt.Outcome.INTERRUPTED,
+)
+
+
+@dataclass(frozen=True)
+class IntegrationGlance:
+    """The integration's state at a glance, for the top of its page."""
+
+    active: bool
+    last_event_at: datetime | None
+    last_delivered_at: datetime | None  # the last request Mindbox accepted
+    failed_attempts: int  # requests that did not get through within the window
+    failed_deliveries: int  # deliveries that failed for good within the window
+    last_error: str
+    last_error_at: datetime | None
+    operations: int
+    notifications: int  # active ones
+
+    @property
+    def next_step(self) -> str:
+        """What the manager does next: activate, add an operation, add a notification, or nothing."""
+        if not self.active:
+            return "activate"
+        if not self.operations:
+            return "add-operation"
+        if not self.notifications:
+            return "add-notification"
+        return ""
+
+
+def integration_glance(
+    *, integration_id: int, now: datetime, window: timedelta = GLANCE_FAILURE_WINDOW
+) -> IntegrationGlance:
+    """Active or not, the last event and the last delivery, and what failed since now - window
+    (unsuccessful attempts, deliveries failed for good, some without an attempt: a template that
+    cannot render, a refused URL) with the newest error."""
+    integration = MindboxIntegration.objects.only("account_id", "active").get(pk=integration_id)
+    since = now - window
+    deliveries = Delivery.objects.filter(notification__operation__integration_id=integration_id)
+    last_event = (
+        InboundEvent.objects.filter(account_id=integration.account_id)
+        .order_by("-received_at")
+        .only("received_at")
+        .first()
+    )
+    last_delivered = (
+        deliveries.filter(status=Delivery.Status.DELIVERED, finished_at__isnull=False)
+        .order_by("-finished_at")
+        .values_list("finished_at", flat=True)
+        .first()
+    )
+    failed_attempts = DeliveryAttempt.objects.filter(
+        delivery__notification__operation__integration_id=integration_id,
+        outcome__in=UNSUCCESSFUL_OUTCOMES,
+        started_at__gte=since,
+    )
+    failed_deliveries = deliveries.filter(status=Delivery.Status.FAILED, finished_at__gte=since)
+    errors: list[tuple[datetime, str]] = []
+    attempt = failed_attempts.exclude(error="").order_by("-started_at").only("started_at", "error").first()
+    if attempt is not None:
+        errors.append((attempt.started_at, attempt.error))
+    delivery = (
+        failed_deliveries.exclude(last_error="").order_by("-finished_at").only("finished_at", "last_error").first()
+    )
+    if delivery is not None and delivery.finished_at is not None:
+        errors.append((delivery.finished_at, delivery.last_error))
+    last_error_at, last_error = max(errors) if errors else (None, "")
+    return IntegrationGlance(
+        active=integration.active,
+        last_event_at=last_event.received_at if last_event else None,
+        last_delivered_at=last_delivered,
+        failed_attempts=failed_attempts.count(),
+        failed_deliveries=failed_deliveries.count(),
+        last_error=last_error,
+        last_error_at=last_error_at,
+        operations=Operation.objects.filter(integration_id=integration_id).count(),
+        notifications=Notification.objects.filter(operation__integration_id=integration_id, active=True).count(),
+    )
+
+
+# Event values a manager looks a customer up by: phone numbers (digits), e-mails and the ids of
+# a call or a communication.
+PHONE_KEYS = ("contact_phone_number", "visitor_phone_number", "calling_phone_number", "called_phone_number")
+TEXT_KEYS = ("visitor_email", "call_session_id", "communication_id")
+MIN_PHONE_DIGITS = 5
+NATIONAL_DIGITS = 10
+
+
+def deliveries_about(*, deliveries: "QuerySet[Delivery]", term: str) -> "QuerySet[Delivery]":
+    """The deliveries whose event names this phone number (any formatting: its last ten digits
+    are compared), e-mail, call session id or communication id."""
+    term = term.strip()
+    if not term:
+        return deliveries.none()
+    condition = Q()
+    for key in TEXT_KEYS:
+        condition |= Q(**{f"event__values__{key}__icontains": term})
+    # The last ten digits: a Russian number is written with 8 or +7 in front, stored with 7.
+    digits = re.sub(r"\D", "", term)[-NATIONAL_DIGITS:]
+    if len(digits) >= MIN_PHONE_DIGITS:
+        for key in PHONE_KEYS:
+            condition |= Q(**{f"event__values__{key}__icontains": digits})
+    return deliveries.filter(condition)

@@ -9,12 +9,14 @@ from typing import Any
 import pytest
 import redis
 from django.conf import settings as django_settings
+from django.db import connections
 
 from harness import processes
 from harness.mindbox_standin import MindboxStandIn
 from mindbox_integration import services
 from mindbox_integration.models import Account, Notification, Operation
 from notifications import dispatch
+from tests import browser_support
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -185,3 +187,59 @@ def celery_worker(django_db_setup: None, standin: MindboxStandIn) -> Iterator[pr
         yield worker
     finally:
         worker.stop()
+
+
+# --- Browser tests (tests/browser_support.py): Debian's Chromium against the live server.
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    report: pytest.TestReport = yield
+    if report.when == "call":
+        item.stash[_call_failed] = report.failed
+    return report
+
+
+_call_failed = pytest.StashKey[bool]()
+
+
+@pytest.fixture
+def shot(request: pytest.FixtureRequest) -> browser_support.Shots:
+    """shot(page, "name"): a full-page screenshot under var/test-artifacts/browser/<test>/."""
+    return browser_support.shots_for(request.node.nodeid)
+
+
+@pytest.fixture
+def page(
+    live_server: Any, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, shot: browser_support.Shots
+) -> Iterator[Any]:
+    """A Chromium page at 1280 px with clipboard access, for one test. Playwright's sync API
+    keeps an event loop on this thread, so Django's ORM (the test's own set-up and checks) is
+    told that it is safe here: the loop only drives the browser."""
+    from playwright.sync_api import sync_playwright
+
+    executable = browser_support.chromium_executable()
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True)
+        context = browser.new_context(viewport=browser_support.DESKTOP, locale="ru-RU", base_url=live_server.url)
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+        context.set_default_timeout(15_000)
+        # Every asset comes from the app itself: no CDN, no other origin.
+        elsewhere: list[str] = []
+        context.on(
+            "request",
+            lambda r: None if r.url.startswith((live_server.url, "data:", "blob:")) else elsewhere.append(r.url),
+        )
+        page = context.new_page()
+        try:
+            yield page
+            assert not elsewhere, f"the page asked other origins for: {elsewhere}"
+        finally:
+            if request.node.stash.get(_call_failed, False):
+                shot(page, "failed")
+            # While Playwright's loop is set, Django keeps this thread's connections apart (asgiref
+            # treats the thread as async); close them now, or they outlive the test unseen.
+            connections.close_all()
+            context.close()
+            browser.close()

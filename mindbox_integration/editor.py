@@ -1,0 +1,201 @@
+"""The notification editor's reads: the mnemonic palette of a communication type, the check of
+a draft as it is typed, and its preview rendered as a delivery would be. Pure reads, with the
+same validation and rendering code that saving and delivering use."""
+
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
+
+from django.utils.translation import gettext as _
+
+from mindbox_integration import validation
+from mindbox_integration.mindbox.client import with_transaction_id
+from mindbox_integration.selectors import known_mnemonics
+from notifications.mnemonics import CATALOGUE, DEVICE_UUID, mnemonics_for, sample_values
+from notifications.models import InboundEvent
+from notifications.rendering import TemplateError, compile_body, compile_url
+
+RECENT_EVENTS = 10
+
+
+@dataclass(frozen=True)
+class PaletteEntry:
+    name: str
+    meaning: str  # translated
+    sample: Any
+    seen: bool = False  # sent by UIS to this account, not in the catalogue
+
+
+def palette(*, account_id: int | None, communication_type: str) -> list[PaletteEntry]:
+    """The catalogue's mnemonics of the type in its order, then the keys UIS has sent the
+    account that the catalogue does not list (usable too), by name."""
+    if communication_type not in CATALOGUE:
+        return []
+    catalogue = mnemonics_for(communication_type)
+    entries = [PaletteEntry(name=m.name, meaning=_(m.meaning), sample=m.sample) for m in catalogue.values()]
+    extra = known_mnemonics(account_id=account_id, communication_type=communication_type) - set(catalogue)
+    entries += [
+        PaletteEntry(name=name, meaning=_("sent by UIS to this account"), sample=None, seen=True)
+        for name in sorted(extra)
+    ]
+    return entries
+
+
+@dataclass(frozen=True)
+class DraftCheck:
+    errors: dict[str, list[str]]  # by field: url, body, filters
+    unknown: list[str] = field(default_factory=list)  # mnemonics of the body and URL that are not known
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def parse_filters_text(text: str) -> tuple[object, list[str]]:
+    """The filter conditions as typed (JSON text): the value and any message about the text."""
+    if not text.strip():
+        return {}, []
+    try:
+        return json.loads(text), []
+    except json.JSONDecodeError as exc:
+        return None, [
+            _("Filter conditions: not valid JSON: %(error)s at line %(line)d, column %(column)d")
+            % {"error": exc.msg, "line": exc.lineno, "column": exc.colno}
+        ]
+
+
+def _mnemonics_of(url: str, body: str) -> set[str]:
+    names: set[str] = set()
+    for compile_, text in ((compile_url, url), (compile_body, body)):
+        try:
+            names |= set(compile_(text).mnemonics)
+        except TemplateError:
+            continue
+    return names
+
+
+def check_draft(
+    *,
+    account_id: int | None,
+    operation_name: str | None,
+    communication_type: str,
+    url: str,
+    body: str,
+    filters_text: str,
+) -> DraftCheck:
+    """What saving would say about the draft. Without an operation yet (a new notification on
+    its own page), the URL's operation is not compared with one."""
+    if communication_type not in CATALOGUE:
+        return DraftCheck(errors={"communication_type": [_("Choose the communication type")]})
+    known = known_mnemonics(account_id=account_id, communication_type=communication_type)
+    filters, filter_errors = parse_filters_text(filters_text)
+    errors = validation.notification_errors(
+        operation_name=operation_name if operation_name is not None else validation.url_operation(url),
+        communication_type=communication_type,
+        url=url,
+        body=body,
+        filters=filters if not filter_errors else {},
+        known_mnemonics=known,
+    )
+    if filter_errors:
+        errors["filters"] = filter_errors
+    return DraftCheck(errors=errors, unknown=sorted(_mnemonics_of(url, body) - known))
+
+
+@dataclass(frozen=True)
+class Preview:
+    url: str
+    body: str  # indented for reading; the delivery sends it compact
+    error: str = ""
+
+
+def preview(*, url: str, body: str, values: Mapping[str, Any]) -> Preview:
+    """The request a delivery of these values would make (an /async URL gets a transactionId
+    of its own per delivery; the preview shows a new one)."""
+    try:
+        rendered = compile_body(body).render(values)
+        rendered_url = compile_url(url).render(values) if url.strip() else ""
+    except TemplateError as exc:
+        return Preview(url="", body="", error=str(exc))
+    return Preview(
+        url=with_transaction_id(rendered_url, str(uuid.uuid4())) if rendered_url else "",
+        body=json.dumps(rendered, ensure_ascii=False, indent=2),
+    )
+
+
+def preview_values(*, communication_type: str, event: InboundEvent | None = None) -> dict[str, Any]:
+    """An event's values, or the catalogue's sample values of the type."""
+    if event is not None and isinstance(event.values, dict):
+        return dict(event.values)
+    return sample_values(communication_type) if communication_type in CATALOGUE else {}
+
+
+def recent_events(*, account_id: int, communication_type: str, limit: int = RECENT_EVENTS) -> list[InboundEvent]:
+    """The account's latest events of the type, to preview a body with real values."""
+    return list(
+        InboundEvent.objects.filter(account_id=account_id, communication_type=communication_type)
+        .order_by("-received_at", "-pk")
+        .only("pk", "received_at", "identity", "communication_type")[:limit]
+    )
+
+
+@dataclass(frozen=True)
+class FilledUrl:
+    url: str  # "" when it could not be built
+    errors: list[str] = field(default_factory=list)
+
+
+def _is_placeholder(endpoint: str) -> bool:
+    return not endpoint.strip() or any(mark in endpoint for mark in ("{", "}", "Идентификатор"))
+
+
+def _query_text(pairs: list[tuple[str, str]]) -> str:
+    """Query text with mnemonics left readable ({{name}}), everything else encoded."""
+    return "&".join(
+        f"{quote(key, safe='')}={value if value.startswith('{{') and value.endswith('}}') else quote(value, safe='')}"
+        for key, value in pairs
+    )
+
+
+def fill_mindbox_url(*, pasted: str, endpoint_id: str, operation_name: str | None, device_uuid: bool) -> FilledUrl:
+    """The URL Mindbox's operation settings show, with the integration point's id put in place of
+    its placeholder (`{Идентификатор точки интеграции}`), transactionId dropped (each delivery
+    adds its own), deviceUUID={{mindbox_device_uuid}} added when asked; and whether it calls this
+    notification's operation."""
+    parts = urlsplit(pasted.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return FilledUrl(
+            url="", errors=[_("Paste the whole URL from the operation's settings in Mindbox, starting with https://")]
+        )
+    pairs = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "transactionId"]
+    query = dict(pairs)
+    errors = []
+    endpoint_id = endpoint_id.strip()
+    if endpoint_id:
+        if _is_placeholder(endpoint_id):
+            errors.append(
+                _("The integration point's id is the one Mindbox issued, such as acme.Website, not the placeholder")
+            )
+        elif "endpointId" in query:
+            pairs = [(k, endpoint_id if k == "endpointId" else v) for k, v in pairs]
+        else:
+            pairs.insert(0, ("endpointId", endpoint_id))
+    elif _is_placeholder(query.get("endpointId", "")):
+        errors.append(
+            _("Enter the integration point's id (endpointId) from Mindbox: the URL has a placeholder in its place")
+        )
+    operation = query.get("operation", "")
+    if not operation:
+        errors.append(_("The URL names no operation: copy it from the operation's settings in Mindbox"))
+    elif operation_name and operation != operation_name:
+        errors.append(
+            _("The URL calls operation %(given)s, but this notification belongs to operation %(name)s")
+            % {"given": operation, "name": operation_name}
+        )
+    if device_uuid and "deviceUUID" not in query:
+        pairs.append(("deviceUUID", "{{" + DEVICE_UUID.name + "}}"))
+    url = urlunsplit((parts.scheme, parts.netloc, parts.path, _query_text(pairs), ""))
+    return FilledUrl(url=url, errors=errors)

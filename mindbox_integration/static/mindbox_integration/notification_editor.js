@@ -1,0 +1,545 @@
+/* The notification editor: under each notification body (textarea[data-editor="body"]), on a
+   notification's own page and in the inlines of its operation's page:
+   - the check of the draft as it is typed (the server's validation: JSON errors with line and
+     column, unknown mnemonics named, URL and filter problems);
+   - the mnemonic palette of the chosen communication type (a click inserts at the cursor);
+   - a preview of the rendered URL and body, from sample values or a recent real event;
+   - "Paste the URL from Mindbox": the integration point's id put in place of the placeholder,
+     the operation compared with this notification's;
+   - a builder of the filter conditions (rows of field, Include/Exclude, values; AND/OR) that
+     writes the JSON field, which stays available behind "Show JSON".
+   Endpoints and Russian labels come in the textarea's data attributes. No dependencies. */
+(function () {
+  "use strict";
+
+  var CHECK_DELAY = 350;
+
+  function format(template, values) {
+    return String(template).replace(/%\((\w+)\)s/g, function (_, key) {
+      return values[key] === undefined ? "" : String(values[key]);
+    });
+  }
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (key) {
+      if (key === "text") { node.textContent = attrs[key]; } else { node.setAttribute(key, attrs[key]); }
+    });
+    (children || []).forEach(function (child) { node.appendChild(child); });
+    return node;
+  }
+
+  function Editor(textarea) {
+    this.body = textarea;
+    this.form = textarea.form;
+    this.prefix = textarea.name.slice(0, textarea.name.length - "body".length);
+    this.labels = JSON.parse(textarea.dataset.labels || "{}");
+    this.urls = {
+      palette: textarea.dataset.paletteUrl,
+      check: textarea.dataset.checkUrl,
+      preview: textarea.dataset.previewUrl,
+      fillUrl: textarea.dataset.fillUrlUrl,
+      trial: textarea.dataset.testSendUrl
+    };
+    this.sequence = 0;
+    this.timer = null;
+    this.paletteType = null;
+    this.build();
+    this.bind();
+    this.buildUrlHelper();
+    this.filters = this.field("filters") ? new FilterBuilder(this, this.field("filters")) : null;
+    this.loadPalette();
+    if (this.body.value.trim()) { this.scheduleCheck(0); }
+  }
+
+  Editor.prototype.field = function (name) {
+    return this.form.elements[this.prefix + name] || null;
+  };
+
+  Editor.prototype.value = function (name) {
+    var field = this.field(name);
+    return field ? field.value : "";
+  };
+
+  Editor.prototype.build = function () {
+    var L = this.labels;
+    var id = (this.body.id || "body") + "-editor";
+    this.status = el("div", {"class": "editor-check", role: "status", "aria-live": "polite", id: id + "-check"});
+    this.paletteTitle = el("strong", {id: id + "-palette-title"});
+    this.search = el("input", {type: "search", "class": "palette-search", placeholder: L.palette_filter,
+      "aria-label": L.palette_filter});
+    this.list = el("ul", {"class": "palette-list", "aria-labelledby": id + "-palette-title"});
+    this.palette = el("div", {"class": "mnemonic-palette"}, [
+      el("div", {"class": "palette-head"}, [this.paletteTitle, this.search]),
+      this.list
+    ]);
+    this.source = el("select", {"class": "preview-source", id: id + "-source"});
+    this.previewButton = el("button", {type: "button", "class": "button preview-button", text: L.preview_button});
+    this.previewOut = el("div", {"class": "editor-preview", "aria-live": "polite"});
+    this.trialButton = el("button", {type: "button", "class": "button trial-button", text: L.trial_button,
+      "aria-describedby": id + "-trial-note"});
+    this.trialOut = el("div", {"class": "trial-send", "aria-live": "polite"});
+    this.container = el("div", {"class": "notification-editor"}, [
+      this.status,
+      this.palette,
+      el("div", {"class": "editor-actions"}, [
+        el("label", {"for": id + "-source", text: L.preview_values}), this.source, this.previewButton,
+        this.trialButton
+      ]),
+      el("p", {"class": "help trial-note", id: id + "-trial-note", text: L.trial_note}),
+      this.previewOut,
+      this.trialOut
+    ]);
+    this.body.setAttribute("aria-describedby", id + "-check");
+    this.body.insertAdjacentElement("afterend", this.container);
+  };
+
+  Editor.prototype.bind = function () {
+    var self = this;
+    ["body", "url", "filters"].forEach(function (name) {
+      var field = self.field(name);
+      if (field) { field.addEventListener("input", function () { self.scheduleCheck(CHECK_DELAY); }); }
+    });
+    ["communication_type", "operation"].forEach(function (name) {
+      var field = self.field(name);
+      if (!field) { return; }
+      var changed = function () { self.loadPalette(); self.scheduleCheck(0); };
+      field.addEventListener("change", changed);
+      // The operation's autocomplete (select2) announces a choice through jQuery only.
+      if (window.django && window.django.jQuery && field.tagName === "SELECT") {
+        window.django.jQuery(field).on("select2:select select2:clear", changed);
+      }
+    });
+    this.list.addEventListener("click", function (event) {
+      var button = event.target.closest("button[data-mnemonic]");
+      if (button) { event.preventDefault(); self.insert(button.dataset.mnemonic); }
+    });
+    this.search.addEventListener("input", function () { self.filterPalette(); });
+    this.search.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") { event.preventDefault(); }  // not the page's Save
+    });
+    this.previewButton.addEventListener("click", function (event) { event.preventDefault(); self.preview(); });
+    this.trialButton.addEventListener("click", function (event) { event.preventDefault(); self.trial(); });
+  };
+
+  Editor.prototype.insert = function (name) {
+    var text = "{{" + name + "}}";
+    var start = this.body.selectionStart, end = this.body.selectionEnd;
+    this.body.focus();
+    this.body.setRangeText(text, start, end, "end");
+    this.body.dispatchEvent(new Event("input", {bubbles: true}));
+  };
+
+  Editor.prototype.draft = function () {
+    return {
+      operation: this.value("operation"),
+      communication_type: this.value("communication_type"),
+      url: this.value("url"),
+      body: this.value("body"),
+      filters: this.value("filters"),
+      event: this.source.value
+    };
+  };
+
+  Editor.prototype.post = function (url, data) {
+    var token = this.form.querySelector("input[name=csrfmiddlewaretoken]");
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "X-CSRFToken": token ? token.value : ""},
+      body: JSON.stringify(data)
+    }).then(function (response) {
+      if (!response.ok) { throw new Error(String(response.status)); }
+      return response.json();
+    });
+  };
+
+  Editor.prototype.scheduleCheck = function (delay) {
+    var self = this;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(function () { self.check(); }, delay);
+  };
+
+  Editor.prototype.check = function () {
+    var self = this, L = this.labels, sequence = ++this.sequence;
+    this.status.className = "editor-check checking";
+    this.status.textContent = L.checking;
+    this.post(this.urls.check, this.draft()).then(function (result) {
+      if (sequence !== self.sequence) { return; }  // a later check is on its way
+      self.showCheck(result);
+    }, function (error) {
+      if (sequence !== self.sequence) { return; }
+      self.status.className = "editor-check bad";
+      self.status.textContent = format(L.check_failed, {status: error.message});
+    });
+  };
+
+  Editor.prototype.showCheck = function (result) {
+    var L = this.labels;
+    this.status.textContent = "";
+    this.status.dataset.ok = result.ok ? "yes" : "no";
+    if (result.ok) {
+      this.status.className = "editor-check ok";
+      this.status.textContent = L.check_ok;
+      return;
+    }
+    this.status.className = "editor-check bad";
+    var list = el("ul");
+    Object.keys(result.errors).forEach(function (field) {
+      result.errors[field].forEach(function (message) {
+        list.appendChild(el("li", {"data-field": field, text: message}));
+      });
+    });
+    this.status.appendChild(list);
+  };
+
+  Editor.prototype.loadPalette = function () {
+    var self = this, L = this.labels;
+    var ctype = this.value("communication_type");
+    var query = "?type=" + encodeURIComponent(ctype) + "&operation=" + encodeURIComponent(this.value("operation"));
+    if (!ctype) {
+      this.paletteTitle.textContent = L.no_type;
+      this.list.textContent = "";
+      return;
+    }
+    fetch(this.urls.palette + query, {credentials: "same-origin"}).then(function (response) {
+      if (!response.ok) { throw new Error(String(response.status)); }
+      return response.json();
+    }).then(function (data) {
+      if (data.type !== self.value("communication_type")) { return; }
+      self.renderPalette(data);
+    }, function (error) {
+      self.paletteTitle.textContent = format(L.check_failed, {status: error.message});
+    });
+  };
+
+  Editor.prototype.renderPalette = function (data) {
+    var L = this.labels, list = this.list;
+    this.paletteTitle.textContent = format(L.palette_title, {type: data.label});
+    list.textContent = "";
+    data.mnemonics.forEach(function (m) {
+      var button = el("button", {type: "button", "data-mnemonic": m.name,
+        "aria-label": format(L.insert, {name: m.name, meaning: m.meaning}), text: "{{" + m.name + "}}"});
+      var item = el("li", {"data-name": m.name, "class": m.seen ? "seen" : ""}, [
+        button, el("span", {"class": "meaning", text: m.meaning})
+      ]);
+      list.appendChild(item);
+    });
+    this.filterPalette();
+    if (this.filters) { this.filters.setFields(data.mnemonics); }
+    var current = this.source.value;
+    this.source.textContent = "";
+    this.source.appendChild(el("option", {value: "", text: L.sample_values}));
+    var source = this.source;
+    data.events.forEach(function (event) {
+      source.appendChild(el("option", {value: String(event.id), text: format(L.event_values, {event: event.label})}));
+    });
+    if (current && source.querySelector("option[value='" + current + "']")) { source.value = current; }
+  };
+
+  Editor.prototype.filterPalette = function () {
+    var term = this.search.value.trim().toLowerCase();
+    Array.prototype.forEach.call(this.list.children, function (item) {
+      item.hidden = Boolean(term) && item.textContent.toLowerCase().indexOf(term) === -1;
+    });
+  };
+
+  Editor.prototype.preview = function () {
+    var self = this, L = this.labels, out = this.previewOut;
+    out.textContent = L.checking;
+    this.post(this.urls.preview, this.draft()).then(function (result) {
+      out.textContent = "";
+      if (result.error) {
+        out.appendChild(el("p", {"class": "errornote preview-error", text: result.error}));
+        return;
+      }
+      out.appendChild(el("p", {}, [el("strong", {text: L.preview_url})]));
+      out.appendChild(el("pre", {"class": "preview-url", text: result.url}));
+      out.appendChild(el("p", {}, [el("strong", {text: L.preview_body})]));
+      out.appendChild(el("pre", {"class": "preview-body", text: result.body}));
+      out.appendChild(el("p", {"class": "help", text: L.preview_note}));
+    }, function (error) {
+      out.textContent = format(L.check_failed, {status: error.message});
+    });
+  };
+
+
+
+  Editor.prototype.trial = function () {
+    var self = this, L = this.labels, out = this.trialOut;
+    out.textContent = L.trial_sending;
+    this.trialButton.disabled = true;
+    this.post(this.urls.trial, this.draft()).then(function (result) {
+      self.trialButton.disabled = false;
+      out.textContent = "";
+      if (!result.sent) {
+        out.appendChild(el("p", {"class": "errornote trial-error", text: format(L.trial_not_sent, {error: result.error})}));
+        return;
+      }
+      var verdict = {delivered: L.trial_delivered, failed: L.trial_failed, retry: L.trial_retry}[result.outcome] || result.outcome;
+      out.appendChild(el("p", {"class": "trial-outcome outcome-" + result.outcome}, [
+        el("strong", {text: verdict}),
+        el("span", {text: " · " + format(L.trial_timing, {status: result.http_status === null ? "—" : result.http_status,
+          ms: result.duration_ms}) + (result.error ? " · " + result.error : "")})
+      ]));
+      if (result.fields.length) {
+        out.appendChild(el("h4", {text: L.trial_fields}));
+        var list = el("ul", {"class": "trial-fields"});
+        result.fields.forEach(function (f) {
+          var item = el("li", {"data-location": f.location}, [el("code", {text: f.location || "/"})]);
+          if (f.template) { item.appendChild(el("span", {"class": "trial-template", text: " (" + format(L.trial_template, {template: f.template}) + ")"})); }
+          item.appendChild(el("span", {text: ": " + f.message}));
+          list.appendChild(item);
+        });
+        out.appendChild(list);
+      }
+      var headers = Object.keys(result.request_headers).map(function (name) {
+        return name + ": " + result.request_headers[name];
+      }).join("\n");
+      out.appendChild(el("h4", {text: L.trial_request}));
+      out.appendChild(el("pre", {"class": "trial-request", text: "POST " + result.request_url + "\n" + headers + "\n\n" + result.request_body}));
+      out.appendChild(el("h4", {text: L.trial_response}));
+      out.appendChild(el("pre", {"class": "trial-response", text: "HTTP " + (result.http_status === null ? "—" : result.http_status) + "\n\n" + result.response_body}));
+    }, function (error) {
+      self.trialButton.disabled = false;
+      out.textContent = format(L.check_failed, {status: error.message});
+    });
+  };
+
+  Editor.prototype.buildUrlHelper = function () {
+    var self = this, L = this.labels, input = this.field("url");
+    if (!input || !this.urls.fillUrl) { return; }
+    var id = (input.id || "url") + "-helper";
+    var toggle = el("button", {type: "button", "class": "button url-helper-toggle", "aria-expanded": "false",
+      "aria-controls": id, text: L.url_helper_toggle});
+    var pasted = el("textarea", {id: id + "-pasted", rows: "2", "class": "url-helper-pasted", spellcheck: "false"});
+    var endpoint = el("input", {id: id + "-endpoint", type: "text", "class": "url-helper-endpoint",
+      placeholder: "acme.Website", autocomplete: "off"});
+    var device = el("input", {id: id + "-device", type: "checkbox", "class": "url-helper-device"});
+    var apply = el("button", {type: "button", "class": "button url-helper-apply", text: L.url_helper_apply});
+    var messages = el("div", {"class": "url-helper-messages", role: "status", "aria-live": "polite"});
+    var panel = el("div", {"class": "url-helper", id: id, hidden: ""}, [
+      el("label", {"for": id + "-pasted", text: L.url_helper_pasted}), pasted,
+      el("label", {"for": id + "-endpoint", text: L.url_helper_endpoint}), endpoint,
+      el("div", {"class": "url-helper-check"}, [device, el("label", {"for": id + "-device", text: L.url_helper_device})]),
+      el("div", {"class": "editor-actions"}, [apply]),
+      messages
+    ]);
+    input.insertAdjacentElement("afterend", toggle);
+    (input.closest(".flex-container") || toggle).insertAdjacentElement("afterend", panel);
+    toggle.addEventListener("click", function (event) {
+      event.preventDefault();
+      panel.hidden = !panel.hidden;
+      toggle.setAttribute("aria-expanded", panel.hidden ? "false" : "true");
+      if (!panel.hidden) { pasted.focus(); }
+    });
+    [pasted, endpoint].forEach(function (field) {
+      field.addEventListener("keydown", function (event) {
+        if (event.key === "Enter" && field.tagName === "INPUT") { event.preventDefault(); apply.click(); }
+      });
+    });
+    apply.addEventListener("click", function (event) {
+      event.preventDefault();
+      messages.textContent = L.checking;
+      self.post(self.urls.fillUrl, {
+        operation: self.value("operation"), pasted: pasted.value, endpoint_id: endpoint.value,
+        device_uuid: device.checked ? 1 : 0
+      }).then(function (result) {
+        messages.textContent = "";
+        if (result.errors.length) {
+          messages.className = "url-helper-messages bad";
+          var list = el("ul");
+          result.errors.forEach(function (message) { list.appendChild(el("li", {text: message})); });
+          messages.appendChild(list);
+          return;
+        }
+        input.value = result.url;
+        input.dispatchEvent(new Event("input", {bubbles: true}));
+        messages.className = "url-helper-messages ok";
+        messages.textContent = L.url_helper_done;
+        panel.hidden = true;
+        toggle.setAttribute("aria-expanded", "false");
+        toggle.insertAdjacentElement("afterend", el("span", {"class": "url-helper-done", role: "status", text: L.url_helper_done}));
+        input.focus();
+      }, function (error) {
+        messages.textContent = format(L.check_failed, {status: error.message});
+      });
+    });
+  };
+
+  /* The filter conditions as rows; the JSON field is their source of truth on Save. */
+  function FilterBuilder(editor, textarea) {
+    this.editor = editor;
+    this.textarea = textarea;
+    this.labels = editor.labels;
+    this.fields = [];
+    this.build();
+    this.load();
+  }
+
+  FilterBuilder.prototype.build = function () {
+    var self = this, L = this.labels, id = (this.textarea.id || "filters") + "-builder";
+    this.match = el("select", {id: id + "-match", "class": "filter-match"}, [
+      el("option", {value: "all", text: L.match_all}), el("option", {value: "any", text: L.match_any})
+    ]);
+    this.matchRow = el("div", {"class": "filter-match-row"}, [
+      el("label", {"for": id + "-match", text: L.filters_match}), this.match
+    ]);
+    this.rows = el("div", {"class": "filter-rows"});
+    this.empty = el("p", {"class": "help filter-empty", text: L.no_conditions});
+    this.raw = el("p", {"class": "errornote filter-raw", text: L.filters_raw, hidden: ""});
+    this.add = el("button", {type: "button", "class": "button add-condition", text: L.add_condition});
+    this.toggle = el("button", {type: "button", "class": "button toggle-json", "aria-expanded": "false",
+      "aria-controls": this.textarea.id, text: L.show_json});
+    this.container = el("div", {"class": "filter-builder", id: id}, [
+      this.raw, this.matchRow, this.rows, this.empty,
+      el("div", {"class": "editor-actions"}, [this.add, this.toggle])
+    ]);
+    this.textarea.insertAdjacentElement("beforebegin", this.container);
+    this.add.addEventListener("click", function (event) {
+      event.preventDefault();
+      var row = self.addRow({field: "", mode: "include", values: []});
+      self.sync();
+      row.querySelector("select").focus();
+    });
+    this.match.addEventListener("change", function () { self.sync(); });
+    this.toggle.addEventListener("click", function (event) {
+      event.preventDefault();
+      self.showJson(self.textarea.hidden);
+    });
+  };
+
+  FilterBuilder.prototype.showJson = function (show) {
+    this.textarea.hidden = !show;
+    this.toggle.textContent = show ? this.labels.hide_json : this.labels.show_json;
+    this.toggle.setAttribute("aria-expanded", show ? "true" : "false");
+    if (!show) { this.load(); }  // what was typed in the JSON comes back as rows
+  };
+
+  FilterBuilder.prototype.parse = function () {
+    var text = this.textarea.value.trim();
+    if (!text) { return {match: "all", conditions: []}; }
+    var data;
+    try { data = JSON.parse(text); } catch (error) { return null; }
+    if (!data || typeof data !== "object" || Array.isArray(data)) { return null; }
+    var keys = Object.keys(data).filter(function (key) { return key !== "match" && key !== "conditions"; });
+    var conditions = data.conditions === undefined ? [] : data.conditions;
+    if (keys.length || !Array.isArray(conditions)) { return null; }
+    var representable = conditions.every(function (row) {
+      return row && typeof row === "object" && typeof row.field === "string" && Array.isArray(row.values) &&
+        (row.mode === "include" || row.mode === "exclude") &&
+        row.values.every(function (v) { return typeof v === "string" || typeof v === "number"; });
+    });
+    return representable ? {match: data.match === "any" ? "any" : "all", conditions: conditions} : null;
+  };
+
+  FilterBuilder.prototype.load = function () {
+    var data = this.parse();
+    this.rows.textContent = "";
+    if (data === null) {
+      this.raw.hidden = false;
+      this.showJsonOnly(true);
+      return;
+    }
+    this.showJsonOnly(false);
+    this.raw.hidden = true;
+    this.match.value = data.match;
+    var self = this;
+    data.conditions.forEach(function (row) { self.addRow(row); });
+    this.refresh();
+  };
+
+  FilterBuilder.prototype.showJsonOnly = function (only) {
+    this.textarea.hidden = !only;
+    [this.matchRow, this.rows, this.empty, this.add].forEach(function (node) { node.hidden = only; });
+    this.toggle.hidden = only;
+  };
+
+  FilterBuilder.prototype.fieldOptions = function (select, current) {
+    var L = this.labels;
+    select.textContent = "";
+    select.appendChild(el("option", {value: "", text: "—"}));
+    var known = false;
+    this.fields.forEach(function (m) {
+      select.appendChild(el("option", {value: m.name, text: m.name + " — " + m.meaning}));
+      if (m.name === current) { known = true; }
+    });
+    if (current && !known) {
+      select.appendChild(el("option", {value: current, text: format(L.unknown_field, {name: current})}));
+    }
+    select.value = current || "";
+  };
+
+  FilterBuilder.prototype.setFields = function (mnemonics) {
+    var self = this;
+    this.fields = mnemonics;
+    Array.prototype.forEach.call(this.rows.querySelectorAll("select.condition-field"), function (select) {
+      self.fieldOptions(select, select.value);
+    });
+  };
+
+  FilterBuilder.prototype.addRow = function (row) {
+    var self = this, L = this.labels;
+    var number = this.rows.children.length + 1;
+    var field = el("select", {"class": "condition-field", "aria-label": L.field});
+    this.fieldOptions(field, row.field);
+    var mode = el("select", {"class": "condition-mode", "aria-label": L.mode}, [
+      el("option", {value: "include", text: L.include}), el("option", {value: "exclude", text: L.exclude})
+    ]);
+    mode.value = row.mode === "exclude" ? "exclude" : "include";
+    var values = el("input", {type: "text", "class": "condition-values", "aria-label": L.values,
+      placeholder: L.values});
+    values.value = (row.values || []).join(", ");
+    var remove = el("button", {type: "button", "class": "button remove-condition", text: "×",
+      "aria-label": format(L.remove_condition, {number: number})});
+    var line = el("div", {"class": "filter-row"}, [field, mode, values, remove]);
+    [field, mode].forEach(function (node) { node.addEventListener("change", function () { self.sync(); }); });
+    values.addEventListener("input", function () { self.sync(); });
+    values.addEventListener("keydown", function (event) { if (event.key === "Enter") { event.preventDefault(); } });
+    remove.addEventListener("click", function (event) {
+      event.preventDefault();
+      line.remove();
+      self.sync();
+      self.add.focus();
+    });
+    this.rows.appendChild(line);
+    this.refresh();
+    return line;
+  };
+
+  FilterBuilder.prototype.refresh = function () {
+    var count = this.rows.children.length, L = this.labels;
+    this.empty.hidden = count > 0;
+    this.matchRow.hidden = count < 2;
+    Array.prototype.forEach.call(this.rows.children, function (line, index) {
+      line.querySelector(".remove-condition").setAttribute("aria-label", format(L.remove_condition, {number: index + 1}));
+    });
+  };
+
+  FilterBuilder.prototype.sync = function () {
+    var conditions = Array.prototype.map.call(this.rows.children, function (line) {
+      return {
+        field: line.querySelector(".condition-field").value,
+        mode: line.querySelector(".condition-mode").value,
+        values: line.querySelector(".condition-values").value.split(",")
+          .map(function (v) { return v.trim(); }).filter(Boolean)
+      };
+    });
+    this.textarea.value = conditions.length ? JSON.stringify({match: this.match.value, conditions: conditions}) : "";
+    this.textarea.dispatchEvent(new Event("input", {bubbles: true}));
+    this.refresh();
+  };
+
+  function setUp(root) {
+    var areas = (root || document).querySelectorAll('textarea[data-editor="body"]');
+    Array.prototype.forEach.call(areas, function (textarea) {
+      if (textarea.name.indexOf("__prefix__") !== -1 || textarea.dataset.editorReady) { return; }
+      textarea.dataset.editorReady = "yes";
+      textarea._editor = new Editor(textarea);
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { setUp(document); });
+  // Django's inlines announce a row added with "Add another".
+  document.addEventListener("formset:added", function (event) { setUp(event.target); });
+})();

@@ -1,0 +1,92 @@
+"""Test send ("trial" here, so no test runner takes it for a test): the notification's draft rendered (sample values or a real event's) and sent to
+Mindbox for real through the delivery's own client and outbound guard, under a new
+transactionId. Nothing is stored: the manager sees the exact request, the key masked, and
+Mindbox's answer, with its validation messages mapped to the body template's mnemonics."""
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
+
+from mindbox_integration import services
+from mindbox_integration.crypto import KeyUnavailable
+from mindbox_integration.mindbox.client import MindboxClient, with_transaction_id
+from mindbox_integration.mindbox.guard import Policy
+from mindbox_integration.models import MindboxIntegration
+from notifications.rendering import TemplateError, compile_body, compile_url, template_at
+
+MASKED_KEY = "SecretKey ••••••••"
+
+
+@dataclass(frozen=True)
+class FieldMessage:
+    location: str  # Mindbox's JSON pointer into the body
+    message: str
+    template: str | None  # what the body template has there, e.g. {{contact_phone_number}}
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    request_url: str = ""
+    request_headers: dict[str, str] = field(default_factory=dict)
+    request_body: str = ""
+    sent: bool = False  # a request reached (or was made towards) Mindbox
+    outcome: str = ""  # delivered, retry, failed: as a delivery would classify the answer
+    http_status: int | None = None
+    response_body: str = ""
+    error: str = ""
+    duration_ms: int = 0
+    fields: list[FieldMessage] = field(default_factory=list)
+
+
+@sensitive_variables("key")
+def send_draft(
+    *,
+    integration: MindboxIntegration,
+    url: str,
+    body: str,
+    values: Mapping[str, Any],
+    client: MindboxClient,
+    policy: Policy,
+) -> TrialResult:
+    """Render and send once; the answer is classified as a delivery's would be."""
+    try:
+        rendered_body = compile_body(body).render_json(values)
+        rendered_url = compile_url(url).render(values)
+    except TemplateError as exc:
+        return TrialResult(error=_("cannot render: %(error)s") % {"error": exc})
+    if not url.strip():
+        return TrialResult(error=_("URL: paste the operation's URL from Mindbox"))
+    transaction_id = str(uuid.uuid4())
+    headers = {"Content-Type": "application/json; charset=utf-8", "Accept": "application/json"}
+    try:
+        key = services.secret_key(integration=integration)
+    except KeyUnavailable as exc:
+        return TrialResult(error=str(exc))
+    if key:
+        headers["Authorization"] = MASKED_KEY
+    outcome = client.send(
+        url=rendered_url, body=rendered_body, secret_key=key, transaction_id=transaction_id, policy=policy
+    )
+    return TrialResult(
+        request_url=with_transaction_id(rendered_url, transaction_id),
+        request_headers=headers,
+        request_body=rendered_body,
+        sent=not outcome.refused,
+        outcome=outcome.kind.value,
+        http_status=outcome.http_status,
+        response_body=outcome.response_body,
+        error=outcome.error,
+        duration_ms=outcome.duration_ms,
+        fields=[
+            FieldMessage(
+                location=str(m.get("location", "")),
+                message=str(m.get("message", "")),
+                template=template_at(body, str(m.get("location", ""))),
+            )
+            for m in outcome.messages
+        ],
+    )

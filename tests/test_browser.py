@@ -1,0 +1,438 @@
+"""The account manager's admin in a real browser (Debian's Chromium through Playwright): the
+walk a manager takes, with a screenshot of each step under var/test-artifacts/browser/."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from mindbox_integration import crypto
+from tests.browser_support import TABLET, log_in, make_manager
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_manager_logs_in_through_the_login_page_and_sees_only_their_account(page, shot, live_server, make_account):
+    mine = make_account(name="Alpha", active=False)
+    make_account(name="Beta", active=False)
+    make_manager(mine)
+    page.goto("/admin/")
+    expect(page).to_have_url(re.compile(r"/admin/login/"))
+    shot(page, "login-page")
+    log_in(page, live_server.url, "manager")
+    shot(page, "index")
+    page.get_by_role("link", name="Аккаунты").first.click()
+    expect(page.locator("#result_list")).to_contain_text("Alpha")
+    expect(page.locator("#result_list")).not_to_contain_text("Beta")
+    shot(page, "accounts")
+    page.set_viewport_size(TABLET)
+    shot(page, "accounts-tablet")
+
+
+GOOD_URL = "https://api.s.mindbox.ru/v3/operations/async?endpointId=acme.Website&operation=Zvonok"
+PLACEHOLDER_URL = (
+    "https://api.s.mindbox.ru/v3/operations/async?endpointId={Идентификатор точки интеграции}&operation=Zvonok"
+)
+GOOD_BODY = '{"customer": {"fullName": {{visitor_name}}, "mobilePhone": {{contact_phone_number}}}}'
+
+
+def open_integration(page, account_name: str) -> None:
+    """From the admin's index, as a manager finds it: Аккаунты → the account → Открыть настройки."""
+    page.goto("/admin/")
+    page.get_by_role("link", name="Аккаунты").first.click()
+    page.get_by_role("link", name=re.compile(account_name)).click()
+    page.get_by_role("link", name=re.compile("Открыть настройки")).click()
+    expect(page.locator("#integration-glance")).to_be_visible()
+
+
+def test_guided_set_up_activate_save_copy_add_an_operation_and_a_notification(page, shot, live_server, make_account):
+    account = make_account(name="Alpha", active=False)
+    make_manager(account)
+    log_in(page, live_server.url, "manager")
+    open_integration(page, "Alpha")
+
+    # The state at a glance: off, nothing yet, and what to do next. No set-up before Save.
+    glance = page.locator("#integration-glance")
+    expect(glance.locator(".glance-active")).to_contain_text("выключена")
+    expect(glance.locator(".glance-last-event")).to_contain_text("пока нет")
+    expect(glance.locator(".next-step")).to_contain_text("отметьте «Активность»")
+    expect(page.locator("#uis-setup")).to_have_count(0)
+    shot(page, "integration-off")
+
+    page.get_by_label("Активность").check()
+    page.get_by_role("button", name="Сохранить", exact=True).click()
+    expect(page.locator(".messagelist")).to_contain_text("Сохранено.")
+    expect(glance.locator(".glance-active")).to_contain_text("включена")
+    setup = page.locator("#uis-setup")
+    expect(setup).to_be_visible()
+    shot(page, "activated-set-up-block")
+
+    # The account's token was issued when a superuser created it: here it is masked, and a
+    # masked URL is nothing to copy into UIS. A new token shows the URLs whole, once.
+    expect(setup.locator(".masked-url-help").first).to_contain_text("выпустите новый токен")
+    expect(setup.get_by_role("button", name="Копировать адрес (Звонки)")).to_have_count(0)
+    setup.get_by_role("button", name="Новый токен, старый отключается сразу").click()
+    expect(page.locator(".messagelist")).to_contain_text("Новый токен входящих запросов")
+    shot(page, "new-token")
+
+    # Copy the inbound URL for calls: the clipboard holds exactly what the page shows, and
+    # the token in it is the account's.
+    url_text = page.locator("#inbound-url-calls").inner_text().strip()
+    assert "/api/uis/events/calls/?token=" in url_text and "…" not in url_text
+    account.refresh_from_db()
+    assert crypto.token_hash(url_text.split("token=", 1)[1]) == account.inbound_token_hash
+    setup.get_by_role("button", name="Копировать адрес (Звонки)").click()
+    expect(setup.locator(".copy-feedback").first).to_have_text("Скопировано")
+    assert page.evaluate("navigator.clipboard.readText()") == url_text
+    shot(page, "url-copied")
+    # The body to paste, by keyboard: the button takes the focus and Enter.
+    setup.get_by_role("button", name="Копировать тело (Звонки)").focus()
+    page.keyboard.press("Enter")
+    pasted = page.evaluate("navigator.clipboard.readText()")
+    assert '"visitor_name": {{visitor_name}}' in pasted
+    expect(glance.locator(".next-step")).to_contain_text("добавьте операцию")
+
+    # An operation, then its page for the notifications.
+    page.locator("#id_operations-0-name").fill("Zvonok")
+    page.get_by_role("button", name="Сохранить", exact=True).click()
+    expect(page.locator(".messagelist")).to_contain_text("Сохранено.")
+    expect(glance.locator(".next-step")).to_contain_text("добавьте её уведомления")
+    shot(page, "operation-added")
+    page.locator("#operations-0 a.inlinechangelink").click()
+    expect(page.locator("h1")).to_contain_text("Изменить")
+    expect(page.locator(".field-name .readonly, #id_name").first).to_be_visible()
+
+    # A notification with the URL as Mindbox shows it, placeholder and all: refused, saying why.
+    page.locator("#id_notifications-0-name").fill("Входящие звонки")
+    page.locator("#id_notifications-0-url").fill(PLACEHOLDER_URL)
+    page.locator("#id_notifications-0-communication_type").select_option("calls")
+    page.locator("#id_notifications-0-body").fill(GOOD_BODY)
+    shot(page, "notification-filled-wrong-url")
+    page.get_by_role("button", name="Сохранить и продолжить редактирование").click()
+    errors = page.locator("#notifications-0 .errorlist")
+    expect(errors).to_contain_text("endpointId")
+    expect(errors).to_contain_text("Идентификатор точки интеграции")
+    shot(page, "wrong-url-refused")
+
+    # URL fixed, a mistyped mnemonic in the body: refused, naming it.
+    page.locator("#id_notifications-0-url").fill(GOOD_URL)
+    page.locator("#id_notifications-0-body").fill('{"customer": {"fullName": {{visitor_nme}}}}')
+    page.get_by_role("button", name="Сохранить и продолжить редактирование").click()
+    expect(page.locator("#notifications-0 .errorlist")).to_contain_text("{{visitor_nme}}")
+    expect(page.locator("#notifications-0 .errorlist")).not_to_contain_text("endpointId")
+    shot(page, "unknown-mnemonic-refused")
+
+    page.locator("#id_notifications-0-body").fill(GOOD_BODY)
+    page.get_by_role("button", name="Сохранить и продолжить редактирование").click()
+    expect(page.locator(".messagelist .success")).to_be_visible()
+    expect(page.locator("#notifications-0 .errorlist")).to_have_count(0)
+    shot(page, "notification-saved")
+
+    # Back on the integration page: nothing left to do; the page at tablet width too.
+    open_integration(page, "Alpha")
+    expect(page.locator("#integration-glance .next-step")).to_have_count(0)
+    shot(page, "integration-ready")
+    page.set_viewport_size(TABLET)
+    shot(page, "integration-ready-tablet")
+
+
+def test_notification_editor_palette_check_as_you_type_and_preview(page, shot, live_server, make_account):
+    from django.urls import reverse
+
+    from mindbox_integration.models import Notification, Operation
+    from tests.conftest import receive_call
+
+    account = make_account(name="Alpha")
+    operation = Operation.objects.create(integration=account.mindbox, name="Zvonok")
+    receive_call(account, "101", visitor_name="Ольга Real")
+    make_manager(account)
+    log_in(page, live_server.url, "manager")
+    page.goto(reverse("admin:mindbox_integration_operation_change", args=[operation.pk]))
+
+    form = page.locator("#notifications-0")
+    body = page.locator("#id_notifications-0-body")
+    palette = form.locator(".mnemonic-palette")
+    status = form.locator(".editor-check")
+    expect(palette).to_contain_text("Выберите тип коммуникации")
+    page.locator("#id_notifications-0-name").fill("Входящие звонки")
+    page.locator("#id_notifications-0-url").fill(GOOD_URL)
+    page.locator("#id_notifications-0-communication_type").select_option("calls")
+    expect(palette).to_contain_text("Мнемоники типа «Звонки»")
+    expect(palette.get_by_role("button", name=re.compile(r"^Вставить visitor_name: Имя посетителя"))).to_be_visible()
+    shot(page, "palette-for-calls")
+
+    # JSON checked as you type: the error names its line and column.
+    body.fill('{"customer": {"fullName": }}')
+    expect(status).to_contain_text("строке 1, столбце 27")
+    shot(page, "json-error-as-you-type")
+
+    # A click on the palette inserts at the cursor; the check then passes.
+    body.evaluate("el => el.setSelectionRange(26, 26)")
+    palette.get_by_role("button", name=re.compile(r"^Вставить visitor_name:")).click()
+    expect(body).to_have_value('{"customer": {"fullName": {{visitor_name}}}}')
+    expect(status).to_have_text("Проверено: ошибок нет")
+    shot(page, "mnemonic-inserted")
+
+    # By keyboard: the search narrows the palette, Tab reaches a button, Enter inserts.
+    body.evaluate(
+        "el => { const at = el.value.length - 2;"
+        """ el.setRangeText(', "mobilePhone": ', at, at, 'end'); }"""
+    )
+    search = palette.get_by_role("searchbox")
+    search.fill("телефон")
+    expect(palette.locator("li:not([hidden])").first).to_contain_text("телефон", ignore_case=True)
+    expect(palette.locator("li[data-name=visitor_name]")).to_be_hidden()
+    search.press("Tab")
+    focused = page.evaluate("document.activeElement.dataset.mnemonic")
+    page.keyboard.press("Enter")
+    expect(body).to_have_value('{"customer": {"fullName": {{visitor_name}}, "mobilePhone": {{' + focused + "}}}}")
+    expect(status).to_have_text("Проверено: ошибок нет")
+
+    # An unknown mnemonic is named as you type.
+    body.fill('{"customer": {"fullName": {{visitor_nme}}}}')
+    expect(status).to_contain_text("{{visitor_nme}}")
+    shot(page, "unknown-mnemonic-as-you-type")
+    body.fill(GOOD_BODY)
+    expect(status).to_have_text("Проверено: ошибок нет")
+
+    # Preview from sample values, then from the account's real event.
+    form.get_by_role("button", name="Предпросмотр").click()
+    expect(form.locator(".preview-body")).to_contain_text('"fullName": "Анна Петрова"')
+    expect(form.locator(".preview-url")).to_contain_text("operation=Zvonok")
+    expect(form.locator(".preview-url")).to_contain_text("transactionId=")
+    shot(page, "preview-sample-values")
+    form.locator(".preview-source").select_option(index=1)
+    form.get_by_role("button", name="Предпросмотр").click()
+    expect(form.locator(".preview-body")).to_contain_text('"fullName": "Ольга Real"')
+    shot(page, "preview-real-event")
+    page.set_viewport_size(TABLET)
+    shot(page, "editor-tablet")
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    # A row added with "Add another" gets its own editor.
+    page.locator("#notifications-group .add-row a").click()
+    expect(page.locator("#notifications-1 .mnemonic-palette")).to_be_visible()
+    page.get_by_role("button", name="Сохранить и продолжить редактирование").click()
+    expect(page.locator(".messagelist .success")).to_be_visible()
+    assert Notification.objects.get(operation=operation).body == GOOD_BODY
+
+
+MINDBOX_SHOWS = (
+    "https://api.s.mindbox.ru/v3/operations/async?endpointId={Идентификатор точки интеграции}&operation=Zvonok"
+)
+
+
+def test_paste_the_url_from_mindbox_and_build_filter_conditions(page, shot, live_server, make_account):
+    import json
+
+    from django.urls import reverse
+
+    from mindbox_integration.models import Notification, Operation
+
+    account = make_account(name="Alpha")
+    operation = Operation.objects.create(integration=account.mindbox, name="Zvonok")
+    make_manager(account)
+    log_in(page, live_server.url, "manager")
+    page.goto(reverse("admin:mindbox_integration_operation_change", args=[operation.pk]))
+    form = page.locator("#notifications-0")
+    status = form.locator(".editor-check")
+    page.locator("#id_notifications-0-name").fill("Входящие звонки")
+    page.locator("#id_notifications-0-communication_type").select_option("calls")
+    page.locator("#id_notifications-0-body").fill(GOOD_BODY)
+
+    # The URL as Mindbox shows it, for another operation: refused, naming both.
+    toggle = form.get_by_role("button", name="Вставить URL из Mindbox…")
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    helper = form.locator(".url-helper")
+    helper.get_by_label("URL из настроек операции в Mindbox").fill(MINDBOX_SHOWS.replace("Zvonok", "Website.Register"))
+    helper.get_by_label("Идентификатор точки интеграции (endpointId)").fill("acme.Website")
+    helper.get_by_role("button", name="Подставить URL").click()
+    expect(helper.locator(".url-helper-messages")).to_contain_text("Website.Register")
+    expect(helper.locator(".url-helper-messages")).to_contain_text("Zvonok")
+    shot(page, "pasted-url-other-operation")
+    # The right one: the id goes in place of the placeholder, deviceUUID added on request.
+    helper.get_by_label("URL из настроек операции в Mindbox").fill(MINDBOX_SHOWS)
+    helper.get_by_label(re.compile("Добавить deviceUUID")).check()
+    helper.get_by_label("Идентификатор точки интеграции (endpointId)").press("Enter")
+    expect(page.locator("#id_notifications-0-url")).to_have_value(GOOD_URL + "&deviceUUID={{mindbox_device_uuid}}")
+    expect(helper).to_be_hidden()
+    expect(status).to_have_text("Проверено: ошибок нет")
+    shot(page, "pasted-url-filled")
+
+    # Filter conditions as rows: the JSON field is hidden and written by the builder.
+    builder = form.locator(".filter-builder")
+    filters = page.locator("#id_notifications-0-filters")
+    expect(builder).to_contain_text("Условий нет")
+    expect(filters).to_be_hidden()
+    builder.get_by_role("button", name="Добавить условие").click()
+    row = builder.locator(".filter-row").nth(0)
+    row.get_by_label("Поле").select_option("direction")
+    row.get_by_label("Режим").select_option(label="Включить")
+    row.get_by_label("Значения через запятую").fill("in")
+    expect(builder.locator(".filter-match-row")).to_be_hidden()  # one row: nothing to join
+    builder.get_by_role("button", name="Добавить условие").click()
+    row = builder.locator(".filter-row").nth(1)
+    row.get_by_label("Поле").select_option("call_source")
+    row.get_by_label("Режим").select_option(label="Исключить")
+    row.get_by_label("Значения через запятую").fill("va, callapi")
+    builder.get_by_label("Условия объединяются через").select_option(label="ИЛИ — любое условие")
+    expected = {
+        "match": "any",
+        "conditions": [
+            {"field": "direction", "mode": "include", "values": ["in"]},
+            {"field": "call_source", "mode": "exclude", "values": ["va", "callapi"]},
+        ],
+    }
+    assert json.loads(filters.input_value()) == expected
+    expect(status).to_have_text("Проверено: ошибок нет")
+    shot(page, "filter-builder")
+
+    # The JSON stays at hand; an unknown field typed there is named, and comes back as a row.
+    builder.get_by_role("button", name="Показать JSON").click()
+    expect(filters).to_be_visible()
+    filters.fill(json.dumps({"conditions": [{"field": "nope", "mode": "include", "values": ["x"]}]}))
+    expect(status).to_contain_text("nope")
+    builder.get_by_role("button", name="Скрыть JSON").click()
+    expect(builder.locator(".filter-row")).to_have_count(1)
+    expect(builder.locator(".condition-field").first).to_contain_text("nope (неизвестное поле)")
+    shot(page, "filter-unknown-field")
+    builder.get_by_role("button", name="Удалить условие 1").click()
+    expect(builder).to_contain_text("Условий нет")
+    builder.get_by_role("button", name="Добавить условие").click()
+    row = builder.locator(".filter-row").nth(0)
+    row.get_by_label("Поле").select_option("direction")
+    row.get_by_label("Значения через запятую").fill("in")
+    expect(status).to_have_text("Проверено: ошибок нет")
+    page.set_viewport_size(TABLET)
+    shot(page, "filter-builder-tablet")
+    page.get_by_role("button", name="Сохранить и продолжить редактирование").click()
+    expect(page.locator(".messagelist .success")).to_be_visible()
+    saved = Notification.objects.get(operation=operation)
+    assert saved.url == GOOD_URL + "&deviceUUID={{mindbox_device_uuid}}"
+    assert saved.filters == {
+        "match": "all",
+        "conditions": [{"field": "direction", "mode": "include", "values": ["in"]}],
+    }
+    # Reopened, the saved conditions show as rows.
+    expect(page.locator("#notifications-0 .filter-row")).to_have_count(1)
+    expect(page.locator("#notifications-0 .condition-values")).to_have_value("in")
+
+
+def test_test_send_shows_the_request_and_mindboxs_answer(page, shot, live_server, make_account, mindbox):
+    from django.urls import reverse
+
+    from harness.mindbox_standin import Planned
+    from mindbox_integration.models import Operation
+
+    key = "sk-browser-trial-9931"
+    account = make_account(name="Alpha", secret_key=key)
+    operation = Operation.objects.create(integration=account.mindbox, name="Zvonok")
+    make_manager(account)
+    log_in(page, live_server.url, "manager")
+    page.goto(reverse("admin:mindbox_integration_operation_change", args=[operation.pk]))
+    form = page.locator("#notifications-0")
+    page.locator("#id_notifications-0-name").fill("Входящие звонки")
+    page.locator("#id_notifications-0-url").fill(mindbox.url("Zvonok"))
+    page.locator("#id_notifications-0-communication_type").select_option("calls")
+    page.locator("#id_notifications-0-body").fill(GOOD_BODY)
+    expect(form.locator(".editor-check")).to_have_text("Проверено: ошибок нет")
+
+    # Accepted: the exact request, key masked, and the answer.
+    form.get_by_role("button", name="Тестовая отправка в Mindbox").click()
+    result = form.locator(".trial-send")
+    expect(result.locator(".trial-outcome")).to_contain_text("Принято Mindbox")
+    (sent,) = mindbox.requests
+    assert sent.headers["Authorization"] == f"SecretKey {key}"
+    request_text = result.locator(".trial-request").inner_text()
+    assert f"transactionId={sent.query['transactionId']}" in request_text
+    assert "Authorization: SecretKey ••••••••" in request_text
+    assert '"fullName": "Анна Петрова"' in request_text
+    expect(result.locator(".trial-response")).to_contain_text('"status": "Success"')
+    assert key not in page.content()
+    shot(page, "test-send-accepted")
+
+    # Refused with validation messages: each names the body's field and its mnemonic.
+    mindbox.plan(
+        Planned(
+            payload={
+                "status": "ValidationError",
+                "validationMessages": [{"message": "Неверный формат телефона", "location": "/customer/mobilePhone"}],
+            }
+        )
+    )
+    form.get_by_role("button", name="Тестовая отправка в Mindbox").click()
+    expect(result.locator(".trial-outcome")).to_contain_text("Отклонено")
+    field = result.locator(".trial-fields li[data-location='/customer/mobilePhone']")
+    expect(field).to_contain_text("{{contact_phone_number}}")
+    expect(field).to_contain_text("Неверный формат телефона")
+    assert len(mindbox.requests) == 2
+    shot(page, "test-send-validation-error")
+
+
+def test_a_failed_delivery_is_found_in_the_log_and_resent(
+    page, shot, live_server, make_account, make_notification, mindbox, celery_worker
+):
+    import requests
+
+    from harness.mindbox_standin import Planned
+    from notifications.models import Delivery
+    from tests.conftest import wait_for
+
+    account = make_account(name="Alpha")
+    make_notification(account, body=GOOD_BODY)
+    make_manager(account)
+    # UIS posts an event; the worker sends it and Mindbox refuses it.
+    mindbox.plan(
+        Planned(
+            payload={
+                "status": "ValidationError",
+                "validationMessages": [{"message": "Клиент заблокирован", "location": "/customer"}],
+            }
+        )
+    )
+    answer = requests.post(
+        f"{live_server.url}/api/uis/events/calls/?token={account.inbound_token}",
+        json={"call_session_id": "5551", "visitor_name": "Анна", "contact_phone_number": "79161234567"},
+        timeout=10,
+    )
+    assert answer.status_code == 202
+    delivery = wait_for(lambda: Delivery.objects.filter(status="failed").first())
+
+    # The manager sees the failure on the integration page and goes to the log from there.
+    log_in(page, live_server.url, "manager")
+    open_integration(page, "Alpha")
+    failures = page.locator("#integration-glance .glance-failures")
+    expect(failures).to_contain_text("1 неудачный запрос")
+    expect(failures).to_contain_text("Клиент заблокирован")
+    shot(page, "integration-with-a-failure")
+    page.get_by_role("link", name="Журнал доставок этой интеграции").click()
+    # Found by the customer's phone, written as people write it.
+    page.locator("#searchbar").fill("8 (916) 123-45-67")
+    page.locator("#searchbar").press("Enter")
+    rows = page.locator("#result_list tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("не доставлено")
+    shot(page, "log-search-by-phone")
+    rows.first.locator("th a").click()
+    expect(page.locator(".field-last_error")).to_contain_text("Клиент заблокирован")
+    expect(page.locator(".field-body")).to_contain_text('"mobilePhone":"79161234567"')
+    expect(page.locator(".rendered-request")).to_contain_text(f"transactionId={delivery.transaction_id}")
+    expect(page.locator(".rendered-request")).to_contain_text('"fullName": "Анна"')
+    expect(page.locator(".event-values")).to_contain_text('"call_session_id": "5551"')
+    shot(page, "failed-delivery-page")
+
+    # Resent from its page: the worker sends it again under the same transactionId.
+    page.get_by_role("button", name="Отправить повторно", exact=True).click()
+    expect(page.locator(".messagelist")).to_contain_text("1")
+
+    def delivered() -> bool:
+        page.reload()
+        return page.locator(".field-status .readonly").inner_text().strip() == "доставлено"
+
+    wait_for(delivered, timeout=30, interval=0.5)
+    first, second = mindbox.received(operation="Zvonok")
+    assert first.query["transactionId"] == second.query["transactionId"] == str(delivery.transaction_id)
+    assert [a.outcome for a in delivery.attempt_log.order_by("started_at")] == ["failed", "delivered"]
+    expect(page.locator("#attempt_log-group")).to_contain_text("доставлено")
+    shot(page, "resent-and-delivered")

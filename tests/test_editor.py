@@ -1,0 +1,216 @@
+"""The notification editor: its reads (mindbox_integration.editor) on the real database, and its
+JSON endpoints through the test client, scoped by tenancy like every admin surface."""
+
+import json
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import reverse
+
+from mindbox_integration import editor, tenancy
+from notifications.mnemonics import mnemonics_for
+from notifications.models import InboundEvent
+from tests.conftest import receive_call
+
+pytestmark = pytest.mark.django_db
+
+ZVONOK = "https://api.s.mindbox.ru/v3/operations/async?endpointId=acme.Website&operation=Zvonok"
+BODY = '{"customer": {"fullName": {{visitor_name}}, "mobilePhone": {{contact_phone_number}}}}'
+
+
+def check(**draft):
+    defaults = {
+        "account_id": None,
+        "operation_name": "Zvonok",
+        "communication_type": "calls",
+        "url": ZVONOK,
+        "body": BODY,
+        "filters_text": "",
+    }
+    return editor.check_draft(**{**defaults, **draft})
+
+
+def test_the_palette_is_the_types_catalogue_in_russian_then_what_uis_sent(make_account):
+    account = make_account()
+    receive_call(account, "1")  # sends call_session_id and visitor_name
+    InboundEvent.objects.update(values={"call_session_id": "1", "my_custom_field": "x"})
+    entries = editor.palette(account_id=account.pk, communication_type="calls")
+    names = [e.name for e in entries]
+    assert names[: len(mnemonics_for("calls"))] == list(mnemonics_for("calls"))
+    assert names[-1] == "my_custom_field" and entries[-1].seen
+    by_name = {e.name: e for e in entries}
+    assert by_name["visitor_name"].meaning == "Имя посетителя"
+    assert by_name["visitor_name"].sample == "Анна Петрова"
+    assert "taxi_address" not in by_name
+    assert "taxi_address" in {e.name for e in editor.palette(account_id=None, communication_type="taxi_requests")}
+    assert editor.palette(account_id=None, communication_type="nope") == []
+
+
+def test_a_good_draft_passes():
+    result = check()
+    assert result.ok and result.errors == {} and result.unknown == []
+
+
+def test_a_json_error_is_reported_with_its_line_and_column():
+    result = check(body='{\n  "customer": {"fullName": }\n}')
+    (message,) = result.errors["body"]
+    assert "строке 2, столбце 28" in message
+
+
+def test_unknown_mnemonics_are_named_in_the_body_and_the_url():
+    result = check(body='{"customer": {"fullName": {{visitor_nme}}}}', url=ZVONOK + "&deviceUUID={{device}}")
+    assert result.unknown == ["device", "visitor_nme"]
+    assert "{{visitor_nme}}" in result.errors["body"][0]
+    assert "{{device}}" in result.errors["url"][0]
+
+
+def test_the_url_is_checked_against_the_operation_or_only_for_itself_without_one():
+    assert "Other" in " ".join(check(operation_name="Other").errors["url"])
+    assert check(operation_name=None).ok
+    assert (
+        "endpointId" in check(url=ZVONOK.replace("acme.Website", "{Идентификатор точки интеграции}")).errors["url"][0]
+    )
+
+
+def test_filters_typed_as_text_are_parsed_and_checked():
+    assert check(filters_text='{"conditions": [{"field": "direction", "mode": "include", "values": ["in"]}]}').ok
+    assert "строка 1" in check(filters_text='{"conditions": ').errors["filters"][0]
+    assert (
+        "nope"
+        in check(filters_text='{"conditions": [{"field": "nope", "mode": "include", "values": [1]}]}').errors[
+            "filters"
+        ][0]
+    )
+
+
+def test_the_preview_renders_as_a_delivery_would():
+    values = editor.preview_values(communication_type="calls")
+    result = editor.preview(url=ZVONOK + "&deviceUUID={{mindbox_device_uuid}}", body=BODY, values=values)
+    assert result.error == ""
+    assert json.loads(result.body) == {"customer": {"fullName": "Анна Петрова", "mobilePhone": "79161234567"}}
+    assert "deviceUUID=b7e2f4a0-1c3d-4e5f-8a9b-0c1d2e3f4a5b" in result.url
+    assert "&transactionId=" in result.url  # an /async URL, as the delivery sends it
+    # A value that is absent leaves its key out, as in a delivery.
+    assert json.loads(editor.preview(url=ZVONOK, body=BODY, values={"visitor_name": "Иван"}).body) == {
+        "customer": {"fullName": "Иван"}
+    }
+    assert "JSON" in editor.preview(url=ZVONOK, body="{", values=values).error
+
+
+def test_a_real_events_values_are_previewed(make_account):
+    account = make_account()
+    event = InboundEvent.objects.get(pk=receive_call(account, "7", visitor_name="Ольга").event_id)
+    assert editor.recent_events(account_id=account.pk, communication_type="calls") == [event]
+    assert editor.recent_events(account_id=account.pk, communication_type="taxi_requests") == []
+    values = editor.preview_values(communication_type="calls", event=event)
+    assert json.loads(editor.preview(url=ZVONOK, body=BODY, values=values).body) == {"customer": {"fullName": "Ольга"}}
+
+
+MINDBOX_SHOWS = (
+    "https://api.s.mindbox.ru/v3/operations/async?endpointId={Идентификатор точки интеграции}&operation=Zvonok"
+)
+
+
+def test_the_pasted_url_gets_the_endpoint_id_in_place_of_the_placeholder():
+    filled = editor.fill_mindbox_url(
+        pasted=MINDBOX_SHOWS, endpoint_id=" acme.Website ", operation_name="Zvonok", device_uuid=False
+    )
+    assert filled == editor.FilledUrl(url=ZVONOK, errors=[])
+    assert check(url=filled.url).ok
+    with_device = editor.fill_mindbox_url(
+        pasted=MINDBOX_SHOWS + "&transactionId=1", endpoint_id="acme.Website", operation_name="Zvonok", device_uuid=True
+    )
+    assert with_device.url == ZVONOK + "&deviceUUID={{mindbox_device_uuid}}"  # readable; transactionId dropped
+    assert check(url=with_device.url).ok
+
+
+def test_the_pasted_url_is_refused_saying_why():
+    def errors(pasted=MINDBOX_SHOWS, endpoint_id="acme.Website", operation_name="Zvonok"):
+        return " ".join(
+            editor.fill_mindbox_url(
+                pasted=pasted, endpoint_id=endpoint_id, operation_name=operation_name, device_uuid=False
+            ).errors
+        )
+
+    assert "заполнитель" in errors(endpoint_id="")
+    assert "заполнитель" in errors(endpoint_id="{Идентификатор точки интеграции}")
+    assert "Website.Register" in errors(pasted=MINDBOX_SHOWS.replace("Zvonok", "Website.Register"))
+    assert errors(pasted=MINDBOX_SHOWS.replace("Zvonok", "Website.Register"), operation_name=None) == ""
+    assert "не указана операция" in errors(pasted=MINDBOX_SHOWS.replace("&operation=Zvonok", ""))
+    assert "https://" in errors(pasted="api.s.mindbox.ru/v3/operations/async")
+    # A URL that already has its id needs none.
+    assert errors(pasted=ZVONOK, endpoint_id="") == ""
+
+
+# --- The endpoints, scoped by tenancy
+
+
+@pytest.fixture
+def two_accounts(make_account, make_notification):
+    a, b = make_account(name="Alpha"), make_account(name="Beta")
+    return {
+        "a": (make_notification(a).operation, receive_call(a, "a1").event_id),
+        "b": (make_notification(b).operation, receive_call(b, "b1").event_id),
+    }
+
+
+@pytest.fixture
+def manager(two_accounts) -> Client:
+    user = User.objects.create_user(username="manager-a", password="x", is_staff=True)
+    user.groups.add(tenancy.ensure_managers_group())
+    two_accounts["a"][0].integration.account.managers.add(user)
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def endpoint(name: str) -> str:
+    return reverse(f"admin:mindbox_integration_notification_{name}")
+
+
+def post(client: Client, name: str, **draft):
+    return client.post(endpoint(name), json.dumps(draft), content_type="application/json")
+
+
+def test_a_manager_uses_the_endpoints_with_their_own_operation_and_event(manager, two_accounts):
+    operation, event_id = two_accounts["a"]
+    palette = manager.get(endpoint("palette"), {"type": "calls", "operation": operation.pk})
+    assert palette.status_code == 200
+    assert palette.json()["label"] == "Звонки"
+    assert [e["id"] for e in palette.json()["events"]] == [event_id]
+    checked = post(manager, "check", operation=operation.pk, communication_type="calls", url=ZVONOK, body=BODY)
+    assert checked.json() == {"ok": True, "errors": {}, "unknown": []}
+    previewed = post(
+        manager, "preview", operation=operation.pk, communication_type="calls", url=ZVONOK, body=BODY, event=event_id
+    )
+    assert json.loads(previewed.json()["body"]) == {"customer": {"fullName": "va1"}}
+
+
+def test_another_accounts_operation_or_event_is_404(manager, two_accounts):
+    (own, _), (other, other_event) = two_accounts["a"], two_accounts["b"]
+    assert manager.get(endpoint("palette"), {"type": "calls", "operation": other.pk}).status_code == 404
+    draft = {"communication_type": "calls", "url": ZVONOK, "body": BODY}
+    assert post(manager, "check", operation=other.pk, **draft).status_code == 404
+    assert post(manager, "preview", operation=other.pk, **draft).status_code == 404
+    assert post(manager, "fill_url", operation=other.pk, pasted=MINDBOX_SHOWS, endpoint_id="x").status_code == 404
+    assert post(manager, "fill_url", operation=own.pk, pasted=MINDBOX_SHOWS, endpoint_id="x").json()["errors"] == []
+    # B's event, with A's operation or with none: 404 too, and its values are not shown.
+    assert post(manager, "preview", operation=own.pk, event=other_event, **draft).status_code == 404
+    response = post(manager, "preview", event=other_event, **draft)
+    assert response.status_code == 404 and b"vb1" not in response.content
+
+
+def test_the_endpoints_need_a_staff_login_and_post_with_csrf(two_accounts, client):
+    operation, _ = two_accounts["a"]
+    response = client.get(endpoint("palette"), {"type": "calls", "operation": operation.pk})
+    assert response.status_code == 302 and "/admin/login/" in response.url
+    staff = User.objects.create_user(username="no-rights", password="x", is_staff=True)
+    client.force_login(staff)
+    assert client.get(endpoint("palette"), {"type": "calls"}).status_code == 403
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(User.objects.create_superuser(username="root", password="x"))
+    assert post(strict, "check", communication_type="calls", url=ZVONOK, body=BODY).status_code == 403
+    assert strict.get(endpoint("check")).status_code == 405
+    bad = strict.post(endpoint("check"), "[1]", content_type="application/json", HTTP_X_CSRFTOKEN="x")
+    assert bad.status_code == 403  # no CSRF cookie: refused before anything is read

@@ -1,0 +1,126 @@
+"""Test send from the notification editor (mindbox_integration.trial_send): the draft rendered
+and sent for real to the stand-in Mindbox through the delivery's own client and guard; the
+answer shown with the key masked and validation messages mapped to the template. Nothing stored."""
+
+import json
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.test import Client
+from django.urls import reverse
+
+from harness.mindbox_standin import Planned
+from mindbox_integration import tenancy, trial_send
+from mindbox_integration.editor import preview_values
+from mindbox_integration.models import Operation
+from notifications.delivery import default_client, outbound_policy
+from notifications.models import Delivery, DeliveryAttempt
+from notifications.rendering import template_at
+
+pytestmark = pytest.mark.django_db
+
+KEY = "sk-trial-send-4242"
+BODY = '{"customer": {"fullName": {{visitor_name}}, "mobilePhone": {{contact_phone_number}}, "ids": [{{visitor_id}}]}}'
+VALIDATION = {
+    "status": "ValidationError",
+    "validationMessages": [
+        {"message": "Неверный формат телефона", "location": "/customer/mobilePhone"},
+        {"message": "Нет такого поля", "location": "/customer/unknown"},
+    ],
+}
+
+
+def send(account, mindbox, **draft):
+    return trial_send.send_draft(
+        integration=account.mindbox,
+        url=draft.get("url", mindbox.url("Zvonok")),
+        body=draft.get("body", BODY),
+        values=draft.get("values", preview_values(communication_type="calls")),
+        client=default_client(),
+        policy=outbound_policy(),
+    )
+
+
+def test_the_draft_is_sent_for_real_and_shown_with_the_key_masked(mindbox, make_account):
+    account = make_account(secret_key=KEY)
+    result = send(account, mindbox)
+    (request,) = mindbox.requests
+    assert request.headers["Authorization"] == f"SecretKey {KEY}"
+    assert request.json == {"customer": {"fullName": "Анна Петрова", "mobilePhone": "79161234567", "ids": ["1234567"]}}
+    assert result.sent and result.outcome == "delivered" and result.http_status == 200
+    assert result.request_body == request.body.decode()
+    assert result.request_url.endswith(f"transactionId={request.query['transactionId']}")
+    assert result.request_headers["Authorization"] == "SecretKey ••••••••"
+    assert KEY not in json.dumps(result.__dict__, default=str)
+    assert not Delivery.objects.exists() and not DeliveryAttempt.objects.exists()
+
+
+def test_validation_messages_are_mapped_to_the_templates_mnemonics(mindbox, make_account):
+    mindbox.plan(Planned(payload=VALIDATION))
+    result = send(make_account(), mindbox)
+    assert result.outcome == "failed"
+    assert [(f.location, f.template, f.message) for f in result.fields] == [
+        ("/customer/mobilePhone", "{{contact_phone_number}}", "Неверный формат телефона"),
+        ("/customer/unknown", None, "Нет такого поля"),
+    ]
+    assert "Authorization" not in result.request_headers  # no key set, none sent
+
+
+def test_a_url_the_guard_refuses_is_not_requested(mindbox, make_account):
+    account = make_account()
+    result = send(account, mindbox, url="https://evil.example.com/v3/operations/async?endpointId=x&operation=Zvonok")
+    assert not result.sent and result.error.startswith("refused:")
+    assert "evil.example.com" in result.error and mindbox.requests == []
+    assert "JSON" in send(account, mindbox, body="{").error
+
+
+def test_template_at_follows_json_pointers():
+    assert template_at(BODY, "/customer/mobilePhone") == "{{contact_phone_number}}"
+    assert template_at(BODY, "/customer/ids/0") == "{{visitor_id}}"
+    assert template_at('{"a": {"b/c": "x {{n}}"}}', "/a/b~1c") == "x {{n}}"
+    assert template_at(BODY, "/customer") is not None
+    assert template_at(BODY, "/customer/ids/5") is None
+    assert template_at("{", "/a") is None
+
+
+# --- The endpoint
+
+
+@pytest.fixture
+def accounts(make_account, make_notification):
+    a, b = make_account(name="Alpha", secret_key=KEY), make_account(name="Beta")
+    return make_notification(a).operation, make_notification(b).operation
+
+
+def manager_of(operation: Operation, *, may_change: bool = True) -> Client:
+    user = User.objects.create_user(username=f"m{operation.pk}{may_change}", password="x", is_staff=True)
+    if may_change:
+        user.groups.add(tenancy.ensure_managers_group())
+    else:
+        user.user_permissions.add(Permission.objects.get(codename="view_notification"))
+    operation.integration.account.managers.add(user)
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def post(client, operation, mindbox):
+    draft = {"operation": operation.pk, "communication_type": "calls", "url": mindbox.url("Zvonok"), "body": BODY}
+    return client.post(
+        reverse("admin:mindbox_integration_notification_test_send"), json.dumps(draft), content_type="application/json"
+    )
+
+
+def test_the_endpoint_sends_for_a_manager_of_the_account_only(mindbox, accounts):
+    own, other = accounts
+    manager = manager_of(own)
+    answer = post(manager, own, mindbox)
+    assert answer.status_code == 200
+    assert answer.json()["outcome"] == "delivered"
+    assert KEY not in answer.content.decode()
+    assert '"fullName": "Анна Петрова"' in answer.json()["request_body"]  # indented for reading
+    assert post(manager, other, mindbox).status_code == 404
+    assert len(mindbox.requests) == 1
+    # Seeing notifications is not enough: it sends with the integration's key.
+    assert post(manager_of(own, may_change=False), own, mindbox).status_code == 403
+    assert len(mindbox.requests) == 1
