@@ -3,6 +3,12 @@
 are what `make bench` found best on a 2-core machine (README, "Performance")."""
 
 import os
+from pathlib import Path
+
+import environ
+
+# The settings read .env too, but only once gunicorn has read this file.
+environ.Env.read_env(Path(__file__).resolve().with_name(".env"))
 
 # Loopback unless told otherwise; the image sets GUNICORN_BIND=0.0.0.0:8000.
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")

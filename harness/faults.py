@@ -118,8 +118,16 @@ class Lab:
     def _supervise(self) -> None:
         while self._supervising.wait(0.5) and self._supervising.is_set():
             for proc in list(self.workers):
-                if not proc.stopped and not proc.alive():
-                    restarted = processes.worker(env=self.env, log_dir=self.log_dir, name=proc.name, fresh_log=False)
+                with proc.lock:  # a stop() waits until the replacement is in place, then stops it
+                    if proc.stopped or proc.alive():
+                        continue
+                    try:
+                        restarted = processes.worker(
+                            env=self.env, log_dir=self.log_dir, name=proc.name, fresh_log=False
+                        )
+                    except Exception as exc:  # tried again next round; the scenario reports what is lost
+                        print(f"could not restart {proc.name}: {exc}", flush=True)
+                        continue
                     proc.popen = restarted.popen  # holders of proc now hold the new process
                     self.restarts += 1
 

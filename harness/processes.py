@@ -8,9 +8,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +43,8 @@ class Proc:
     popen: "subprocess.Popen[bytes]"
     log_path: Path
     stopped: bool = False  # stopped or killed on purpose (a supervisor leaves it be)
+    # Held while stopping and while a supervisor replaces the process, so neither misses the other.
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -51,20 +54,22 @@ class Proc:
 
     def kill(self) -> None:
         """SIGKILL to the whole group: no shutdown code runs, as when a machine dies."""
-        self.stopped = True
-        self._signal(signal.SIGKILL)
-        self.popen.wait(timeout=30)
+        with self.lock:
+            self.stopped = True
+            self._signal(signal.SIGKILL)
+            self.popen.wait(timeout=30)
 
     def stop(self, timeout: float = 60) -> None:
         """SIGTERM to the main process, as `docker stop` or Kubernetes do (a worker's pool
         children hear from their parent); SIGKILL to the group if it does not exit in time."""
-        self.stopped = True
-        if self.alive():
-            self.popen.send_signal(signal.SIGTERM)
-        try:
-            self.popen.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        with self.lock:
+            self.stopped = True
+            if self.alive():
+                self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
 
     def _signal(self, sig: int) -> None:
         if self.alive():
@@ -82,11 +87,13 @@ def start(name: str, argv: list[str], *, env: dict[str, str], log_dir: Path) -> 
     return Proc(name=name, popen=popen, log_path=log_path)
 
 
-def _ready(proc: Proc, marker: str, timeout: float) -> Proc:
+def _ready(proc: Proc, marker: str, timeout: float, after: int = 0) -> Proc:
+    """Wait for `marker` in the log, past its first `after` characters (an earlier run's)."""
+
     def seen() -> bool:
         if not proc.alive():
             raise RuntimeError(f"{proc.name} exited; see {proc.log_path}")
-        return marker in proc.log()
+        return marker in proc.log()[after:]
 
     wait_until(seen, timeout=timeout, what=f"{proc.name} ready")
     return proc
@@ -104,9 +111,11 @@ def web(*, env: dict[str, str], log_dir: Path, port: int, name: str = "web") -> 
 
 def worker(*, env: dict[str, str], log_dir: Path, name: str = "worker", fresh_log: bool = True) -> Proc:
     argv = [sys.executable, "-m", "celery", "-A", "integration_portal", "worker", "--loglevel=INFO", f"-n{name}@%h"]
+    log_path = log_dir / f"{name}.log"
     if fresh_log:
-        (log_dir / f"{name}.log").unlink(missing_ok=True)
-    return _ready(start(name, argv, env=env, log_dir=log_dir), "ready.", timeout=60)
+        log_path.unlink(missing_ok=True)
+    earlier = len(log_path.read_text(errors="replace")) if log_path.exists() else 0
+    return _ready(start(name, argv, env=env, log_dir=log_dir), "ready.", timeout=60, after=earlier)
 
 
 def beat(*, env: dict[str, str], log_dir: Path, name: str = "beat") -> Proc:

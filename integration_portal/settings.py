@@ -223,12 +223,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Three queues, so that neither a backlog of retries nor a mass resend holds up fresh events: a
 # worker takes from each in turn. WORKER_QUEUES names the ones a worker serves (all by default;
-# e.g. a worker of its own for `retries`). Beat's maintenance tasks go to `deliveries`.
+# e.g. a worker of its own for `retries`). Beat's tasks (sweeping, pruning) have a fourth, so
+# a surge of fresh events does not delay the sweeper either.
 QUEUE_FIRST_ATTEMPTS, QUEUE_RETRIES, QUEUE_REPLAYS = "deliveries", "retries", "replays"
+QUEUE_MAINTENANCE = "maintenance"
+ALL_QUEUES = [QUEUE_FIRST_ATTEMPTS, QUEUE_RETRIES, QUEUE_REPLAYS, QUEUE_MAINTENANCE]
 CELERY_TASK_DEFAULT_QUEUE = QUEUE_FIRST_ATTEMPTS
-CELERY_TASK_QUEUES = [
-    Queue(name) for name in env.list("WORKER_QUEUES", default=[QUEUE_FIRST_ATTEMPTS, QUEUE_RETRIES, QUEUE_REPLAYS])
-]
+CELERY_TASK_QUEUES = [Queue(name) for name in env.list("WORKER_QUEUES", default=ALL_QUEUES)]
+CELERY_TASK_ROUTES = {
+    "notifications.tasks.sweep_due_deliveries": {"queue": QUEUE_MAINTENANCE},
+    "notifications.tasks.prune_old_records": {"queue": QUEUE_MAINTENANCE},
+}
 # Sending is waiting on Mindbox, so the worker runs a pool of threads (measured against prefork
 # and larger pools with `make bench`; the README's Performance section has the figures).
 CELERY_WORKER_POOL = env.str("CELERY_WORKER_POOL", default="threads")

@@ -149,7 +149,7 @@ def validate_config(data: Any) -> list[str]:
             f"{path}.mindbox.secret_key: {m}" for m in validation.validate_secret_key(mindbox.get("secret_key") or "")
         )
         rate = mindbox.get("send_rate_limit")
-        if isinstance(rate, bool) or (isinstance(rate, int) and rate < 1):  # other types: _check_shape says
+        if isinstance(rate, bool) or (isinstance(rate, int) and not 1 <= rate <= 2_147_483_647):  # others: _check_shape
             errors.append(f"{path}.mindbox.send_rate_limit: a whole number of requests per second, at least 1, or null")
         operations = _list(mindbox, "operations")
         _unique(operations, "name", f"{path}.mindbox.operations", errors)

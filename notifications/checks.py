@@ -29,6 +29,16 @@ def delivery_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
                 id="notifications.E002",
             )
         )
+    pool = settings.DATABASES["default"].get("OPTIONS", {}).get("pool")
+    if isinstance(pool, dict) and pool.get("max_size", 0) < settings.CELERY_WORKER_CONCURRENCY:
+        errors.append(
+            Error(
+                f"DB_POOL_MAX_SIZE ({pool.get('max_size')}) is below CELERY_WORKER_CONCURRENCY "
+                f"({settings.CELERY_WORKER_CONCURRENCY}): each worker thread holds a connection while it "
+                "sends, and the threads beyond the pool would fail after DB_POOL_TIMEOUT.",
+                id="notifications.E004",
+            )
+        )
     for entry in settings.MINDBOX_ALLOW_PRIVATE_NETWORKS:
         try:
             ipaddress.ip_network(entry.strip(), strict=False)

@@ -7,6 +7,7 @@ delivery, so a duplicate message, a redelivered one or the sweeper's are all har
 
 import logging
 import random
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -31,12 +32,18 @@ NOTIFICATION_DELETED = "its notification was deleted before it could be sent"
 
 # A countdown task can run a little before the stored time; it may still claim.
 _EARLY_TOLERANCE = timedelta(seconds=1)
+# How far from its reserved send slot a message may run and still use it.
+SLOT_TOLERANCE = 1.0
 
 
 @cache
 def default_client() -> MindboxClient:
     """One client (one pooled HTTP session) per worker process."""
-    return MindboxClient(connect_timeout=settings.MINDBOX_CONNECT_TIMEOUT, read_timeout=settings.MINDBOX_READ_TIMEOUT)
+    return MindboxClient(
+        connect_timeout=settings.MINDBOX_CONNECT_TIMEOUT,
+        read_timeout=settings.MINDBOX_READ_TIMEOUT,
+        pool_size=settings.CELERY_WORKER_CONCURRENCY,
+    )
 
 
 def outbound_policy() -> Policy:
@@ -55,7 +62,7 @@ class AttemptResult:
     status: str = ""
     retry_in: float | None = None  # seconds until the next attempt, when one is planned
     requeue_in: float | None = None  # queue a message with this countdown (short waits only)
-    reserved: bool = False  # the requeued message holds a send slot of the integration's rate limit
+    slot: float | None = None  # the requeued message holds this send slot (epoch s) of the integration's rate limit
     outcome: str = "not_claimed"  # for metrics: delivered, retry, failed, held, backoff, rate_limited, claim_lost
 
 
@@ -196,12 +203,13 @@ def _fail(delivery: Delivery, lease: datetime, error: str, now: datetime) -> Att
 def attempt_delivery(
     *,
     delivery_id: int,
-    reserved: bool = False,
+    slot: float | None = None,
     client: MindboxClient | None = None,
     rng: random.Random | None = None,
 ) -> AttemptResult:
-    """One step of a delivery. `reserved`: the message comes at a send slot already reserved
-    under the integration's rate limit, so it sends without asking for another."""
+    """One step of a delivery. `slot`: the send slot (epoch seconds) reserved for this message
+    under the integration's rate limit; on time, it sends without asking for another. A message
+    that comes late (a busy or restarted worker) asks again, so late ones do not go out at once."""
     now = timezone.now()
     lease = claim(delivery_id=delivery_id, now=now)
     if lease is None:
@@ -210,6 +218,7 @@ def attempt_delivery(
         pk=delivery_id
     )
     with logs.bound(delivery.event.request_id):
+        reserved = slot is not None and abs(time.time() - slot) <= SLOT_TOLERANCE
         result = _attempt(delivery, lease, now, client or default_client(), rng or random.Random(), reserved)
     operation = delivery.notification.operation.name if delivery.notification else ""
     metrics.DELIVERIES.labels(outcome=result.outcome, operation=operation).inc()
@@ -225,7 +234,8 @@ def _wait_turn(
     if not rate:
         return None
     horizon = settings.DELIVERY_COUNTDOWN_MAX
-    wait = ratelimit.reserve(key=str(integration.pk), rate=rate, burst=rate, horizon=horizon)
+    # Burst 1: slots 1/rate apart, so no second holds more than `rate` sends.
+    wait = ratelimit.reserve(key=str(integration.pk), rate=rate, burst=1, horizon=horizon)
     if wait == 0:
         return None
     if wait is None:
@@ -237,7 +247,7 @@ def _wait_turn(
     lease_end = until + timedelta(seconds=settings.DELIVERY_QUEUE_LEASE)
     _release(delivery.pk, lease, next_attempt_at=until, queued_until=lease_end)
     return AttemptResult(
-        sent=False, status=Delivery.Status.PENDING, requeue_in=wait, reserved=True, outcome="rate_limited"
+        sent=False, status=Delivery.Status.PENDING, requeue_in=wait, slot=time.time() + wait, outcome="rate_limited"
     )
 
 

@@ -94,7 +94,7 @@ class StateCollector(Collector):
 def broker_queue_depths() -> dict[str, int] | None:
     from integration_portal.celery import app
 
-    queues = (settings.QUEUE_FIRST_ATTEMPTS, settings.QUEUE_RETRIES, settings.QUEUE_REPLAYS)
+    queues = settings.ALL_QUEUES
     try:
         with app.connection_for_read() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)

@@ -16,11 +16,11 @@ SWEEP_BATCH = 1000
 
 
 @shared_task(ignore_result=True)
-def deliver(delivery_id: int, reserved: bool = False) -> None:
-    result = delivery.attempt_delivery(delivery_id=delivery_id, reserved=reserved)
+def deliver(delivery_id: int, slot: float | None = None) -> None:
+    result = delivery.attempt_delivery(delivery_id=delivery_id, slot=slot)
     if result.requeue_in is not None:
         deliver.apply_async(
-            (delivery_id,), {"reserved": result.reserved}, countdown=result.requeue_in, queue=settings.QUEUE_RETRIES
+            (delivery_id,), {"slot": result.slot}, countdown=result.requeue_in, queue=settings.QUEUE_RETRIES
         )
     # Longer waits stay in the database; sweep_due_deliveries queues them when due.
 

@@ -79,7 +79,7 @@ def test_metrics_move_with_events_and_the_workers_deliveries(
         "portal_integrations_backing_off",
     ):
         assert (gauge, ()) in after, gauge
-    for queue in ("deliveries", "retries", "replays"):
+    for queue in ("deliveries", "retries", "replays", "maintenance"):
         assert ("portal_broker_queue_length", (("queue", queue),)) in after, queue
 
 

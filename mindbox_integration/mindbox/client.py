@@ -112,11 +112,17 @@ class MindboxClient:
     """One per worker process: its session pools connections to Mindbox."""
 
     def __init__(
-        self, *, connect_timeout: float, read_timeout: float, resolve: guard.Resolver = guard.system_resolver
+        self,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        resolve: guard.Resolver = guard.system_resolver,
+        pool_size: int = 10,
     ) -> None:
+        """`pool_size`: connections kept per Mindbox address, as many as threads send at once."""
         self.timeout = (connect_timeout, read_timeout)
         self.resolve = resolve
-        self.adapter = PinnedAdapter()
+        self.adapter = PinnedAdapter(pool_maxsize=pool_size)
         self.session = requests.Session()
         # No proxy from the environment (a plain-http proxy would resolve the host again, past
         # the guard) and no .netrc (it could replace the Authorization header); a CA bundle named

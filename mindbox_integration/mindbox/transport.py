@@ -26,8 +26,8 @@ from mindbox_integration.mindbox.guard import DEFAULT_PORTS, Approved, Refused
 class PinnedAdapter(HTTPAdapter):
     """Sends a request only to the address approved for it, set with `pinned()` (per thread)."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, pool_maxsize: int = 10) -> None:
+        super().__init__(pool_maxsize=pool_maxsize)
         self._local = threading.local()
 
     @contextmanager
