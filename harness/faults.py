@@ -91,7 +91,7 @@ class Lab:
         self.workers: list[processes.Proc] = []
         self.restarts = 0
         self._reported_restarts = 0
-        self._supervising = threading.Event()
+        self._stop_supervising = threading.Event()
         self._supervisor = threading.Thread(target=self._supervise, daemon=True)
 
     @property
@@ -111,12 +111,11 @@ class Lab:
         self.redis.start()
         self.background.append(processes.web(env=self.env, log_dir=self.log_dir, port=self.web_port))
         self.background.append(processes.beat(env=self.env, log_dir=self.log_dir))
-        self._supervising.set()
         self._supervisor.start()
         return self
 
     def _supervise(self) -> None:
-        while self._supervising.wait(0.5) and self._supervising.is_set():
+        while not self._stop_supervising.wait(0.5):
             for proc in list(self.workers):
                 with proc.lock:  # a stop() waits until the replacement is in place, then stops it
                     if proc.stopped or proc.alive():
@@ -132,7 +131,7 @@ class Lab:
                     self.restarts += 1
 
     def __exit__(self, *exc: object) -> None:
-        self._supervising.clear()
+        self._stop_supervising.set()
         if self._supervisor.is_alive():
             self._supervisor.join(timeout=70)
         for proc in self.background:
