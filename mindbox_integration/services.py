@@ -52,6 +52,16 @@ def create_account(*, name: str, uis_app_id: str, actor: Actor, inbound_token: s
 _TOKEN_FIELDS = ["inbound_token_hash", "inbound_token_hint", "previous_token_hash", "previous_token_valid_until"]
 
 
+def _save_token_change(
+    account: Account, *, fields: list[str], before: audit.Snapshot, actor: Actor, action: ConfigChange.Action
+) -> None:
+    """Save the account's token fields and record the change (tokens only as "changed")."""
+    account.save(update_fields=fields)
+    audit.record_change(
+        account=account, actor=actor, obj=account, action=action, before=before, after=audit.snapshot(account)
+    )
+
+
 @transaction.atomic
 def set_inbound_token(*, account: Account, token: str, actor: Actor) -> bool:
     """Take a given token (an import); the old one stops at once. False when it is already the one."""
@@ -61,14 +71,8 @@ def set_inbound_token(*, account: Account, token: str, actor: Actor) -> bool:
     _set_token(account, token)
     account.previous_token_hash = ""
     account.previous_token_valid_until = None
-    account.save(update_fields=_TOKEN_FIELDS)
-    audit.record_change(
-        account=account,
-        actor=actor,
-        obj=account,
-        action=ConfigChange.Action.TOKEN_REPLACED,
-        before=before,
-        after=audit.snapshot(account),
+    _save_token_change(
+        account, fields=_TOKEN_FIELDS, before=before, actor=actor, action=ConfigChange.Action.TOKEN_REPLACED
     )
     return True
 
@@ -94,14 +98,8 @@ def rotate_inbound_token(*, account: Account, actor: Actor, grace: timedelta | N
         account.previous_token_hash = account.inbound_token_hash
         account.previous_token_valid_until = now + grace
     _set_token(account, token)
-    account.save(update_fields=_TOKEN_FIELDS)
-    audit.record_change(
-        account=account,
-        actor=actor,
-        obj=account,
-        action=ConfigChange.Action.TOKEN_ROTATED,
-        before=before,
-        after=audit.snapshot(account),
+    _save_token_change(
+        account, fields=_TOKEN_FIELDS, before=before, actor=actor, action=ConfigChange.Action.TOKEN_ROTATED
     )
     return token
 
@@ -113,14 +111,12 @@ def revoke_previous_token(*, account: Account, actor: Actor) -> None:
     before = audit.snapshot(account)
     account.previous_token_hash = ""
     account.previous_token_valid_until = None
-    account.save(update_fields=["previous_token_hash", "previous_token_valid_until"])
-    audit.record_change(
-        account=account,
-        actor=actor,
-        obj=account,
-        action=ConfigChange.Action.PREVIOUS_TOKEN_REVOKED,
+    _save_token_change(
+        account,
+        fields=["previous_token_hash", "previous_token_valid_until"],
         before=before,
-        after=audit.snapshot(account),
+        actor=actor,
+        action=ConfigChange.Action.PREVIOUS_TOKEN_REVOKED,
     )
 
 
