@@ -14,7 +14,7 @@ accepting events), with a warning at most once a minute."""
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 from django.conf import settings
@@ -94,10 +94,15 @@ return tostring(wait)
 
 @dataclass
 class _Redis:
-    script: Script
-    reserve_script: Script
+    client: redis.Redis
+    scripts: dict[str, Script] = field(default_factory=dict)  # by source, registered on first use
     down_until: float = 0.0  # time.monotonic() before which this Redis is not asked
     warned_at: float = -math.inf
+
+    def script(self, source: str) -> Script:
+        if source not in self.scripts:
+            self.scripts[source] = self.client.register_script(source)
+        return self.scripts[source]
 
 
 _connections: dict[str, _Redis] = {}
@@ -109,14 +114,12 @@ def _redis(url: str) -> _Redis:
         client = redis.Redis.from_url(
             url, socket_connect_timeout=TIMEOUT, socket_timeout=TIMEOUT, retry=Retry(NoBackoff(), 0)
         )
-        connection = _connections.setdefault(
-            url, _Redis(script=client.register_script(_TAKE), reserve_script=client.register_script(_RESERVE))
-        )
+        connection = _connections.setdefault(url, _Redis(client=client))
     return connection
 
 
-def _ask(what: str, script: str, key: str, args: list[object]) -> float:
-    """Run a script; 0 (go on) without Redis or while it is unreachable."""
+def _ask(what: str, source: str, key: str, args: list[str | float]) -> float:
+    """Run a Lua script on `key`; 0 (go on) without Redis or while it is unreachable."""
     url = settings.REDIS_URL
     if not url:
         return 0.0  # the embedded local set-up has no Redis, and so no rate limit
@@ -125,7 +128,7 @@ def _ask(what: str, script: str, key: str, args: list[object]) -> float:
     if clock < connection.down_until:
         return 0.0
     try:
-        answer = getattr(connection, script)(keys=[key], args=args)
+        answer = connection.script(source)(keys=[key], args=args)
     except redis.RedisError as exc:
         connection.down_until = clock + PAUSE_AFTER_FAILURE
         if clock - connection.warned_at >= WARN_EVERY:
@@ -140,7 +143,7 @@ def take(*, key: str, rate: float, burst: int, now: float | None = None) -> floa
     token is there. `now` (seconds) stands in for Redis's clock. Always 0 without Redis."""
     if rate <= 0 or burst < 1:
         raise ValueError(f"a bucket needs a positive rate and a burst of at least 1, got {rate} and {burst}")
-    return _ask("inbound", "script", KEY_PREFIX + key, [rate, burst, "" if now is None else now])
+    return _ask("inbound", _TAKE, KEY_PREFIX + key, [rate, burst, "" if now is None else now])
 
 
 def reserve(*, key: str, rate: float, burst: int, horizon: float, now: float | None = None) -> float | None:
@@ -149,5 +152,5 @@ def reserve(*, key: str, rate: float, burst: int, horizon: float, now: float | N
     seconds away (nothing reserved; ask again later). Always 0 without Redis."""
     if rate <= 0 or burst < 1:
         raise ValueError(f"a schedule needs a positive rate and a burst of at least 1, got {rate} and {burst}")
-    wait = _ask("outbound", "reserve_script", OUTBOUND_PREFIX + key, [rate, burst, horizon, "" if now is None else now])
+    wait = _ask("outbound", _RESERVE, OUTBOUND_PREFIX + key, [rate, burst, horizon, "" if now is None else now])
     return None if wait < 0 else wait

@@ -16,6 +16,7 @@ from datetime import timedelta
 
 import pytest
 import redis
+from django.conf import settings as django_settings
 from django.contrib.auth.models import Permission, User
 from django.contrib.messages import constants as levels
 from django.contrib.messages import get_messages
@@ -42,9 +43,9 @@ def broker() -> Iterator[redis.Redis]:
     """The test Redis with an empty task queue, so what a test reads there is its own; emptied
     again after every test, so no later worker gets messages for deliveries rolled back here."""
     connection = redis.Redis.from_url(os.environ["REDIS_URL"])
-    connection.delete("deliveries", "retries", "replays")
+    connection.delete(*django_settings.ALL_QUEUES)
     yield connection
-    connection.delete("deliveries", "retries", "replays")
+    connection.delete(*django_settings.ALL_QUEUES)
 
 
 def queued(broker: redis.Redis) -> list[int]:

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import pytest
 import redis
+from django.conf import settings as django_settings
 from django.contrib.auth.models import User
 from django.db.models import Model
 from django.test import Client
@@ -42,9 +43,9 @@ class Tenant:
 def broker() -> Iterator[redis.Redis]:
     """The test Redis's task queue emptied around each test: resends publish there."""
     connection = redis.Redis.from_url(os.environ["REDIS_URL"])
-    connection.delete("deliveries", "retries", "replays")
+    connection.delete(*django_settings.ALL_QUEUES)
     yield connection
-    connection.delete("deliveries", "retries", "replays")
+    connection.delete(*django_settings.ALL_QUEUES)
 
 
 def make_tenant(make_account, make_notification, name: str) -> Tenant:
