@@ -13,6 +13,7 @@ from django.utils import timezone
 from mindbox_integration.models import Account
 from notifications import dispatch, replay, retention, site_visitors
 from notifications.models import Delivery, SiteVisitor
+from tests.test_operations import samples, value
 
 URL = "/api/site/visitors/"
 DEVICE = "7d1c6a1e-3b2f-4f6e-9a57-0f0e6c9b1a42"
@@ -211,3 +212,14 @@ def test_links_not_renewed_are_pruned(account):
     site_visitors.record_link(account_id=account.pk, visitor_id="new", device_uuid=uuid.uuid4(), now=now)
     assert retention.prune_site_visitors(older_than=now - timedelta(days=180)) == 1
     assert list(SiteVisitor.objects.values_list("visitor_id", flat=True)) == ["new"]
+
+
+def test_posts_are_counted_by_answer_in_the_metrics(client, account):
+    def count(answer: str) -> float:
+        return value(samples(client.get("/metrics").content.decode()), "portal_site_links_total", answer=answer)
+
+    before = {answer: count(answer) for answer in ("204", "403")}
+    post(client, link_body(account))
+    post(client, {**link_body(account), "key": "not-a-key"})
+    assert count("204") == before["204"] + 1
+    assert count("403") == before["403"] + 1

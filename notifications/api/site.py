@@ -14,6 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from integration_portal.security import client_ip
 from notifications import ratelimit, site_visitors
 from notifications.api.throttling import failed_auth_wait
+from notifications.metrics import SITE_LINKS
 
 CORS = {
     "Access-Control-Allow-Origin": "*",
@@ -24,6 +25,7 @@ CORS = {
 
 
 def _answer(status: int, error: str = "", retry_after: float = 0) -> HttpResponse:
+    SITE_LINKS.labels(answer=status).inc()
     response: HttpResponse = JsonResponse({"error": error}, status=status) if error else HttpResponse(status=status)
     for name, value in CORS.items():
         response[name] = value
