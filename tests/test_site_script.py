@@ -73,13 +73,19 @@ def test_an_unknown_key_is_refused_and_nothing_is_stored(client, account):
         ({"visitor_id": "1", "device_uuid": DEVICE}, "missing: key"),
         ({"key": "k", "visitor_id": "1 OR 1=1", "device_uuid": DEVICE}, "visitor_id"),
         ({"key": "k", "visitor_id": "1", "device_uuid": "not-a-uuid"}, "mindboxDeviceUUID"),
-        (b"{" + b" " * 3000 + b"}", "over 2048 bytes"),
     ],
 )
 def test_a_bad_post_gets_a_json_error_that_says_what_to_fix(client, account, body, says):
     response = post(client, body)
     assert response.status_code == 400
     assert says in response.json()["error"]
+    assert not SiteVisitor.objects.exists()
+
+
+def test_a_large_body_is_refused_unread(client, account):
+    response = post(client, {**link_body(account), "padding": "x" * 3000})
+    assert response.status_code == 413
+    assert "over 2048 bytes" in response.json()["error"]
     assert not SiteVisitor.objects.exists()
 
 
