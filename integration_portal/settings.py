@@ -269,8 +269,8 @@ if INBOUND_RATE_PER_SECOND <= 0 or INBOUND_RATE_BURST < 1:
     raise environ.ImproperlyConfigured("INBOUND_RATE_PER_SECOND must be positive and INBOUND_RATE_BURST at least 1")
 # The site script's endpoint (browsers on clients' sites; a browser posts once a day): per site
 # key, and per address, which an office's visitors behind one NAT share.
-SITE_LINK_RATE_PER_KEY = env.float("SITE_LINK_RATE_PER_KEY", default=20.0)
-SITE_LINK_BURST_PER_KEY = env.int("SITE_LINK_BURST_PER_KEY", default=200)
+SITE_LINK_RATE_PER_KEY = env.float("SITE_LINK_RATE_PER_KEY", default=10.0)
+SITE_LINK_BURST_PER_KEY = env.int("SITE_LINK_BURST_PER_KEY", default=100)
 SITE_LINK_RATE_PER_ADDRESS = env.float("SITE_LINK_RATE_PER_ADDRESS", default=1.0)
 SITE_LINK_BURST_PER_ADDRESS = env.int("SITE_LINK_BURST_PER_ADDRESS", default=20)
 if (

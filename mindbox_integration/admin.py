@@ -177,6 +177,11 @@ class MindboxIntegrationAdmin(AuditedModelAdmin):
             token = take_issued_token(request, integration.account) if request.method == "GET" else None
             context["uis_setup"] = selectors.uis_setup(base_url=base_url, account=integration.account, token=token)
             context["site_script"] = selectors.site_script(base_url=base_url, account=integration.account)
+            context["site_script"]["rotate_url"] = (
+                reverse("admin:mindbox_integration_mindboxintegration_rotate_site_key", args=[integration.pk])
+                if self.has_change_permission(request, integration)
+                else ""
+            )
             context["token"] = {
                 "just_issued": bool(token),
                 "previous_valid_until": integration.account.previous_token_valid_until
@@ -229,9 +234,15 @@ class MindboxIntegrationAdmin(AuditedModelAdmin):
         # Before the defaults, whose "<path:object_id>/" would take this path too.
         resume = self.admin_site.admin_view(require_POST(self.resume_view))
         rotate = self.admin_site.admin_view(require_POST(self.rotate_token_view))
+        rotate_site_key = self.admin_site.admin_view(require_POST(self.rotate_site_key_view))
         own = [
             path("<path:object_id>/resume/", resume, name="mindbox_integration_mindboxintegration_resume"),
             path("<path:object_id>/rotate-token/", rotate, name="mindbox_integration_mindboxintegration_rotate_token"),
+            path(
+                "<path:object_id>/rotate-site-key/",
+                rotate_site_key,
+                name="mindbox_integration_mindboxintegration_rotate_site_key",
+            ),
         ]
         return own + super().get_urls()
 
@@ -260,6 +271,19 @@ class MindboxIntegrationAdmin(AuditedModelAdmin):
                     "its held deliveries go once it is switched on."
                 ),
             )
+        return HttpResponseRedirect(_integration_url(integration))
+
+    def rotate_site_key_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        integration = self.get_object(request, object_id)
+        if integration is None:
+            raise Http404
+        if not self.has_change_permission(request, integration):
+            raise PermissionDenied
+        services.rotate_site_key(account=integration.account, actor=request.user)
+        messages.warning(
+            request,
+            gettext("New site key: the old one stops now. Put the new site script on the client's site."),
+        )
         return HttpResponseRedirect(_integration_url(integration))
 
     def rotate_token_view(self, request: HttpRequest, object_id: str) -> HttpResponse:

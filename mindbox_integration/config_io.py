@@ -2,7 +2,6 @@
 notifications as JSON. Import validates everything first, then applies it in one
 transaction; applying the same file twice changes nothing. Export holds no secrets (the site script's key is public: it stands in clients' pages)."""
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +10,7 @@ from django.db.models import Model, Q
 
 from mindbox_integration import audit, crypto, services, validation
 from mindbox_integration.audit import Actor
-from mindbox_integration.models import Account, MindboxIntegration, Notification, Operation
+from mindbox_integration.models import SITE_KEY_RE, Account, MindboxIntegration, Notification, Operation
 from mindbox_integration.selectors import known_mnemonics
 from notifications.mnemonics import CommunicationType
 
@@ -52,8 +51,6 @@ _NOTIFICATION_KEYS: dict[str, type] = {
 _NULLABLE = {"inbound_token", "secret_key", "filters", "send_rate_limit"}  # null means "absent" for these
 _SECRET_KEYS = {"inbound_token", "secret_key"}
 MIN_TOKEN_LENGTH = 32  # characters: a given token should carry about as much as the 32 random bytes we make
-# The site script's key stands in clients' pages: carried over, so a moved portal keeps them working.
-SITE_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{16,32}$")
 
 
 def _check_shape(
@@ -150,6 +147,7 @@ def validate_config(data: Any) -> list[str]:
                 .exists()
             ):
                 errors.append(f"{path}.inbound_token: already used by another account")
+        # The site script's key stands in clients' pages: carried over, a moved portal keeps them working.
         site_key = account.get("site_key")
         if isinstance(site_key, str):
             if not SITE_KEY_RE.match(site_key):

@@ -1,6 +1,7 @@
 """What an account manager configures: accounts, their Mindbox integration, its operations
 and the notifications under each operation."""
 
+import re
 import secrets
 
 from django.conf import settings
@@ -21,6 +22,9 @@ def new_inbound_token() -> str:
 def new_site_key() -> str:
     """The site script's key: public (it stands in the client's page), so it only names the account."""
     return secrets.token_urlsafe(18)
+
+
+SITE_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{16,32}$")  # what new_site_key makes, and what an import may bring
 
 
 class Account(models.Model):

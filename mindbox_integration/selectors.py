@@ -47,6 +47,8 @@ def site_script(*, base_url: str, account: Account) -> dict[str, object]:
         "snippet": site_visitors.snippet(endpoint_url=endpoint, site_key=account.site_key),
         "state": site_visitors.site_script_state(account_id=account.pk),
         "mnemonic": DEVICE_UUID.name,
+        # A client's https page cannot post to http (mixed content): say so where it is copied.
+        "insecure_endpoint": not endpoint.startswith("https://"),
     }
 
 

@@ -10,7 +10,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from mindbox_integration import audit, crypto
 from mindbox_integration.audit import Actor
-from mindbox_integration.models import Account, ConfigChange, MindboxIntegration
+from mindbox_integration.models import Account, ConfigChange, MindboxIntegration, new_site_key
 
 
 def ensure_integration(*, account: Account) -> MindboxIntegration:
@@ -122,6 +122,18 @@ def revoke_previous_token(*, account: Account, actor: Actor) -> None:
         actor=actor,
         action=ConfigChange.Action.PREVIOUS_TOKEN_REVOKED,
     )
+
+
+@transaction.atomic
+def rotate_site_key(*, account: Account, actor: Actor) -> str:
+    """A new site script key; the old one stops at once (it is public: a stranger may be posting
+    with it). The client's site needs the new snippet."""
+    account = Account.objects.select_for_update().get(pk=account.pk)
+    before = audit.snapshot(account)
+    account.site_key = new_site_key()
+    account.save(update_fields=["site_key"])
+    audit.record_saved(actor=actor, obj=account, before=before)
+    return account.site_key
 
 
 @sensitive_variables("key")

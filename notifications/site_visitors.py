@@ -16,12 +16,13 @@ from typing import Any
 
 from django.utils import timezone
 
-from mindbox_integration.models import Account
+from mindbox_integration.models import SITE_KEY_RE, Account
 from notifications.mnemonics import DEVICE_UUID
 from notifications.models import SiteVisitor
 
 VISITOR_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 MAX_BODY_BYTES = 2048
+MAX_BRACKETS = 4  # a flat object needs one pair; json.loads recurses once per level
 COOKIES = ("mindboxDeviceUUID", "maestraDeviceUUID")  # Mindbox's cookie, and Maestra's
 
 
@@ -41,6 +42,8 @@ def parse_link(raw: bytes) -> Link:
     snippet sends it as text/plain, which needs no CORS preflight."""
     if len(raw) > MAX_BODY_BYTES:
         raise LinkError(f"the body is over {MAX_BODY_BYTES} bytes")
+    if raw.count(b"{") + raw.count(b"[") > MAX_BRACKETS:
+        raise LinkError('the body is nested; send a flat {"key": ..., "visitor_id": ..., "device_uuid": ...}')
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -50,14 +53,21 @@ def parse_link(raw: bytes) -> Link:
     missing = [name for name in ("key", "visitor_id", "device_uuid") if data.get(name) in (None, "")]
     if missing:
         raise LinkError(f"missing: {', '.join(missing)}")
-    key, visitor_id, device = (str(data[name]).strip() for name in ("key", "visitor_id", "device_uuid"))
+    key, visitor, device = data["key"], data["visitor_id"], data["device_uuid"]
+    if not isinstance(key, str) or not SITE_KEY_RE.match(key):
+        raise LinkError("key: not a site key; copy the site script again from the integration's page")
+    if isinstance(visitor, bool) or not isinstance(visitor, str | int):
+        raise LinkError("visitor_id: a string or a whole number, UIS's visitor id")
+    visitor_id = str(visitor).strip()
     if not VISITOR_ID_RE.match(visitor_id):
         raise LinkError("visitor_id: UIS's visitor id, up to 64 letters, digits or _.:-")
     try:
+        if not isinstance(device, str):
+            raise ValueError
         device_uuid = uuid.UUID(device)
     except ValueError:
         raise LinkError(f"device_uuid: not a UUID; it is the {COOKIES[0]} cookie's value") from None
-    return Link(site_key=key[:64], visitor_id=visitor_id, device_uuid=device_uuid)
+    return Link(site_key=key, visitor_id=visitor_id, device_uuid=device_uuid)
 
 
 def account_for_site_key(site_key: str) -> Account | None:
@@ -113,25 +123,30 @@ def site_script_state(*, account_id: int) -> SiteScriptState:
 
 
 # ES5, no library: it runs on clients' sites as they are. UIS's script and Mindbox's tracker load
-# asynchronously, so it asks again for half a minute; a link is posted once a day per browser.
+# asynchronously, so it asks again for half a minute. A link is posted once a day per browser,
+# marked done only on the portal's 2xx (a refused or lost post is tried on the next page), by
+# XMLHttpRequest: text/plain needs no CORS preflight, and the answer is readable (any origin).
 _SNIPPET = """<script>
 (function (w, d) {
   var endpoint = %(endpoint)s, key = %(key)s, tries = 0;
   function cookie(name) {
     var m = d.cookie.match(new RegExp("(?:^|; )" + name + "=([^;]*)"));
-    return m ? decodeURIComponent(m[1]) : "";
+    try { return m ? decodeURIComponent(m[1]) : ""; } catch (e) { return ""; }
   }
   function link() {
-    var c = w.Comagic && w.Comagic.getCredentials ? w.Comagic.getCredentials() : null;
-    var visitor = c && c.visitor_id, device = %(cookies)s;
+    var c = null, device = %(cookies)s;
+    try { c = w.Comagic && w.Comagic.getCredentials ? w.Comagic.getCredentials() : null; } catch (e) {}
+    var visitor = c && c.visitor_id;
     if (!visitor || !device) { if (++tries < 30) { setTimeout(link, 1000); } return; }
     var mark = visitor + ":" + device + ":" + new Date().toDateString();
     try { if (w.localStorage.getItem("uisMindboxLink") === mark) { return; } } catch (e) {}
-    var body = JSON.stringify({key: key, visitor_id: String(visitor), device_uuid: device});
-    if (!(w.navigator.sendBeacon && w.navigator.sendBeacon(endpoint, body))) {
-      var x = new XMLHttpRequest(); x.open("POST", endpoint); x.setRequestHeader("Content-Type", "text/plain"); x.send(body);
-    }
-    try { w.localStorage.setItem("uisMindboxLink", mark); } catch (e) {}
+    var x = new XMLHttpRequest();
+    x.open("POST", endpoint);
+    x.setRequestHeader("Content-Type", "text/plain");
+    x.onload = function () {
+      if (x.status >= 200 && x.status < 300) { try { w.localStorage.setItem("uisMindboxLink", mark); } catch (e) {} }
+    };
+    x.send(JSON.stringify({key: key, visitor_id: String(visitor), device_uuid: device}));
   }
   link();
 })(window, document);

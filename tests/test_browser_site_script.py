@@ -52,17 +52,42 @@ def test_the_site_script_links_a_visitor_whose_next_call_reaches_mindbox_with_th
     snippet = page.evaluate("navigator.clipboard.readText()")
     assert account.site_key in snippet and f"{live_server.url}/api/site/visitors/" in snippet
     shot(page, "site-script-block")
+    integration_page = page.url
 
-    # The snippet on the client's site, another origin: it posts the link by itself.
+    # The snippet on the client's site, another origin: it posts the link by itself, and marks
+    # it done for the day only once the portal has stored it.
     site = StaticSite(CLIENT_PAGE % {"device": DEVICE, "visitor": VISITOR, "snippet": snippet})
     request.node.stash[ALLOWED_ORIGINS].append(site.url)
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.method) if "/api/site/visitors/" in r.url else None)
     try:
-        page.goto(f"{site.url}/catalog/sofas")
-        link = wait_for(lambda: SiteVisitor.objects.filter(account=account).first(), timeout=20)
+        with page.expect_response(lambda r: "/api/site/visitors/" in r.url, timeout=20_000) as answer:
+            page.goto(f"{site.url}/catalog/sofas")
+        assert answer.value.status == 204
+        link = SiteVisitor.objects.get(account=account)
+        wait_for(lambda: DEVICE in (page.evaluate("localStorage.getItem('uisMindboxLink')") or ""), timeout=5)
         shot(page, "client-site")
+        # The next page the same day posts nothing: UIS's script arrives 1.5 s after load, so 4 s
+        # is time enough for a post that should not come.
+        page.goto(f"{site.url}/catalog/chairs")
+        page.wait_for_timeout(4000)
+        assert posts == ["POST"]
     finally:
         site.close()
     assert (link.visitor_id, str(link.device_uuid)) == (str(VISITOR), DEVICE)
+
+    # A refused post (a key since replaced, say) is not marked done: the next page tries again.
+    stale = StaticSite(
+        CLIENT_PAGE % {"device": DEVICE, "visitor": VISITOR, "snippet": snippet.replace(account.site_key, "A" * 24)}
+    )
+    request.node.stash[ALLOWED_ORIGINS].append(stale.url)
+    try:
+        with page.expect_response(lambda r: "/api/site/visitors/" in r.url, timeout=20_000) as answer:
+            page.goto(f"{stale.url}/")
+        assert answer.value.status == 403
+        assert page.evaluate("localStorage.getItem('uisMindboxLink')") is None
+    finally:
+        stale.close()
 
     # UIS then posts that visitor's call; the worker sends it, with the device, to Mindbox.
     answer = requests.post(
@@ -75,7 +100,6 @@ def test_the_site_script_links_a_visitor_whose_next_call_reaches_mindbox_with_th
     assert sent.query["deviceUUID"] == DEVICE
 
     # Back on the integration page, the linked visitor is counted.
-    page.go_back()
-    page.reload()
+    page.goto(integration_page)
     expect(page.locator("#site-script .site-script-state")).to_contain_text("1 посетитель связан")
     shot(page, "visitor-linked")

@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from mindbox_integration.models import Account
+from mindbox_integration.models import Account, ConfigChange
 from notifications import dispatch, replay, retention, site_visitors
+from notifications.api.site import address_bucket
 from notifications.models import Delivery, SiteVisitor
+from tests.browser_support import make_manager
 from tests.test_operations import samples, value
 
 URL = "/api/site/visitors/"
@@ -58,8 +60,11 @@ def test_the_preflight_is_answered_for_a_json_post(client):
     assert "POST" in response["Access-Control-Allow-Methods"]
 
 
+UNKNOWN_KEY = "A" * 24  # shaped like a key, but no account's
+
+
 def test_an_unknown_key_is_refused_and_nothing_is_stored(client, account):
-    response = post(client, {**link_body(account), "key": "not-a-key"})
+    response = post(client, {**link_body(account), "key": UNKNOWN_KEY})
     assert response.status_code == 403
     assert "copy the site script again" in response.json()["error"]
     assert not SiteVisitor.objects.exists()
@@ -71,12 +76,19 @@ def test_an_unknown_key_is_refused_and_nothing_is_stored(client, account):
         (b"visitor=1", "not JSON"),
         (b"[1, 2]", "not a JSON object"),
         ({"visitor_id": "1", "device_uuid": DEVICE}, "missing: key"),
-        ({"key": "k", "visitor_id": "1 OR 1=1", "device_uuid": DEVICE}, "visitor_id"),
-        ({"key": "k", "visitor_id": "1", "device_uuid": "not-a-uuid"}, "mindboxDeviceUUID"),
+        ({"key": UNKNOWN_KEY, "visitor_id": "1 OR 1=1", "device_uuid": DEVICE}, "visitor_id"),
+        ({"key": UNKNOWN_KEY, "visitor_id": True, "device_uuid": DEVICE}, "visitor_id: a string or a whole number"),
+        ({"key": UNKNOWN_KEY, "visitor_id": "1", "device_uuid": "not-a-uuid"}, "mindboxDeviceUUID"),
+        ({"key": UNKNOWN_KEY, "visitor_id": "1", "device_uuid": 12345}, "mindboxDeviceUUID"),
+        ({"key": "not-a-key", "visitor_id": "1", "device_uuid": DEVICE}, "key: not a site key"),
+        ({"key": UNKNOWN_KEY + "\u0000", "visitor_id": "1", "device_uuid": DEVICE}, "key: not a site key"),
+        ({"key": {"a": 1}, "visitor_id": "1", "device_uuid": DEVICE}, "not a site key"),
+        (b"[" * 1500, "nested"),
     ],
 )
-def test_a_bad_post_gets_a_json_error_that_says_what_to_fix(client, account, body, says):
-    response = post(client, body)
+def test_a_bad_post_gets_a_json_error_that_says_what_to_fix(client, account, body, says, django_assert_num_queries):
+    with django_assert_num_queries(0):  # refused before the database is asked
+        response = post(client, body)
     assert response.status_code == 400
     assert says in response.json()["error"]
     assert not SiteVisitor.objects.exists()
@@ -105,6 +117,14 @@ def test_one_address_is_rate_limited_before_the_database_is_asked(client, accoun
     assert refused.status_code == 429
     assert int(refused["Retry-After"]) >= 1
     assert SiteVisitor.objects.count() == 2
+
+
+def test_an_ipv6_caller_is_limited_by_its_64(client, account, settings):
+    settings.SITE_LINK_RATE_PER_ADDRESS = 0.01
+    settings.SITE_LINK_BURST_PER_ADDRESS = 1
+    assert post(client, link_body(account, "1"), REMOTE_ADDR="2001:db8:1:2::1").status_code == 204
+    assert post(client, link_body(account, "2"), REMOTE_ADDR="2001:db8:1:2:ffff::9").status_code == 429
+    assert post(client, link_body(account, "3"), REMOTE_ADDR="2001:db8:1:3::1").status_code == 204  # another /64
 
 
 def test_one_key_is_rate_limited_across_addresses(client, account, settings):
@@ -194,10 +214,47 @@ def test_the_integration_page_shows_the_snippet_with_the_accounts_key(admin_clie
     assert 'data-linked="1"' in html
 
 
+def test_the_page_warns_when_the_code_would_post_to_plain_http(admin_client, account, settings):
+    url = f"/admin/mindbox_integration/mindboxintegration/{account.mindbox.pk}/change/"
+    assert "insecure-endpoint" in admin_client.get(url).content.decode()  # the test client's http://testserver
+    settings.PUBLIC_BASE_URL = "https://portal.example"
+    html = unescape(admin_client.get(url).content.decode())
+    assert "insecure-endpoint" not in html
+    assert "https://portal.example/api/site/visitors/" in html
+
+
+def test_a_new_site_key_stops_the_old_one_and_is_recorded(client, admin_client, admin_user, account):
+    old = account.site_key
+    url = f"/admin/mindbox_integration/mindboxintegration/{account.mindbox.pk}/rotate-site-key/"
+    assert admin_client.get(url).status_code == 405  # a change: POST only
+    assert admin_client.post(url).status_code == 302
+    account.refresh_from_db()
+    assert account.site_key != old
+    assert post(client, {**link_body(account), "key": old}).status_code == 403
+    assert post(client, link_body(account)).status_code == 204
+    change = ConfigChange.objects.filter(account=account).latest("at")
+    assert (change.actor_id, change.changes["site_key"]) == (admin_user.pk, {"before": old, "after": account.site_key})
+
+
+def test_a_manager_cannot_rotate_another_accounts_site_key(client, account, make_account):
+    other = make_account()
+    manager = make_manager(account)
+    client.force_login(manager)
+    url = f"/admin/mindbox_integration/mindboxintegration/{other.mindbox.pk}/rotate-site-key/"
+    assert client.post(url).status_code == 404
+    assert Account.objects.get(pk=other.pk).site_key == other.site_key
+
+
 def test_an_inactive_integration_shows_no_snippet(admin_client, make_account):
     account = make_account(active=False)
     page = admin_client.get(f"/admin/mindbox_integration/mindboxintegration/{account.mindbox.pk}/change/")
     assert 'id="site-script-snippet"' not in page.content.decode()
+
+
+def test_ipv6_addresses_share_their_64_and_others_stand_alone():
+    assert address_bucket("2001:db8::1") == address_bucket("2001:db8::ffff:1") == "2001:db8::/64"
+    assert address_bucket("203.0.113.7") == "203.0.113.7"
+    assert address_bucket(None) == ""
 
 
 def test_the_snippet_cannot_be_ended_by_what_it_embeds():
@@ -224,8 +281,10 @@ def test_posts_are_counted_by_answer_in_the_metrics(client, account):
     def count(answer: str) -> float:
         return value(samples(client.get("/metrics").content.decode()), "portal_site_links_total", answer=answer)
 
-    before = {answer: count(answer) for answer in ("204", "403")}
+    before = {answer: count(answer) for answer in ("204", "403", "preflight")}
     post(client, link_body(account))
-    post(client, {**link_body(account), "key": "not-a-key"})
-    assert count("204") == before["204"] + 1
+    post(client, {**link_body(account), "key": UNKNOWN_KEY})
+    client.options(URL)
+    assert count("204") == before["204"] + 1  # stored links only: the preflight has its own label
     assert count("403") == before["403"] + 1
+    assert count("preflight") == before["preflight"] + 1

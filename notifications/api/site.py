@@ -5,11 +5,12 @@ nothing is read back), a text/plain body (no CORS preflight), rate limited per k
 address before the database is asked, and every answer JSON."""
 
 import hashlib
+import ipaddress
 import logging
 import math
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -28,14 +29,24 @@ CORS = {
 }
 
 
-def _answer(status: int, error: str = "", retry_after: float = 0) -> HttpResponse:
-    SITE_LINKS.labels(answer=status).inc()
+def _answer(status: int, error: str = "", retry_after: float = 0, preflight: bool = False) -> HttpResponse:
+    SITE_LINKS.labels(answer="preflight" if preflight else status).inc()
     response: HttpResponse = JsonResponse({"error": error}, status=status) if error else HttpResponse(status=status)
     for name, value in CORS.items():
         response[name] = value
     if retry_after:
         response["Retry-After"] = str(max(1, math.ceil(retry_after)))
     return response
+
+
+def address_bucket(address: str | None) -> str:
+    """IPv6 callers by their /64, which one subscriber holds whole: its addresses are not
+    each a fresh bucket."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return address or ""
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else str(ip)
 
 
 def _too_many(wait: float) -> HttpResponse:
@@ -45,11 +56,11 @@ def _too_many(wait: float) -> HttpResponse:
 @csrf_exempt
 def visitor_link(request: HttpRequest) -> HttpResponse:
     if request.method == "OPTIONS":
-        return _answer(204)
+        return _answer(204, preflight=True)
     if request.method != "POST":
         return _answer(405, f"method {request.method} not allowed; send POST")
     wait = ratelimit.take(
-        key="site:ip:" + str(client_ip(request) or ""),
+        key="site:ip:" + address_bucket(client_ip(request)),
         rate=settings.SITE_LINK_RATE_PER_ADDRESS,
         burst=settings.SITE_LINK_BURST_PER_ADDRESS,
     )
@@ -77,7 +88,10 @@ def visitor_link(request: HttpRequest) -> HttpResponse:
                 return _too_many(wait)
             return _answer(403, "unknown key; copy the site script again from the integration's page")
         site_visitors.record_link(account_id=account.pk, visitor_id=link.visitor_id, device_uuid=link.device_uuid)
+    except (OperationalError, InterfaceError):
+        log.exception("site script link not stored: database unavailable")
+        return _answer(503, "temporarily unavailable", retry_after=30)
     except DatabaseError:
         log.exception("site script link not stored")
-        return _answer(503, "temporarily unavailable", retry_after=30)
+        return _answer(500, "the link could not be stored")
     return _answer(204)
