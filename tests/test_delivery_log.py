@@ -1,21 +1,23 @@
 """The delivery log: finding a customer's deliveries by what the event named (phone in any
 formatting, e-mail, call session id, communication id), on the real database, scoped by tenancy."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import User
 from django.http import QueryDict
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils import timezone, translation
+from django.utils.html import escape
+from django.utils.translation import gettext as django_gettext
 
 from mindbox_integration import tenancy
 from notifications import dispatch
 from notifications.admin import ACCOUNT_LOOKUP
-from notifications.models import Delivery, InboundEvent
-from notifications.selectors import deliveries_about, events_about
+from notifications.models import Delivery, DeliveryAttempt, InboundEvent
+from notifications.selectors import deliveries_about, delivery_timeline, events_about
+from notifications.templatetags.delivery_log import span
 
 pytestmark = pytest.mark.django_db
 
@@ -234,7 +236,8 @@ def test_account_status_type_operation_and_time_filter_together(make_account, ma
     (past_week,) = [
         choice
         for choice in filter_spec(response, "created_at__gte").choices(response.context["cl"])
-        if str(choice["display"]) == gettext("Past 7 days")
+        # Django's own msgid (aliased, so that `make messages` does not take it for ours).
+        if str(choice["display"]) == django_gettext("Past 7 days")
     ]
     query = dict(QueryDict(past_week["query_string"].lstrip("?")).items())
     assert listed(manager.get(DELIVERIES, query)) == {wanted.pk}
@@ -245,3 +248,147 @@ def test_account_status_type_operation_and_time_filter_together(make_account, ma
     # An operation is one account's: without both of those filters, the other account's comes back too.
     without = {k: v for k, v in query.items() if k not in (ACCOUNT_LOOKUP, "notification__operation__id__exact")}
     assert listed(manager.get(DELIVERIES, without)) == {wanted.pk, other_operation.pk, other_account.pk}
+
+
+# --- A delivery's timeline (notifications.selectors.delivery_timeline) and its page.
+
+T0 = datetime(2026, 11, 24, 18, 0, tzinfo=UTC)
+
+
+def attempt(delivery, seconds: float, outcome: str, **fields) -> DeliveryAttempt:
+    """As the worker records one (with the delivery's transaction id), at T0 + seconds."""
+    return DeliveryAttempt.objects.create(
+        delivery=delivery,
+        transaction_id=delivery.transaction_id,
+        started_at=T0 + timedelta(seconds=seconds),
+        outcome=outcome,
+        **fields,
+    )
+
+
+@pytest.fixture
+def delivery(make_account, make_notification) -> Delivery:
+    account = make_account()
+    make_notification(account)
+    made = event(account, call_session_id="3190000001", contact_phone_number="79161234567")
+    InboundEvent.objects.filter(pk=made.event_id).update(received_at=T0)
+    made.refresh_from_db()
+    return made
+
+
+def test_the_timeline_lists_the_event_every_attempt_in_order_and_where_it_stands(delivery):
+    # Created out of order: the timeline goes by when each attempt started.
+    attempt(delivery, 75, "failed", http_status=400, duration_ms=95, error="HTTP 400; gave up", response_body="{}")
+    attempt(delivery, 2, "retry", http_status=500, duration_ms=1200, error="HTTP 500", response_body="oops")
+    attempt(delivery, 14, "interrupted", error="the worker stopped before Mindbox's answer was recorded")
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status="failed", attempts=3, last_error="HTTP 400; gave up", finished_at=T0 + timedelta(seconds=76)
+    )
+    delivery.refresh_from_db()
+
+    timeline = delivery_timeline(delivery=delivery)
+
+    assert [e.kind for e in timeline] == ["received", "attempt", "attempt", "attempt", "now"]
+    received, first, second, third, now = timeline
+    assert received.at == T0
+    assert [(e.number, e.state, e.at) for e in (first, second, third)] == [
+        (1, "retry", T0 + timedelta(seconds=2)),
+        (2, "interrupted", T0 + timedelta(seconds=14)),
+        (3, "failed", T0 + timedelta(seconds=75)),
+    ]
+    # Each wait: since the event arrived for the first, since the attempt before for the rest.
+    assert [(e.gap, e.previous) for e in (first, second, third)] == [
+        (timedelta(seconds=2), 0),
+        (timedelta(seconds=12), 1),
+        (timedelta(seconds=61), 2),
+    ]
+    assert (first.http_status, first.duration, first.error, first.response) == (
+        500,
+        timedelta(milliseconds=1200),
+        "HTTP 500",
+        "oops",
+    )
+    assert (second.http_status, second.duration) == (None, None)
+    assert first.transaction_id == str(delivery.transaction_id)
+    assert (now.state, now.at, now.error) == ("failed", T0 + timedelta(seconds=76), "HTTP 400; gave up")
+
+
+def test_a_pending_delivery_shows_its_next_attempt_and_a_held_one_none(delivery):
+    attempt(delivery, 3, "retry", http_status=503, duration_ms=40, error="HTTP 503")
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status="pending", attempts=1, last_error="HTTP 503", next_attempt_at=T0 + timedelta(seconds=63)
+    )
+    delivery.refresh_from_db()
+    *_, next_attempt, now = delivery_timeline(delivery=delivery)
+    assert (next_attempt.kind, next_attempt.at) == ("next", T0 + timedelta(seconds=63))
+    assert (next_attempt.gap, next_attempt.previous) == (timedelta(seconds=60), 1)
+    assert (now.kind, now.state, now.at, now.error) == ("now", "pending", None, "")  # the error is the attempt's
+
+    Delivery.objects.filter(pk=delivery.pk).update(status="held")
+    delivery.refresh_from_db()
+    assert [e.kind for e in delivery_timeline(delivery=delivery)] == ["received", "attempt", "now"]
+
+
+def test_a_delivery_that_failed_before_any_attempt_says_why(delivery):
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status="failed", last_error="its notification was deleted", finished_at=T0
+    )
+    delivery.refresh_from_db()
+    received, now = delivery_timeline(delivery=delivery)
+    assert (received.kind, now.kind, now.error) == ("received", "now", "its notification was deleted")
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (timedelta(milliseconds=350), "350 мс"),
+        (timedelta(seconds=4.25), "4,2 с"),
+        (timedelta(seconds=42), "42 с"),
+        (timedelta(seconds=185), "3 мин 5 с"),
+        (timedelta(hours=2, minutes=10, seconds=9), "2 ч 10 мин"),
+        (timedelta(days=1, hours=3, minutes=1), "1 д 3 ч"),
+        (None, ""),
+    ],
+)
+def test_waits_and_durations_read_short(value, shown):
+    with translation.override("ru"):
+        assert span(value) == shown
+
+
+def test_the_delivery_page_shows_the_event_and_the_timeline_and_the_event_page_its_deliveries(
+    make_account, make_notification
+):
+    key = "sk-timeline-never-shown-5521"
+    account = make_account(secret_key=key)
+    make_notification(account)
+    make_notification(account, operation="Zvonok2", name="Звонки ещё раз")
+    made = deliveries_of(account, call_session_id="3190000077", contact_phone_number="79161234567")
+    delivery = made["Входящие звонки"]
+    attempt(delivery, 1, "retry", http_status=500, duration_ms=30, error="HTTP 500")
+    attempt(delivery, 12, "failed", http_status=400, duration_ms=20, error="HTTP 400")
+    Delivery.objects.filter(pk=delivery.pk).update(status="failed", last_error="HTTP 400", finished_at=T0)
+    manager = manager_of(account)
+
+    page = manager.get(reverse("admin:notifications_delivery_change", args=[delivery.pk])).content.decode()
+    event_url = reverse("admin:notifications_inboundevent_change", args=[delivery.event_id])
+    assert f'<a href="{event_url}">' in page
+    for shown in ("3190000077", "Звонки", escape('"contact_phone_number": "79161234567"')):
+        assert shown in page
+    assert page.count('class="timeline-entry') == 4  # received, two attempts, now
+    assert 'data-number="2"' in page and "HTTP 400" in page
+    assert key not in page
+
+    event_page = manager.get(event_url).content.decode()
+    for other in made.values():
+        assert reverse("admin:notifications_delivery_change", args=[other.pk]) in event_page
+
+
+def test_the_account_and_integration_pages_link_to_the_accounts_log(make_account):
+    account = make_account()
+    manager = manager_of(account)
+    wanted = f"{DELIVERIES}?{ACCOUNT_LOOKUP}={account.pk}"
+    for page in (
+        reverse("admin:mindbox_integration_account_change", args=[account.pk]),
+        reverse("admin:mindbox_integration_mindboxintegration_change", args=[account.mindbox.pk]),
+    ):
+        assert f'href="{wanted}" class="delivery-log-link"' in manager.get(page).content.decode()
