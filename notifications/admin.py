@@ -3,7 +3,6 @@ re-render, and resend everything an integration failed since a given time."""
 
 import json
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,6 +14,8 @@ from django.db.models.fields.related import RelatedField
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import gettext, ngettext
@@ -281,8 +282,9 @@ class DeliveryAdmin(EventValuesSearchAdmin):
         return obj.event.identity
 
     @admin.display(description=_("received"))
-    def event_received_at(self, obj: Delivery) -> datetime:
-        return obj.event.received_at
+    def event_received_at(self, obj: Delivery) -> str:
+        # Formatted here: the admin shows a method's datetime as it is, in UTC.
+        return date_format(timezone.localtime(obj.event.received_at), "DATETIME_FORMAT")
 
     @admin.display(description=_("request, as sent"))
     def request_sent(self, obj: Delivery) -> str:

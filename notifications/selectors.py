@@ -259,7 +259,8 @@ class TimelineEntry:
     http_status: int | None = None
     error: str = ""  # an attempt's error; NOW: why the delivery failed
     response: str = ""
-    transaction_id: str = ""
+    # The attempt's transactionId where it is not the delivery's now (a re-render gave it a new one).
+    earlier_transaction_id: str = ""
 
 
 def delivery_timeline(*, delivery: Delivery) -> list[TimelineEntry]:
@@ -282,7 +283,9 @@ def delivery_timeline(*, delivery: Delivery) -> list[TimelineEntry]:
                 http_status=attempt.http_status,
                 error=attempt.error,
                 response=attempt.response_body,
-                transaction_id=str(attempt.transaction_id or ""),
+                earlier_transaction_id=str(attempt.transaction_id)
+                if attempt.transaction_id and attempt.transaction_id != delivery.transaction_id
+                else "",
             )
         )
         previous_at, previous = attempt.started_at, number

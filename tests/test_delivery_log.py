@@ -1,6 +1,7 @@
 """The delivery log: finding a customer's deliveries by what the event named (phone in any
 formatting, e-mail, call session id, communication id), on the real database, scoped by tenancy."""
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -309,8 +310,15 @@ def test_the_timeline_lists_the_event_every_attempt_in_order_and_where_it_stands
         "oops",
     )
     assert (second.http_status, second.duration) == (None, None)
-    assert first.transaction_id == str(delivery.transaction_id)
+    assert first.earlier_transaction_id == ""  # the delivery's own, shown once on its page
     assert (now.state, now.at, now.error) == ("failed", T0 + timedelta(seconds=76), "HTTP 400; gave up")
+
+
+def test_an_attempt_under_an_earlier_transaction_id_names_it(delivery):
+    earlier = uuid.uuid4()  # as if sent before a re-render gave the delivery a new id
+    DeliveryAttempt.objects.create(delivery=delivery, transaction_id=earlier, started_at=T0, outcome="failed")
+    (entry,) = [e for e in delivery_timeline(delivery=delivery) if e.kind == "attempt"]
+    assert entry.earlier_transaction_id == str(earlier)
 
 
 def test_a_pending_delivery_shows_its_next_attempt_and_a_held_one_none(delivery):
