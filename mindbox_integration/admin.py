@@ -22,14 +22,20 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from mindbox_integration import audit, crypto, selectors, services, tenancy
-from mindbox_integration.admin_base import AuditedModelAdmin, PortalModelAdmin, PortalStackedInline, PortalTabularInline
+from mindbox_integration import audit, crypto, selectors, services
+from mindbox_integration.admin_base import (
+    AuditedModelAdmin,
+    PortalModelAdmin,
+    PortalStackedInline,
+    PortalTabularInline,
+    VisibleAccountFilter,
+)
 from mindbox_integration.admin_editor import editor_urls
 from mindbox_integration.forms import MindboxIntegrationForm, NotificationForm, OperationInlineForm
 from mindbox_integration.models import Account, ConfigChange, MindboxIntegration, Notification, Operation
 from notifications import health as delivery_health
 from notifications import selectors as delivery_selectors
-from notifications.admin import INTEGRATION_LOOKUP, changelist_url, may_resend
+from notifications.admin import ACCOUNT_LOOKUP, changelist_url, may_resend
 from notifications.models import Delivery
 from notifications.tasks import enqueue_replays
 
@@ -55,6 +61,13 @@ def take_issued_token(request: HttpRequest, account: Account) -> str | None:
 
 def _integration_url(integration: MindboxIntegration) -> str:
     return reverse("admin:mindbox_integration_mindboxintegration_change", args=[integration.pk])
+
+
+def delivery_log_url(request: HttpRequest, account_id: int) -> str:
+    """The delivery log filtered to the account, for those who may read it."""
+    if not request.user.has_perm("notifications.view_delivery"):
+        return ""
+    return changelist_url(**{ACCOUNT_LOOKUP: account_id})
 
 
 @admin.register(Account)
@@ -96,6 +109,8 @@ class AccountAdmin(AuditedModelAdmin):
     ) -> HttpResponse:
         account = self.get_object(request, object_id)
         context = dict(extra_context or {})
+        if account is not None:
+            context["delivery_log_url"] = delivery_log_url(request, account.pk)
         if account is not None and request.user.has_perm("mindbox_integration.view_configchange"):
             context["config_changes"] = [
                 {"change": change, "fields": audit.describe(change)}
@@ -196,6 +211,7 @@ class MindboxIntegrationAdmin(AuditedModelAdmin):
                 "grace_hours": settings.INBOUND_TOKEN_GRACE_HOURS,
             }
         if integration is not None:
+            context["delivery_log_url"] = delivery_log_url(request, integration.account_id)
             context["sending"] = self.sending_state(request, integration)
             context["glance"] = delivery_selectors.integration_glance(integration_id=integration.pk, now=timezone.now())
         return super().change_view(request, object_id, form_url, context)
@@ -216,7 +232,7 @@ class MindboxIntegrationAdmin(AuditedModelAdmin):
             "pending": counts[Delivery.Status.PENDING],
             "failed": counts[Delivery.Status.FAILED],
             "failed_url": changelist_url(
-                status__exact=Delivery.Status.FAILED.value, **{INTEGRATION_LOOKUP: integration.pk}
+                status__exact=Delivery.Status.FAILED.value, **{ACCOUNT_LOOKUP: integration.account_id}
             ),
             "resend_failed_url": (
                 f"{reverse('admin:notifications_delivery_resend_failed')}?{urlencode({'integration': integration.pk})}"
@@ -373,14 +389,6 @@ class NotificationAdmin(AuditedModelAdmin):
     def get_urls(self) -> list[URLPattern]:
         # The editor's JSON endpoints (palette, check, preview), before the defaults' "<path:object_id>/".
         return editor_urls(self) + super().get_urls()
-
-
-class VisibleAccountFilter(admin.RelatedFieldListFilter):
-    """Changes by account; the choices are only the accounts the user may see (Django's own
-    filter would list every account's name)."""
-
-    def field_choices(self, field: Any, request: HttpRequest, model_admin: Any) -> list[Any]:
-        return [(a.pk, str(a)) for a in tenancy.visible_accounts(user=request.user).order_by("name", "pk")]
 
 
 @admin.register(ConfigChange)

@@ -46,6 +46,15 @@ class TenancyMixin:
         kwargs["queryset"] = tenancy.scope(queryset, user=request.user)
 
 
+class VisibleAccountFilter(admin.RelatedFieldListFilter):
+    """Rows by account; the choices are only the accounts the user may see (Django's own
+    filter would list every account's name). Whatever account id the URL names, the list
+    itself stays scoped (TenancyMixin), so another account's id finds nothing."""
+
+    def field_choices(self, field: Any, request: HttpRequest, model_admin: Any) -> list[Any]:
+        return [(a.pk, str(a)) for a in tenancy.visible_accounts(user=request.user).order_by("name", "pk")]
+
+
 class PortalModelAdmin(TenancyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     def lookup_allowed(self, lookup: str, value: Any, request: HttpRequest) -> bool:
         # The changelist accepts filters on any field from the URL; one on a secret would let

@@ -14,6 +14,8 @@ from django.db.models.fields.related import RelatedField
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import gettext, ngettext
@@ -21,17 +23,17 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from mindbox_integration import tenancy
-from mindbox_integration.admin_base import PortalModelAdmin, PortalTabularInline
+from mindbox_integration.admin_base import PortalModelAdmin, PortalTabularInline, VisibleAccountFilter
 from mindbox_integration.mindbox.client import with_transaction_id
 from mindbox_integration.models import Account, MindboxIntegration, Notification, Operation
 from notifications import replay, selectors
 from notifications.forms import ResendFailedForm
-from notifications.models import Delivery, DeliveryAttempt, InboundEvent
+from notifications.models import Delivery, InboundEvent
 from notifications.rendering import pretty_json
 from notifications.tasks import enqueue_replays
 
-# The integration filter's query parameter; the integration page links with it.
-INTEGRATION_LOOKUP = "notification__operation__integration__id__exact"
+# The account filter's query parameter: the account and integration pages link to the log with it.
+ACCOUNT_LOOKUP = "event__account__id__exact"
 ERRORS_LISTED = 10  # a re-render of hundreds must not flood the page with messages
 LAST_ERROR_CHARS = 80
 
@@ -46,13 +48,35 @@ class ReadOnlyAdmin(PortalModelAdmin):
 
 class DeliveryInline(PortalTabularInline):
     model = Delivery
-    fields = readonly_fields = ("notification", "status", "attempts", "next_attempt_at", "last_error")
+    fields = readonly_fields = ("delivery", "notification", "status", "attempts", "next_attempt_at", "last_error")
     extra = 0
-    show_change_link = True
     can_delete = False
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+    # A link of its own rather than Django's change link, which says "Change" to whoever may
+    # resend: a delivery is only ever viewed.
+    @admin.display(description=_("delivery"))
+    def delivery(self, obj: Delivery) -> str:
+        return format_html('<a href="{}">{}</a>', reverse("admin:notifications_delivery_change", args=[obj.pk]), obj)
+
+
+class EventValuesSearchAdmin(ReadOnlyAdmin):
+    """The search also finds what the event named: the customer's phone (any formatting),
+    e-mail, call session or communication id (selectors.naming), besides search_fields."""
+
+    event_values_path: str  # the lookup path from the listed model to InboundEvent.values
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: "QuerySet[Any]", search_term: str
+    ) -> tuple["QuerySet[Any]", bool]:
+        # `queryset` is already scoped by tenancy.
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        condition = selectors.naming(search_term, values=self.event_values_path)
+        if condition is not None:
+            found = found | queryset.filter(condition)
+        return found, may_have_duplicates
 
 
 class MadeNoDeliveryFilter(admin.SimpleListFilter):
@@ -71,39 +95,28 @@ class MadeNoDeliveryFilter(admin.SimpleListFilter):
 
 
 @admin.register(InboundEvent)
-class InboundEventAdmin(ReadOnlyAdmin):
+class InboundEventAdmin(EventValuesSearchAdmin):
     list_display = ["pk", "account", "communication_type", "identity", "note", "received_at"]
-    list_filter = ["communication_type", MadeNoDeliveryFilter, "received_at"]
+    list_filter = [("account", VisibleAccountFilter), "communication_type", MadeNoDeliveryFilter, "received_at"]
     search_fields = ["identity", "account__name", "account__uis_app_id"]
+    search_help_text = _("A phone number, e-mail, call session id or communication id of the event; or an account")
+    event_values_path = "values"
     list_select_related = ["account"]
     fields = readonly_fields = ("account", "communication_type", "identity", "received_at", "note", "values", "raw")
     inlines = [DeliveryInline]
 
 
-class AttemptInline(PortalTabularInline):
-    model = DeliveryAttempt
-    fields = readonly_fields = (
-        "started_at",
-        "outcome",
-        "transaction_id",
-        "http_status",
-        "duration_ms",
-        "error",
-        "response_body",
-    )
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
-class IntegrationListFilter(admin.RelatedFieldListFilter):
-    """Deliveries by integration; choices read with their accounts in one query, and only the
-    integrations of the user's accounts (Django's own filter would list every one)."""
+class OperationListFilter(admin.RelatedFieldListFilter):
+    """Deliveries by operation: only the operations of the user's accounts, and of the chosen
+    account alone once one is chosen. Names repeat across accounts, so each says its account."""
 
     def field_choices(self, field: "RelatedField[Any, Any]", request: HttpRequest, model_admin: Any) -> list[Any]:
-        return [(integration.pk, str(integration)) for integration in scoped_integrations(request)]
+        chosen = request.GET.get(ACCOUNT_LOOKUP, "")
+        operations = selectors.operations_by_account(account_id=int(chosen) if chosen.isdigit() else None)
+        return [
+            (operation.pk, f"{operation.name} ({operation.integration.account.name})")
+            for operation in tenancy.scope(operations, user=request.user)
+        ]
 
 
 def scoped_integrations(request: HttpRequest) -> "QuerySet[MindboxIntegration]":
@@ -197,8 +210,24 @@ def changelist_url(**params: object) -> str:
     return f"{reverse('admin:notifications_delivery_changelist')}?{urlencode(params)}"
 
 
+DELIVERY_FIELDS = (
+    "status",
+    "account",
+    "operation",
+    "notification",
+    "attempts",
+    "next_attempt_at",
+    "transaction_id",
+    "last_error",
+    "created_at",
+    "finished_at",
+)
+EVENT_FIELDS = ("event", "event_type", "event_identity", "event_received_at", "event_values")
+REQUEST_FIELDS = ("request_sent", "url", "body")
+
+
 @admin.register(Delivery)
-class DeliveryAdmin(ReadOnlyAdmin):
+class DeliveryAdmin(EventValuesSearchAdmin):
     list_display = [
         "pk",
         "status",
@@ -210,47 +239,30 @@ class DeliveryAdmin(ReadOnlyAdmin):
         "created_at",
     ]
     list_filter = [
+        ("event__account", VisibleAccountFilter),
         "status",
         "event__communication_type",
-        ("notification__operation__integration", IntegrationListFilter),
+        ("notification__operation", OperationListFilter),
         "created_at",
     ]
     search_fields = ["transaction_id", "event__identity", "event__account__name", "event__account__uis_app_id"]
     search_help_text = _(
         "A phone number, e-mail, call session id or communication id of the event; a transaction id or an account"
     )
+    event_values_path = "event__values"
     list_select_related = ["event__account", "notification__operation"]
-    fields = readonly_fields = (
-        "event",
-        "account",
-        "notification",
-        "status",
-        "attempts",
-        "next_attempt_at",
-        "transaction_id",
-        "url",
-        "body",
-        "last_error",
-        "created_at",
-        "finished_at",
-        "request_sent",
-        "event_values",
+    # The delivery, then the event it came of, then the request; the attempts' timeline comes
+    # after the first of these (change_form.html).
+    fieldsets = (
+        (None, {"fields": DELIVERY_FIELDS}),
+        (_("Event"), {"fields": EVENT_FIELDS}),
+        (_("Request"), {"fields": REQUEST_FIELDS}),
     )
-    inlines = [AttemptInline]
+    readonly_fields = (*DELIVERY_FIELDS, *EVENT_FIELDS, *REQUEST_FIELDS)
     actions = ["resend_selected", "rerender_selected"]
 
     def has_resend_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return may_resend(request)
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: "QuerySet[Delivery]", search_term: str
-    ) -> tuple["QuerySet[Delivery]", bool]:
-        # Besides the fields above: the customer's phone (any formatting), e-mail, call or
-        # communication id in the event's values. `queryset` is already scoped by tenancy.
-        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        if search_term.strip():
-            found = found | selectors.deliveries_about(deliveries=queryset, term=search_term)
-        return found, may_have_duplicates
 
     @admin.display(description=_("account"), ordering="event__account__name")
     def account(self, obj: Delivery) -> Account:
@@ -260,6 +272,19 @@ class DeliveryAdmin(ReadOnlyAdmin):
     def operation(self, obj: Delivery) -> Operation | None:
         notification: Notification | None = obj.notification
         return notification.operation if notification else None
+
+    @admin.display(description=_("communication type"))
+    def event_type(self, obj: Delivery) -> str:
+        return obj.event.get_communication_type_display()
+
+    @admin.display(description=_("identity"))
+    def event_identity(self, obj: Delivery) -> str:
+        return obj.event.identity
+
+    @admin.display(description=_("received"))
+    def event_received_at(self, obj: Delivery) -> str:
+        # Formatted here: the admin shows a method's datetime as it is, in UTC.
+        return date_format(timezone.localtime(obj.event.received_at), "DATETIME_FORMAT")
 
     @admin.display(description=_("request, as sent"))
     def request_sent(self, obj: Delivery) -> str:
@@ -318,6 +343,8 @@ class DeliveryAdmin(ReadOnlyAdmin):
     ) -> HttpResponse:
         delivery = self.get_object(request, object_id)
         context = dict(extra_context or {})
+        if delivery is not None:
+            context["timeline"] = selectors.delivery_timeline(delivery=delivery)
         if delivery is not None and self.has_resend_permission(request):
             context["can_resend"] = delivery.status in replay.RESENDABLE
             context["can_rerender"] = delivery.status in replay.RERENDERABLE
@@ -366,7 +393,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
         report_resend(request, result)
         # What was just queued, while it waits to go.
         return HttpResponseRedirect(
-            changelist_url(status__exact=Delivery.Status.PENDING.value, **{INTEGRATION_LOOKUP: integration.pk})
+            changelist_url(status__exact=Delivery.Status.PENDING.value, **{ACCOUNT_LOOKUP: integration.account_id})
         )
 
     def _render_resend_failed(

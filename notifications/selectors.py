@@ -77,6 +77,14 @@ def integrations_by_name() -> "QuerySet[MindboxIntegration]":
     return MindboxIntegration.objects.select_related("account").order_by("account__name", "pk")
 
 
+def operations_by_account(*, account_id: int | None = None) -> "QuerySet[Operation]":
+    """Operations for a choice list, with the account their label names; of one account if given."""
+    operations = Operation.objects.select_related("integration__account").order_by(
+        "integration__account__name", "name", "pk"
+    )
+    return operations if account_id is None else operations.filter(integration__account_id=account_id)
+
+
 def events_by_outcome(*, events: "QuerySet[InboundEvent]", made_delivery: bool) -> "QuerySet[InboundEvent]":
     """Events that made a delivery, or that made none (those carry a note saying why)."""
     return events.filter(note="") if made_delivery else events.exclude(note="")
@@ -201,18 +209,104 @@ MIN_PHONE_DIGITS = 5
 NATIONAL_DIGITS = 10
 
 
-def deliveries_about(*, deliveries: "QuerySet[Delivery]", term: str) -> "QuerySet[Delivery]":
-    """The deliveries whose event names this phone number (any formatting: its last ten digits
-    are compared), e-mail, call session id or communication id."""
+def naming(term: str, *, values: str) -> Q | None:
+    """The condition "the event values at `values` (a lookup path to the JSON field) name this
+    phone number (any formatting: its last ten digits are compared), e-mail, call session id or
+    communication id"; None for a blank term."""
     term = term.strip()
     if not term:
-        return deliveries.none()
+        return None
     condition = Q()
     for key in TEXT_KEYS:
-        condition |= Q(**{f"event__values__{key}__icontains": term})
+        condition |= Q(**{f"{values}__{key}__icontains": term})
     # The last ten digits: a Russian number is written with 8 or +7 in front, stored with 7.
     digits = re.sub(r"\D", "", term)[-NATIONAL_DIGITS:]
     if len(digits) >= MIN_PHONE_DIGITS:
         for key in PHONE_KEYS:
-            condition |= Q(**{f"event__values__{key}__icontains": digits})
-    return deliveries.filter(condition)
+            condition |= Q(**{f"{values}__{key}__icontains": digits})
+    return condition
+
+
+def deliveries_about(*, deliveries: "QuerySet[Delivery]", term: str) -> "QuerySet[Delivery]":
+    """The deliveries whose event names this phone number, e-mail, call session or communication id."""
+    condition = naming(term, values="event__values")
+    return deliveries.none() if condition is None else deliveries.filter(condition)
+
+
+def events_about(*, events: "QuerySet[InboundEvent]", term: str) -> "QuerySet[InboundEvent]":
+    """The events that name this phone number, e-mail, call session or communication id."""
+    condition = naming(term, values="values")
+    return events.none() if condition is None else events.filter(condition)
+
+
+# A delivery's timeline, for its page: the event's arrival, every attempt in order, the next
+# planned attempt, and where the delivery stands now.
+RECEIVED, ATTEMPT, NEXT, NOW = "received", "attempt", "next", "now"
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    kind: str  # RECEIVED, ATTEMPT, NEXT or NOW
+    at: datetime | None  # NOW: when the delivery finished, if it has
+    state: str = ""  # ATTEMPT: its outcome (DeliveryAttempt.Outcome); NOW: the delivery's status
+    label: str = ""  # the state's display name
+    number: int = 0  # ATTEMPT: counted from 1, over resends too
+    # ATTEMPT and NEXT: the wait since the previous attempt started (`previous` is its number),
+    # or since the event arrived (`previous` is 0).
+    gap: timedelta | None = None
+    previous: int = 0
+    duration: timedelta | None = None
+    http_status: int | None = None
+    error: str = ""  # an attempt's error; NOW: why the delivery failed
+    response: str = ""
+    # The attempt's transactionId where it is not the delivery's now (a re-render gave it a new one).
+    earlier_transaction_id: str = ""
+
+
+def delivery_timeline(*, delivery: Delivery) -> list[TimelineEntry]:
+    """The delivery's way so far, oldest first. Attempts carry no secret key (they never
+    store one), so everything here may be shown."""
+    received_at = delivery.event.received_at
+    entries = [TimelineEntry(kind=RECEIVED, at=received_at)]
+    previous_at, previous = received_at, 0
+    for number, attempt in enumerate(delivery.attempt_log.order_by("started_at", "pk"), start=1):
+        entries.append(
+            TimelineEntry(
+                kind=ATTEMPT,
+                at=attempt.started_at,
+                state=attempt.outcome,
+                label=attempt.get_outcome_display(),
+                number=number,
+                gap=max(attempt.started_at - previous_at, timedelta(0)),
+                previous=previous,
+                duration=timedelta(milliseconds=attempt.duration_ms) if attempt.duration_ms is not None else None,
+                http_status=attempt.http_status,
+                error=attempt.error,
+                response=attempt.response_body,
+                earlier_transaction_id=str(attempt.transaction_id)
+                if attempt.transaction_id and attempt.transaction_id != delivery.transaction_id
+                else "",
+            )
+        )
+        previous_at, previous = attempt.started_at, number
+    # Only a pending delivery is waiting for a time; a held one waits for its integration.
+    if delivery.status == Delivery.Status.PENDING and delivery.next_attempt_at is not None:
+        entries.append(
+            TimelineEntry(
+                kind=NEXT,
+                at=delivery.next_attempt_at,
+                gap=max(delivery.next_attempt_at - previous_at, timedelta(0)),
+                previous=previous,
+            )
+        )
+    entries.append(
+        TimelineEntry(
+            kind=NOW,
+            at=delivery.finished_at,
+            state=delivery.status,
+            label=delivery.get_status_display(),
+            # A pending delivery's last error is its last attempt's, already shown above.
+            error=delivery.last_error if delivery.status == Delivery.Status.FAILED else "",
+        )
+    )
+    return entries

@@ -34,7 +34,7 @@ pytestmark = pytest.mark.django_db
 
 BROKEN_BODY = '{"customer": {"fullName": {{visitor_name}}'  # a closing brace short
 FIXED_BODY = '{"customer": {"fullName": {{visitor_name}}}}'
-INTEGRATION_LOOKUP = "notification__operation__integration__id__exact"
+ACCOUNT_LOOKUP = "event__account__id__exact"
 CHANGELIST = "admin:notifications_delivery_changelist"
 
 
@@ -255,7 +255,7 @@ def test_resend_failed_since_previews_then_resends_only_that_integration_from_th
         response = admin_client.post(url, {**confirm, "confirm": "1"})
     assert response.status_code == 302
     assert response.url.startswith(reverse(CHANGELIST))
-    assert f"{INTEGRATION_LOOKUP}={account.mindbox.pk}" in response.url and "status__exact=pending" in response.url
+    assert f"{ACCOUNT_LOOKUP}={account.pk}" in response.url and "status__exact=pending" in response.url
     assert queued(broker) == [new.pk]
     statuses = dict(Delivery.objects.filter(pk__in=[old.pk, new.pk, foreign.pk]).values_list("pk", "status"))
     assert statuses == {old.pk: "failed", new.pk: "pending", foreign.pk: "failed"}

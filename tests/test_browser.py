@@ -406,7 +406,7 @@ def test_a_failed_delivery_is_found_in_the_log_and_resent(
     expect(failures).to_contain_text("1 неудачный запрос")
     expect(failures).to_contain_text("Клиент заблокирован")
     shot(page, "integration-with-a-failure")
-    page.get_by_role("link", name="Журнал доставок этой интеграции").click()
+    page.locator("#integration-glance").get_by_role("link", name="Журнал доставок").click()
     # Found by the customer's phone, written as people write it.
     page.locator("#searchbar").fill("8 (916) 123-45-67")
     page.locator("#searchbar").press("Enter")
@@ -434,5 +434,135 @@ def test_a_failed_delivery_is_found_in_the_log_and_resent(
     first, second = mindbox.received(operation="Zvonok")
     assert first.query["transactionId"] == second.query["transactionId"] == str(delivery.transaction_id)
     assert [a.outcome for a in delivery.attempt_log.order_by("started_at")] == ["failed", "delivered"]
-    expect(page.locator("#attempt_log-group")).to_contain_text("доставлено")
+    expect(page.locator("#delivery-timeline .kind-attempt").last).to_contain_text("доставлено")
+    shot(page, "resent-and-delivered")
+
+
+def test_from_the_account_page_a_failed_deliverys_timeline_and_its_resend(
+    page, shot, live_server, make_account, make_notification, mindbox, celery_worker
+):
+    from datetime import datetime
+
+    import requests
+    from django.urls import reverse
+
+    from harness.mindbox_standin import Planned
+    from notifications.admin import ACCOUNT_LOOKUP
+    from notifications.models import Delivery
+    from tests.conftest import wait_for
+
+    alpha, gamma = make_account(name="Alpha"), make_account(name="Gamma")
+    for account in (alpha, gamma):
+        make_notification(account, body=GOOD_BODY)
+    manager = make_manager(alpha)
+    gamma.managers.add(manager)  # two accounts of the manager's: the log per account tells them apart
+
+    def post(account, session: str) -> None:
+        answer = requests.post(
+            f"{live_server.url}/api/uis/events/calls/?token={account.inbound_token}",
+            json={"call_session_id": session, "visitor_name": "Анна", "contact_phone_number": "79161234567"},
+            timeout=10,
+        )
+        assert answer.status_code == 202
+
+    # Delivered at once: one of Alpha's, one of Gamma's.
+    post(alpha, "7001")
+    post(gamma, "7002")
+    wait_for(lambda: Delivery.objects.filter(status="delivered").count() == 2)
+    # Then one of Alpha's that Mindbox fails twice (the worker retries after about a second) and refuses.
+    mindbox.plan(
+        Planned(status=500, payload={"status": "InternalServerError"}),
+        Planned(status=503, payload={"status": "InternalServerError"}),
+        Planned(payload={"status": "ValidationError", "validationMessages": [{"message": "Клиент заблокирован"}]}),
+    )
+    post(alpha, "7003")
+    failed = wait_for(lambda: Delivery.objects.filter(status="failed").first(), timeout=30)
+
+    # From the account's page to its delivery log.
+    log_in(page, live_server.url, "manager")
+    page.get_by_role("link", name="Аккаунты").first.click()
+    page.get_by_role("link", name=re.compile("Alpha")).click()
+    shot(page, "account-page")
+    page.locator(".object-tools").get_by_role("link", name="Журнал доставок").click()
+    expect(page).to_have_url(re.compile(rf"{ACCOUNT_LOOKUP}={alpha.pk}"))
+    rows = page.locator("#result_list tbody tr")
+    expect(rows).to_have_count(2)
+    expect(page.locator("#result_list")).not_to_contain_text("Gamma")
+    filters = page.locator("#changelist-filter")
+    expect(filters.locator("li.selected", has_text="Alpha")).to_have_count(1)
+    shot(page, "account-log")
+
+    # Only the failed ones, still of this account.
+    filters.get_by_role("link", name="не доставлено", exact=True).click()
+    expect(rows).to_have_count(1)
+    expect(page).to_have_url(re.compile(rf"{ACCOUNT_LOOKUP}={alpha.pk}"))
+    expect(page).to_have_url(re.compile("status__exact=failed"))
+    shot(page, "account-log-failed")
+    rows.first.locator("th a").click()
+    expect(page).to_have_url(re.compile(reverse("admin:notifications_delivery_change", args=[failed.pk])))
+
+    # The event it came of, and the timeline: every attempt, as the database has it.
+    expect(page.locator(".field-event_identity")).to_contain_text(failed.event.identity)
+    expect(page.locator(".event-values")).to_contain_text('"call_session_id": "7003"')
+    expect(page.locator(".field-event a")).to_have_attribute(
+        "href", reverse("admin:notifications_inboundevent_change", args=[failed.event_id])
+    )
+    timeline = page.locator("#delivery-timeline")
+    attempts = list(failed.attempt_log.order_by("started_at"))
+    assert [a.outcome for a in attempts] == ["retry", "retry", "failed"]
+    shown = timeline.locator(".kind-attempt")
+    expect(shown).to_have_count(len(attempts))
+    for number, (row, attempt) in enumerate(zip(shown.all(), attempts, strict=True), start=1):
+        expect(row).to_have_attribute("data-number", str(number))
+        expect(row).to_have_attribute("data-state", attempt.outcome)
+        expect(row.locator(".timeline-outcome")).to_have_text(attempt.get_outcome_display())
+        expect(row.locator(".timeline-http-status")).to_have_text(str(attempt.http_status))
+        expect(row.locator(".timeline-duration")).to_contain_text("мс")
+        expect(row.locator(".timeline-error")).to_have_text(attempt.error)
+        started = datetime.fromisoformat(row.locator("time").get_attribute("datetime"))
+        assert started == attempt.started_at
+        since = "после получения события" if number == 1 else f"после попытки {number - 1}"
+        expect(row.locator(".timeline-gap")).to_contain_text(since)
+    expect(shown.nth(0).locator(".timeline-http-status")).to_have_text("500")
+    expect(shown.nth(2).locator(".timeline-error")).to_contain_text("Клиент заблокирован")
+    expect(timeline.locator(".timeline-entry").first).to_have_attribute("data-kind", "received")
+    expect(timeline.locator(".timeline-entry").last).to_have_attribute("data-state", "failed")
+    expect(timeline.locator(".kind-next")).to_have_count(0)
+    shot(page, "timeline")
+
+    # By keyboard: the "Timeline" link leads there, Tab reaches an answer, Enter opens it.
+    page.get_by_role("link", name="Хронология попыток").focus()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile("#delivery-timeline$"))
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    expect(shown.nth(0).locator("details")).to_have_attribute("open", "")
+    expect(shown.nth(0).locator("details pre")).to_contain_text("InternalServerError")
+
+    # At tablet width the timeline stacks and stays within the page.
+    page.set_viewport_size(TABLET)
+    page.evaluate("window.scrollTo(0, 0)")
+    box = timeline.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= TABLET["width"]
+    # and the fields above it keep their width beside the wrapped buttons (nothing floats beside them).
+    widths = page.locator("#content-main fieldset").evaluate_all("els => els.map(e => e.getBoundingClientRect().width)")
+    assert min(widths) >= box["width"] - 1
+    shot(page, "timeline-tablet")
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    # Resent: a fourth attempt, delivered, under the same transactionId.
+    page.get_by_role("button", name="Отправить повторно", exact=True).click()
+    expect(page.locator(".messagelist")).to_contain_text("1")
+
+    def delivered() -> bool:
+        page.reload()
+        return timeline.locator(".timeline-entry").last.get_attribute("data-state") == "delivered"
+
+    wait_for(delivered, timeout=30, interval=0.5)
+    expect(shown).to_have_count(4)
+    expect(shown.last).to_have_attribute("data-state", "delivered")
+    expect(shown.last.locator(".timeline-http-status")).to_have_text("200")
+    sent = mindbox.received(operation="Zvonok")
+    assert {r.query["transactionId"] for r in sent if r.query.get("transactionId") == str(failed.transaction_id)}
+    assert len([r for r in sent if r.query["transactionId"] == str(failed.transaction_id)]) == 4
     shot(page, "resent-and-delivered")
