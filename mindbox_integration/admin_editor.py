@@ -120,7 +120,14 @@ def check_view(request: HttpRequest) -> JsonResponse:
         body=str(draft.get("body", "")),
         filters_text=str(draft.get("filters", "")),
     )
-    return JsonResponse({"ok": result.ok, "errors": result.errors, "unknown": result.unknown})
+    return JsonResponse(
+        {
+            "ok": result.ok,
+            "errors": result.errors,
+            "unknown": result.unknown,
+            "problems": [asdict(problem) for problem in result.problems],
+        }
+    )
 
 
 def _event(request: HttpRequest, draft: dict[str, Any], operation: Operation | None, ctype: str) -> InboundEvent | None:
