@@ -108,7 +108,10 @@ MNEMONIC_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
 def _json_error_place(body: str) -> Place | None:
-    """The body's JSON error: the character where parsing stopped (none at the end)."""
+    """The body's JSON error: the character where parsing stopped (none at the end). An empty
+    body is not an error of a place: it has a message of its own."""
+    if not body.strip():
+        return None
     try:
         compile_body(body)
     except TemplateError as exc:

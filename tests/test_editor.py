@@ -102,6 +102,8 @@ def test_each_unknown_mnemonic_carries_its_place_in_the_body_or_the_url():
 def test_a_good_draft_has_no_problems_and_a_missing_type_is_one():
     assert check().problems == []
     assert [p.field for p in check(communication_type="").problems] == ["communication_type"]
+    (empty,) = check(body=" ").problems
+    assert empty.field == "body" and empty.place is None
 
 
 def test_the_url_is_checked_against_the_operation_or_only_for_itself_without_one():
