@@ -173,6 +173,11 @@ class NotificationForm(forms.ModelForm):  # type: ignore[type-arg]
             ),
         }
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:  # the editor's test send names the notification it was made from
+            self.fields["body"].widget.attrs["data-notification"] = str(self.instance.pk)
+
     def clean_filters(self) -> Any:
         return self.cleaned_data.get("filters") or {}  # an emptied field means no conditions
 

@@ -368,6 +368,11 @@ def test_test_send_shows_the_request_and_mindboxs_answer(page, shot, live_server
     expect(field).to_contain_text("Неверный формат телефона")
     assert len(mindbox.requests) == 2
     shot(page, "test-send-validation-error")
+    # Both in the audit log: who and from which draft (not saved yet: its operation and name).
+    from mindbox_integration.models import ConfigChange
+
+    sends = ConfigChange.objects.filter(action="test_sent")
+    assert [(c.actor_label, c.object_label) for c in sends] == [("manager", "Zvonok: Входящие звонки")] * 2
 
 
 def test_a_failed_delivery_is_found_in_the_log_and_resent(

@@ -204,6 +204,8 @@
   Editor.prototype.draft = function () {
     return {
       operation: this.value("operation"),
+      notification: this.body.dataset.notification || "",  // saved: for the audit log of test sends
+      name: this.value("name"),
       communication_type: this.value("communication_type"),
       url: this.value("url"),
       body: this.value("body"),
