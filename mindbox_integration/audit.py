@@ -1,7 +1,9 @@
 """The audit log of configuration changes (ConfigChange): who changed what, when, and each
 field before and after. Written by the services and admin paths that change configuration
 (not by signals: a queryset update or a migration is not somebody's change). Secret fields
-(keys, token hashes and hints) are never written, not even hashed: only the marker "changed"."""
+(keys, token hashes and hints) are never written, not even hashed: only the marker "changed".
+A test send from the notification editor is recorded here too (record_test_send): it acts
+with the integration's key on Mindbox, so who did it, and when, is worth keeping."""
 
 import json
 from collections.abc import Iterable
