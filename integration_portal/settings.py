@@ -267,6 +267,17 @@ INBOUND_RATE_PER_SECOND = env.float("INBOUND_RATE_PER_SECOND", default=50.0)
 INBOUND_RATE_BURST = env.int("INBOUND_RATE_BURST", default=200)
 if INBOUND_RATE_PER_SECOND <= 0 or INBOUND_RATE_BURST < 1:
     raise environ.ImproperlyConfigured("INBOUND_RATE_PER_SECOND must be positive and INBOUND_RATE_BURST at least 1")
+# The site script's endpoint (browsers on clients' sites; a browser posts once a day): per site
+# key, and per address, which an office's visitors behind one NAT share.
+SITE_LINK_RATE_PER_KEY = env.float("SITE_LINK_RATE_PER_KEY", default=20.0)
+SITE_LINK_BURST_PER_KEY = env.int("SITE_LINK_BURST_PER_KEY", default=200)
+SITE_LINK_RATE_PER_ADDRESS = env.float("SITE_LINK_RATE_PER_ADDRESS", default=1.0)
+SITE_LINK_BURST_PER_ADDRESS = env.int("SITE_LINK_BURST_PER_ADDRESS", default=20)
+if (
+    min(SITE_LINK_RATE_PER_KEY, SITE_LINK_RATE_PER_ADDRESS) <= 0
+    or min(SITE_LINK_BURST_PER_KEY, SITE_LINK_BURST_PER_ADDRESS) < 1
+):
+    raise environ.ImproperlyConfigured("SITE_LINK_RATE_* must be positive and SITE_LINK_BURST_* at least 1")
 MINDBOX_ALLOWED_HOSTS = env.list(
     "MINDBOX_ALLOWED_HOSTS",
     default=["api.mindbox.ru", "api.s.mindbox.ru", "api.mindbox.cloud", "api.maestra.io"],
@@ -298,8 +309,12 @@ RETENTION_DAYS = env.int("RETENTION_DAYS", default=30)
 # configuration changes are pruned after these, by the same hourly task.
 LOGIN_RECORDS_RETENTION_DAYS = env.int("LOGIN_RECORDS_RETENTION_DAYS", default=30)
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
-if LOGIN_RECORDS_RETENTION_DAYS < 1 or AUDIT_RETENTION_DAYS < 1:
-    raise environ.ImproperlyConfigured("LOGIN_RECORDS_RETENTION_DAYS and AUDIT_RETENTION_DAYS must be positive")
+# Site visitors' deviceUUID links not posted again for this long (the script posts daily on visits).
+SITE_VISITOR_RETENTION_DAYS = env.int("SITE_VISITOR_RETENTION_DAYS", default=180)
+if min(LOGIN_RECORDS_RETENTION_DAYS, AUDIT_RETENTION_DAYS, SITE_VISITOR_RETENTION_DAYS) < 1:
+    raise environ.ImproperlyConfigured(
+        "LOGIN_RECORDS_RETENTION_DAYS, AUDIT_RETENTION_DAYS and SITE_VISITOR_RETENTION_DAYS must be positive"
+    )
 if timedelta(days=LOGIN_RECORDS_RETENTION_DAYS) <= AXES_COOLOFF_TIME:
     raise environ.ImproperlyConfigured("LOGIN_RECORDS_RETENTION_DAYS must outlast AXES_COOLOFF_MINUTES")
 # Mindbox secret keys are encrypted with these Fernet keys (comma-separated, newest first; add a

@@ -3,12 +3,15 @@ from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from notifications.api.site import visitor_link
+
 admin.site.site_header = _("UIS → Mindbox portal")
 admin.site.site_title = _("UIS → Mindbox portal")
 admin.site.index_title = _("Integrations")
 
 urlpatterns = [
     path("api/uis/", include("notifications.api.urls")),
+    path("api/site/visitors/", visitor_link, name="site-visitors"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("admin/", admin.site.urls),

@@ -176,6 +176,7 @@ class MindboxIntegrationAdmin(AuditedModelAdmin):
             # Taken from the session only when the page is shown, not when a POST is handled.
             token = take_issued_token(request, integration.account) if request.method == "GET" else None
             context["uis_setup"] = selectors.uis_setup(base_url=base_url, account=integration.account, token=token)
+            context["site_script"] = selectors.site_script(base_url=base_url, account=integration.account)
             context["token"] = {
                 "just_issued": bool(token),
                 "previous_valid_until": integration.account.previous_token_valid_until

@@ -1,7 +1,8 @@
 """Configuration as code: import and export accounts, integrations, operations and
 notifications as JSON. Import validates everything first, then applies it in one
-transaction; applying the same file twice changes nothing. Export holds no secrets."""
+transaction; applying the same file twice changes nothing. Export holds no secrets (the site script's key is public: it stands in clients' pages)."""
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +30,13 @@ class ImportSummary:
     changes: list[str] = field(default_factory=list)
 
 
-_ACCOUNT_KEYS: dict[str, type] = {"name": str, "uis_app_id": str, "inbound_token": str, "mindbox": dict}
+_ACCOUNT_KEYS: dict[str, type] = {
+    "name": str,
+    "uis_app_id": str,
+    "inbound_token": str,
+    "site_key": str,
+    "mindbox": dict,
+}
 _MINDBOX_KEYS: dict[str, type] = {"active": bool, "secret_key": str, "send_rate_limit": int, "operations": list}
 _OPERATION_KEYS: dict[str, type] = {"name": str, "notifications": list}
 _NOTIFICATION_KEYS: dict[str, type] = {
@@ -45,6 +52,8 @@ _NOTIFICATION_KEYS: dict[str, type] = {
 _NULLABLE = {"inbound_token", "secret_key", "filters", "send_rate_limit"}  # null means "absent" for these
 _SECRET_KEYS = {"inbound_token", "secret_key"}
 MIN_TOKEN_LENGTH = 32  # characters: a given token should carry about as much as the 32 random bytes we make
+# The site script's key stands in clients' pages: carried over, so a moved portal keeps them working.
+SITE_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{16,32}$")
 
 
 def _check_shape(
@@ -122,6 +131,7 @@ def validate_config(data: Any) -> list[str]:
     accounts = data["accounts"]
     _unique(accounts, "uis_app_id", "$.accounts", errors)
     _unique(accounts, "inbound_token", "$.accounts", errors)
+    _unique(accounts, "site_key", "$.accounts", errors)
     for a, account in enumerate(accounts):
         path = f"$.accounts[{a}]"
         if not _check_shape(account, path, _ACCOUNT_KEYS, ("name", "uis_app_id"), errors, Account):
@@ -140,6 +150,12 @@ def validate_config(data: Any) -> list[str]:
                 .exists()
             ):
                 errors.append(f"{path}.inbound_token: already used by another account")
+        site_key = account.get("site_key")
+        if isinstance(site_key, str):
+            if not SITE_KEY_RE.match(site_key):
+                errors.append(f"{path}.site_key: 16 to 32 letters, digits, _ or -, as exported")
+            elif Account.objects.filter(site_key=site_key).exclude(uis_app_id=account.get("uis_app_id")).exists():
+                errors.append(f"{path}.site_key: already used by another account")
         mindbox = account.get("mindbox")
         if mindbox is None or not _check_shape(
             mindbox, f"{path}.mindbox", _MINDBOX_KEYS, (), errors, MindboxIntegration
@@ -236,11 +252,18 @@ def import_config(data: Any, *, actor: Actor, replace_tokens: bool = False) -> I
                     uis_app_id=item["uis_app_id"],
                     actor=actor,
                     inbound_token=item.get("inbound_token"),
+                    site_key=item.get("site_key"),
                 ).account
                 summary.created += 1
                 summary.changes.append(f"created {label}")
             else:
-                _assign(account, {"name": item["name"]}, summary, label, actor)
+                _assign(
+                    account,
+                    {"name": item["name"], "site_key": item.get("site_key") or account.site_key},
+                    summary,
+                    label,
+                    actor,
+                )
                 # An existing account's token changes only on request: re-importing an old file
                 # must not bring back a token that was rotated or revoked in the admin since.
                 if (
@@ -285,7 +308,7 @@ def import_config(data: Any, *, actor: Actor, replace_tokens: bool = False) -> I
 def export_config() -> dict[str, Any]:
     accounts = []
     for account in Account.objects.select_related("mindbox").order_by("uis_app_id"):
-        item: dict[str, Any] = {"name": account.name, "uis_app_id": account.uis_app_id}
+        item: dict[str, Any] = {"name": account.name, "uis_app_id": account.uis_app_id, "site_key": account.site_key}
         integration: MindboxIntegration | None = getattr(account, "mindbox", None)
         if integration is not None:
             item["mindbox"] = {

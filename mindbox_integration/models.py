@@ -18,6 +18,11 @@ def new_inbound_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+def new_site_key() -> str:
+    """The site script's key: public (it stands in the client's page), so it only names the account."""
+    return secrets.token_urlsafe(18)
+
+
 class Account(models.Model):
     """A UIS client account."""
 
@@ -29,6 +34,8 @@ class Account(models.Model):
     # After a rotation the previous token works until then, so UIS can be re-pointed calmly.
     previous_token_hash = models.CharField(max_length=64, blank=True, editable=False, db_index=True)
     previous_token_valid_until = models.DateTimeField(null=True, blank=True, editable=False)
+    # Names the account to the site script's endpoint; public, unlike the inbound token.
+    site_key = models.CharField(_("site script key"), max_length=32, unique=True, default=new_site_key, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     # Staff users who see and change this account and everything under it (tenancy.py);
     # superusers see every account whether listed here or not.

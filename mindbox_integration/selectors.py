@@ -4,7 +4,8 @@ from django.db.models import QuerySet
 from django.urls import reverse
 
 from mindbox_integration.models import Account, ConfigChange
-from notifications.mnemonics import CATALOGUE, CommunicationType, mnemonics_for, uis_paste_body
+from notifications import site_visitors
+from notifications.mnemonics import CATALOGUE, DEVICE_UUID, CommunicationType, mnemonics_for, uis_paste_body
 from notifications.selectors import seen_mnemonics
 
 
@@ -37,6 +38,16 @@ def uis_setup(*, base_url: str, account: Account, token: str | None = None) -> l
         }
         for ctype in CommunicationType
     ]
+
+
+def site_script(*, base_url: str, account: Account) -> dict[str, object]:
+    """The snippet for the client's site, and how many visitors it has linked so far."""
+    endpoint = f"{base_url.rstrip('/')}{reverse('site-visitors')}"
+    return {
+        "snippet": site_visitors.snippet(endpoint_url=endpoint, site_key=account.site_key),
+        "state": site_visitors.site_script_state(account_id=account.pk),
+        "mnemonic": DEVICE_UUID.name,
+    }
 
 
 def recent_changes(*, account: Account, limit: int) -> "QuerySet[ConfigChange]":

@@ -37,11 +37,15 @@ def assign_new_token(*, account: Account) -> str:
 
 
 @transaction.atomic
-def create_account(*, name: str, uis_app_id: str, actor: Actor, inbound_token: str | None = None) -> NewAccount:
-    """A new account with its (empty) integration; `inbound_token` when one is given (an import),
-    else a new random one."""
+def create_account(
+    *, name: str, uis_app_id: str, actor: Actor, inbound_token: str | None = None, site_key: str | None = None
+) -> NewAccount:
+    """A new account with its (empty) integration; `inbound_token` and `site_key` when given (an
+    import), else new random ones."""
     token = inbound_token or crypto.new_token()
     account = Account(name=name, uis_app_id=uis_app_id)
+    if site_key:
+        account.site_key = site_key
     _set_token(account, token)
     account.save()
     ensure_integration(account=account)  # part of the account: not a change of its own

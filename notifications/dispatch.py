@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from mindbox_integration.models import Account, Notification
-from notifications import selectors
+from notifications import selectors, site_visitors
 from notifications.filters import parse_filters, passes
 from notifications.intake import event_identity
 from notifications.models import Delivery, InboundEvent
@@ -72,6 +72,8 @@ def receive_event(
     """Store one UIS event and its deliveries in one transaction; `enqueue` gets the
     delivery ids after commit. A repeat of a stored event changes nothing."""
     identity = event_identity(communication_type, values)
+    # Before the event is stored: its values are what its deliveries were rendered from.
+    values = site_visitors.with_device_uuid(account_id=account.pk, values=values)
     now = timezone.now()
     with transaction.atomic():
         try:

@@ -29,6 +29,7 @@ values.ValueClass = values.MultiProcessValue(lambda: f"{_HOST}-{os.getpid()}")  
 EVENTS = Counter(
     "portal_events_received_total", "UIS events received, by communication type and HTTP answer", ["type", "answer"]
 )
+SITE_LINKS = Counter("portal_site_links_total", "Posts of the site script, by HTTP answer", ["answer"])
 DELIVERIES = Counter(
     "portal_deliveries_total",
     "Delivery steps by outcome (delivered, retry, failed, held, backoff, rate_limited, claim_lost) and Mindbox operation",

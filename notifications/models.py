@@ -137,3 +137,23 @@ class IntegrationHealth(models.Model):
 
     def __str__(self) -> str:
         return f"{_('integration health')} #{self.pk}"
+
+
+class SiteVisitor(models.Model):
+    """A UIS site visitor linked to their Mindbox device by the site script: events of that
+    visitor carry the device's UUID as the mnemonic {{mindbox_device_uuid}}."""
+
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="site_visitors", verbose_name=_("account")
+    )
+    visitor_id = models.CharField(_("UIS visitor id"), max_length=64)
+    device_uuid = models.UUIDField(_("Mindbox deviceUUID"))
+    linked_at = models.DateTimeField(_("linked"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("site visitor")
+        verbose_name_plural = _("site visitors")
+        constraints = [models.UniqueConstraint(fields=["account", "visitor_id"], name="site_visitor_account_visitor")]
+
+    def __str__(self) -> str:
+        return f"{self.visitor_id} → {self.device_uuid}"

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from notifications import site_visitors
 from notifications.dispatch import render_notification
 from notifications.models import Delivery
 
@@ -85,7 +86,9 @@ def rerender(*, delivery_ids: Iterable[int], enqueue: Enqueue) -> Replayed:
         result.skipped = len(wanted) - len(deliveries)
         for delivery in deliveries:
             assert delivery.notification is not None  # filtered above
-            rendered = render_notification(delivery.notification, delivery.event.values)
+            # The site script may have linked the visitor's device since the event came.
+            values = site_visitors.with_device_uuid(account_id=delivery.event.account_id, values=delivery.event.values)
+            rendered = render_notification(delivery.notification, values)
             if rendered.error:
                 result.errors[delivery.pk] = rendered.error
                 Delivery.objects.filter(pk=delivery.pk).update(last_error=rendered.error)

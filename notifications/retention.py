@@ -1,6 +1,7 @@
 """Retention: forget events and attempts older than RETENTION_DAYS, admin login records
-(django-axes: usernames and addresses) older than LOGIN_RECORDS_RETENTION_DAYS and audit log
-entries older than AUDIT_RETENTION_DAYS, in small batches so no delete holds locks for long. An
+(django-axes: usernames and addresses) older than LOGIN_RECORDS_RETENTION_DAYS, audit log
+entries older than AUDIT_RETENTION_DAYS and site visitors' deviceUUID links not renewed for
+SITE_VISITOR_RETENTION_DAYS, in small batches so no delete holds locks for long. An
 event waits while any of its deliveries is unfinished."""
 
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from mindbox_integration.models import ConfigChange
-from notifications.models import Delivery, DeliveryAttempt, InboundEvent
+from notifications.models import Delivery, DeliveryAttempt, InboundEvent, SiteVisitor
 
 BATCH = 1000
 
@@ -57,6 +58,11 @@ def prune_login_records(*, older_than: datetime, batch: int = BATCH) -> int:
 
 def prune_config_changes(*, older_than: datetime, batch: int = BATCH) -> int:
     return _delete_in_batches(ConfigChange.objects.filter(at__lt=older_than), batch=batch)
+
+
+def prune_site_visitors(*, older_than: datetime, batch: int = BATCH) -> int:
+    """deviceUUID links the site script has not posted again since (it posts daily on visits)."""
+    return _delete_in_batches(SiteVisitor.objects.filter(linked_at__lt=older_than), batch=batch)
 
 
 def _delete_in_batches(rows: "QuerySet[Any]", *, batch: int) -> int:

@@ -58,6 +58,9 @@ def prune_old_records() -> None:
     cutoff = now - timedelta(days=settings.AUDIT_RETENTION_DAYS)
     if changes := retention.prune_config_changes(older_than=cutoff):
         log.info("pruned %d configuration changes older than %s", changes, cutoff)
+    cutoff = now - timedelta(days=settings.SITE_VISITOR_RETENTION_DAYS)
+    if links := retention.prune_site_visitors(older_than=cutoff):
+        log.info("pruned %d site visitor links older than %s", links, cutoff)
 
 
 # After a failed publish, skip publishing for a while: every request would otherwise wait for

@@ -5,8 +5,10 @@ var/test-artifacts/browser/<test>/. A missing Chromium fails the test: it never 
 import os
 import re
 import shutil
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -72,3 +74,33 @@ def log_in(page, base_url: str, username: str, password: str = MANAGER_PASSWORD)
 
 
 Shot = Callable[..., Path]
+
+# Origins a browser test's pages may load from: the live server's, and stand-ins a test adds.
+ALLOWED_ORIGINS = pytest.StashKey[list[str]]()
+
+
+class StaticSite:
+    """One HTML page served on its own origin (another port): a client's site, for the site
+    script. Serves `html` at every path until closed."""
+
+    def __init__(self, html: str) -> None:
+        body = html.encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

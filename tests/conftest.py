@@ -225,12 +225,11 @@ def page(
         context = browser.new_context(viewport=browser_support.DESKTOP, locale="ru-RU", base_url=live_server.url)
         context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
         context.set_default_timeout(15_000)
-        # Every asset comes from the app itself: no CDN, no other origin.
+        # Every asset comes from the app itself: no CDN, no other origin (but a stand-in a test
+        # serves on purpose, which it adds to this list).
+        allowed = request.node.stash.setdefault(browser_support.ALLOWED_ORIGINS, [live_server.url, "data:", "blob:"])
         elsewhere: list[str] = []
-        context.on(
-            "request",
-            lambda r: None if r.url.startswith((live_server.url, "data:", "blob:")) else elsewhere.append(r.url),
-        )
+        context.on("request", lambda r: None if r.url.startswith(tuple(allowed)) else elsewhere.append(r.url))
         page = context.new_page()
         try:
             yield page

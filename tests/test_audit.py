@@ -123,6 +123,7 @@ def test_adding_an_account_records_it_without_token_material(admin_client, admin
         "name": {"before": None, "after": "Acme"},
         "uis_app_id": {"before": None, "after": "777"},
         "inbound_token": "changed",
+        "site_key": {"before": None, "after": account.site_key},  # public: clients' pages hold it
     }
     token = crypto.decrypt(admin_client.session[f"issued-token-{account.pk}"]["token"])
     text = table_text()

@@ -139,10 +139,33 @@ def test_export_has_no_secrets_and_imports_back(tmp_path):
     expected = copy.deepcopy(CONFIG)
     del expected["accounts"][0]["inbound_token"]
     del expected["accounts"][0]["mindbox"]["secret_key"]
+    expected["accounts"][0]["site_key"] = Account.objects.get().site_key  # public: clients' pages hold it
     assert exported == expected
     before = snapshot()
     run_import(write(tmp_path, exported))
     assert snapshot() == before
+
+
+def test_the_site_key_moves_with_the_account_so_clients_pages_keep_working(tmp_path):
+    given = copy.deepcopy(CONFIG)
+    given["accounts"][0]["site_key"] = "site-key-from-the-old-portal"
+    run_import(write(tmp_path, given))
+    assert Account.objects.get().site_key == "site-key-from-the-old-portal"
+    exported = StringIO()
+    call_command("export_integrations", stdout=exported)
+    assert json.loads(exported.getvalue())["accounts"][0]["site_key"] == "site-key-from-the-old-portal"
+
+
+def test_a_bad_or_taken_site_key_is_refused(tmp_path, make_account):
+    other = make_account()
+    bad = copy.deepcopy(CONFIG)
+    bad["accounts"][0]["site_key"] = "short"
+    bad["accounts"].append({"name": "Beta", "uis_app_id": "200", "site_key": other.site_key})
+    with pytest.raises(CommandError) as error:
+        run_import(write(tmp_path, bad))
+    assert "$.accounts[0].site_key: 16 to 32 letters" in str(error.value)
+    assert "$.accounts[1].site_key: already used by another account" in str(error.value)
+    assert not Account.objects.filter(uis_app_id__in=["100500", "200"]).exists()
 
 
 def test_export_to_a_file(tmp_path):

@@ -6,6 +6,7 @@ holds a token in clear; a request without a token counts against its address."""
 import hashlib
 
 from django.conf import settings
+from django.http import HttpRequest
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
@@ -43,7 +44,7 @@ FAILED_AUTH_RATE = 1.0  # a second, refilled
 FAILED_AUTH_BURST = 20
 
 
-def failed_auth_wait(request: Request) -> float:
+def failed_auth_wait(request: Request | HttpRequest) -> float:
     """Count a failed authentication against the caller's address; seconds to wait when over."""
     return ratelimit.take(
         key="auth-fail:ip:" + str(client_ip(request) or ""), rate=FAILED_AUTH_RATE, burst=FAILED_AUTH_BURST

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('mindbox_integration', '0007_integration_send_rate_limit'),
+        ('mindbox_integration', '0008_account_site_key'),
     ]
 
     operations = [
