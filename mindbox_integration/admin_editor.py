@@ -14,8 +14,8 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
-from mindbox_integration import editor, tenancy, trial_send
-from mindbox_integration.models import Operation
+from mindbox_integration import audit, editor, tenancy, trial_send
+from mindbox_integration.models import Notification, Operation
 from notifications.delivery import default_client, outbound_policy
 from notifications.mnemonics import CATALOGUE, CommunicationType
 from notifications.models import InboundEvent
@@ -120,7 +120,14 @@ def check_view(request: HttpRequest) -> JsonResponse:
         body=str(draft.get("body", "")),
         filters_text=str(draft.get("filters", "")),
     )
-    return JsonResponse({"ok": result.ok, "errors": result.errors, "unknown": result.unknown})
+    return JsonResponse(
+        {
+            "ok": result.ok,
+            "errors": result.errors,
+            "unknown": result.unknown,
+            "problems": [asdict(problem) for problem in result.problems],
+        }
+    )
 
 
 def _event(request: HttpRequest, draft: dict[str, Any], operation: Operation | None, ctype: str) -> InboundEvent | None:
@@ -161,6 +168,14 @@ def fill_url_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse(asdict(result))
 
 
+def _notification(draft: dict[str, Any], operation: Operation) -> Notification | None:
+    """The saved notification the draft was opened from, if it is the operation's."""
+    try:
+        return operation.notifications.filter(pk=int(str(draft.get("notification") or 0))).first()
+    except ValueError:
+        return None
+
+
 def trial_send_view(request: HttpRequest) -> JsonResponse:
     draft = _draft(request)
     operation = _operation(request, draft.get("operation"))
@@ -176,6 +191,15 @@ def trial_send_view(request: HttpRequest) -> JsonResponse:
         client=default_client(),
         policy=outbound_policy(),
     )
+    if result.sent:
+        audit.record_test_send(
+            actor=request.user,
+            operation=operation,
+            notification=_notification(draft, operation),
+            name=str(draft.get("name", "")),
+            outcome=result.outcome,
+            http_status=result.http_status,
+        )
     answer = asdict(result)
     answer["request_body"] = pretty_json(result.request_body)
     answer["response_body"] = pretty_json(result.response_body)

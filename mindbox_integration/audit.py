@@ -1,7 +1,9 @@
 """The audit log of configuration changes (ConfigChange): who changed what, when, and each
 field before and after. Written by the services and admin paths that change configuration
 (not by signals: a queryset update or a migration is not somebody's change). Secret fields
-(keys, token hashes and hints) are never written, not even hashed: only the marker "changed"."""
+(keys, token hashes and hints) are never written, not even hashed: only the marker "changed".
+A test send from the notification editor is recorded here too (record_test_send): it acts
+with the integration's key on Mindbox, so who did it, and when, is worth keeping."""
 
 import json
 from collections.abc import Iterable
@@ -222,16 +224,59 @@ def _deleted_with(obj: Model) -> list[Model]:
     return []
 
 
+def record_test_send(
+    *,
+    actor: Actor,
+    operation: Operation,
+    notification: Notification | None,
+    name: str,
+    outcome: str,
+    http_status: int | None,
+) -> ConfigChange:
+    """A test send from the editor: who, when, from which notification (a draft not saved yet:
+    its operation, and the name typed), Mindbox's verdict and HTTP status. Never the rendered
+    body or its values (they may hold a customer's data), nor the key."""
+    actor_id, actor_label = _who(actor)
+    account = operation.integration.account
+    obj: Model = notification if notification is not None else operation
+    label = str(notification) if notification is not None else f"{operation}: {name.strip() or '—'}"
+    return ConfigChange.objects.create(
+        account=account,
+        account_label=str(account),
+        actor_id=actor_id,
+        actor_label=actor_label[:150],
+        object_type=OBJECT_TYPES[type(obj)],
+        object_id=obj.pk,
+        object_label=label[:250],
+        action=Action.TEST_SENT,
+        changes={"outcome": outcome, "http_status": http_status},
+    )
+
+
+OUTCOMES = {
+    "delivered": _("accepted by Mindbox"),
+    "failed": _("refused by Mindbox"),
+    "retry": _("temporary failure"),
+}
+
+
 @dataclass(frozen=True)
 class FieldChange:
     label: str
     before: str
     after: str
     secret: bool
+    plain: bool = False  # a value, not a change (a test send's outcome)
 
 
 def describe(change: ConfigChange) -> list[FieldChange]:
     """A change's fields for people: labels and values as the admin shows them."""
+    if change.action == Action.TEST_SENT:
+        outcome, status = (change.changes or {}).get("outcome", ""), (change.changes or {}).get("http_status")
+        return [
+            FieldChange(gettext("outcome"), "", str(OUTCOMES.get(outcome, outcome)), secret=False, plain=True),
+            FieldChange(gettext("HTTP status"), "", "—" if status is None else str(status), secret=False, plain=True),
+        ]
     model = apps.get_model("mindbox_integration", change.object_type)
     described = []
     for name, value in (change.changes or {}).items():

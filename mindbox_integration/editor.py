@@ -3,6 +3,7 @@ a draft as it is typed, and its preview rendered as a delivery would be. Pure re
 same validation and rendering code that saving and delivering use."""
 
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -45,9 +46,35 @@ def palette(*, account_id: int | None, communication_type: str) -> list[PaletteE
 
 
 @dataclass(frozen=True)
+class Place:
+    """Where in a field's text a problem is: start and end offsets in characters (code points),
+    and the line and column people count from 1."""
+
+    field: str  # url or body
+    start: int
+    end: int
+    line: int
+    column: int
+
+
+def place_in(text: str, *, field: str, start: int, end: int) -> Place:
+    line_start = text.rfind("\n", 0, start) + 1
+    return Place(field=field, start=start, end=end, line=text.count("\n", 0, start) + 1, column=start - line_start + 1)
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    message: str
+    place: Place | None = None  # known for a JSON error and each unknown mnemonic
+
+
+@dataclass(frozen=True)
 class DraftCheck:
     errors: dict[str, list[str]]  # by field: url, body, filters
     unknown: list[str] = field(default_factory=list)  # mnemonics of the body and URL that are not known
+    # The messages of errors in order, then each unknown mnemonic where it stands.
+    problems: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -77,6 +104,49 @@ def _mnemonics_of(url: str, body: str) -> set[str]:
     return names
 
 
+MNEMONIC_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+def _json_error_place(body: str) -> Place | None:
+    """The body's JSON error: the character where parsing stopped (none at the end). An empty
+    body is not an error of a place: it has a message of its own."""
+    if not body.strip():
+        return None
+    try:
+        compile_body(body)
+    except TemplateError as exc:
+        if exc.offset is not None:
+            return place_in(body, field="body", start=exc.offset, end=min(exc.offset + 1, len(body)))
+    return None
+
+
+def _unknown_places(text: str, *, field: str, unknown: set[str]) -> list[Problem]:
+    return [
+        Problem(
+            field=field,
+            message=_("unknown mnemonic %(name)s") % {"name": match.group(0)},
+            place=place_in(text, field=field, start=match.start(), end=match.end()),
+        )
+        for match in MNEMONIC_RE.finditer(text)
+        if match.group(1) in unknown
+    ]
+
+
+def _problems(errors: dict[str, list[str]], *, url: str, body: str, unknown: set[str]) -> list[Problem]:
+    json_error = _json_error_place(body)
+    problems = [
+        # A body that is not JSON has that one message (validate_body stops at it).
+        Problem(field=name, message=message, place=json_error if name == "body" else None)
+        for name, messages in errors.items()
+        for message in messages
+    ]
+    return (
+        problems
+        + _unknown_places(url, field="url", unknown=unknown)
+        + _unknown_places(body, field="body", unknown=unknown)
+    )
+
+
 def check_draft(
     *,
     account_id: int | None,
@@ -89,7 +159,10 @@ def check_draft(
     """What saving would say about the draft. Without an operation yet (a new notification on
     its own page), the URL's operation is not compared with one."""
     if communication_type not in CATALOGUE:
-        return DraftCheck(errors={"communication_type": [_("Choose the communication type")]})
+        message = _("Choose the communication type")
+        return DraftCheck(
+            errors={"communication_type": [message]}, problems=[Problem(field="communication_type", message=message)]
+        )
     known = known_mnemonics(account_id=account_id, communication_type=communication_type)
     filters, filter_errors = parse_filters_text(filters_text)
     errors = validation.notification_errors(
@@ -102,7 +175,10 @@ def check_draft(
     )
     if filter_errors:
         errors["filters"] = filter_errors
-    return DraftCheck(errors=errors, unknown=sorted(_mnemonics_of(url, body) - known))
+    unknown = _mnemonics_of(url, body) - known
+    return DraftCheck(
+        errors=errors, unknown=sorted(unknown), problems=_problems(errors, url=url, body=body, unknown=unknown)
+    )
 
 
 @dataclass(frozen=True)

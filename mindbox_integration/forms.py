@@ -81,6 +81,10 @@ def editor_labels() -> dict[str, str]:
         "checking": gettext("Checking…"),
         "check_ok": gettext("Checked: no errors"),
         "check_failed": gettext("Could not check (%(status)s); Save checks again"),
+        "problem_at": gettext("line %(line)s, column %(column)s: %(message)s"),
+        "problem_at_url": gettext("URL, column %(column)s: %(message)s"),
+        "problem_jump": gettext("Go to the place in the field"),
+        "insert_into": gettext("Inserts into: %(field)s"),
         "preview_button": gettext("Preview"),
         "preview_values": gettext("Values for the preview"),
         "sample_values": gettext("sample values"),
@@ -168,6 +172,11 @@ class NotificationForm(forms.ModelForm):  # type: ignore[type-arg]
                 'Optional: {"match": "all", "conditions": [{"field": "direction", "mode": "include", "values": ["in"]}]}'
             ),
         }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:  # the editor's test send names the notification it was made from
+            self.fields["body"].widget.attrs["data-notification"] = str(self.instance.pk)
 
     def clean_filters(self) -> Any:
         return self.cleaned_data.get("filters") or {}  # an emptied field means no conditions

@@ -143,6 +143,7 @@ class ConfigChange(models.Model):
         TOKEN_ROTATED = "token_rotated", _("inbound token rotated")
         TOKEN_REPLACED = "token_replaced", _("inbound token replaced")
         PREVIOUS_TOKEN_REVOKED = "previous_token_revoked", _("previous inbound token revoked")
+        TEST_SENT = "test_sent", _("test send to Mindbox")
 
     class ObjectType(models.TextChoices):
         ACCOUNT = "account", _("account")

@@ -31,7 +31,12 @@ _SENTINEL = "\ue000"  # private-use character marking an unquoted mnemonic after
 
 
 class TemplateError(ValueError):
-    """A template that cannot be compiled; the message says what to fix."""
+    """A template that cannot be compiled; the message says what to fix, and offset where in
+    the text when that is known (a JSON error), for the editor to point at."""
+
+    def __init__(self, message: str, *, offset: int | None = None) -> None:
+        super().__init__(message)
+        self.offset = offset
 
 
 class _Missing:
@@ -213,7 +218,8 @@ def compile_body(text: str) -> BodyTemplate:
     except json.JSONDecodeError as exc:
         raise TemplateError(
             _("the body is not valid JSON: %(error)s at line %(line)d, column %(column)d")
-            % {"error": exc.msg, "line": exc.lineno, "column": exc.colno}
+            % {"error": exc.msg, "line": exc.lineno, "column": exc.colno},
+            offset=exc.pos,  # _mark_unquoted keeps lengths, so this is the source's offset
         ) from None
     if not isinstance(parsed, dict):
         raise TemplateError(_('the body must be a JSON object, such as {"customer": {...}}'))

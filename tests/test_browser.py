@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from mindbox_integration import crypto
-from tests.browser_support import TABLET, log_in, make_manager
+from tests.browser_support import DESKTOP, TABLET, log_in, make_manager
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -368,6 +368,11 @@ def test_test_send_shows_the_request_and_mindboxs_answer(page, shot, live_server
     expect(field).to_contain_text("Неверный формат телефона")
     assert len(mindbox.requests) == 2
     shot(page, "test-send-validation-error")
+    # Both in the audit log: who and from which draft (not saved yet: its operation and name).
+    from mindbox_integration.models import ConfigChange
+
+    sends = ConfigChange.objects.filter(action="test_sent")
+    assert [(c.actor_label, c.object_label) for c in sends] == [("manager", "Zvonok: Входящие звонки")] * 2
 
 
 def test_a_failed_delivery_is_found_in_the_log_and_resent(
@@ -566,3 +571,225 @@ def test_from_the_account_page_a_failed_deliverys_timeline_and_its_resend(
     assert {r.query["transactionId"] for r in sent if r.query.get("transactionId") == str(failed.transaction_id)}
     assert len([r for r in sent if r.query["transactionId"] == str(failed.transaction_id)]) == 4
     shot(page, "resent-and-delivered")
+
+
+def open_new_notification(page, live_server, make_account, *, name: str = "Alpha"):
+    """A manager on an operation's page, its first notification row empty."""
+    from django.urls import reverse
+
+    from mindbox_integration.models import Operation
+
+    account = make_account(name=name)
+    operation = Operation.objects.create(integration=account.mindbox, name="Zvonok")
+    make_manager(account)
+    log_in(page, live_server.url, "manager")
+    page.goto(reverse("admin:mindbox_integration_operation_change", args=[operation.pk]))
+    return page.locator("#notifications-0")
+
+
+def selected_text(field) -> str:
+    return field.evaluate("el => el.value.slice(el.selectionStart, el.selectionEnd)")
+
+
+def test_problems_jump_to_their_place_and_the_palette_inserts_into_the_field_last_focused(
+    page, shot, live_server, make_account
+):
+    form = open_new_notification(page, live_server, make_account)
+    body, url = page.locator("#id_notifications-0-body"), page.locator("#id_notifications-0-url")
+    status, palette = form.locator(".editor-check"), form.locator(".mnemonic-palette")
+    gutter = form.locator(".body-gutter")
+    page.locator("#id_notifications-0-name").fill("Входящие звонки")
+    url.fill(GOOD_URL)
+    page.locator("#id_notifications-0-communication_type").select_option("calls")
+
+    # An unknown mnemonic far down a long body: its line is marked beside the body, and the
+    # problem, listed with its place, selects it there, scrolled into view.
+    lines = ["{", '  "customer": {'] + [f'    "field{n}": "{n}",' for n in range(3, 40)]
+    lines += ['    "fullName": {{visitor_nme}}', "  }", "}"]
+    body.fill("\n".join(lines))
+    jump = status.get_by_role("button", name="строка 40, столбец 17: неизвестная мнемоника {{visitor_nme}}")
+    expect(jump).to_be_visible()
+    expect(gutter.locator("div")).to_have_count(42)
+    expect(gutter.locator(".error-line")).to_have_text(["40"])
+    expect(body).to_have_attribute("aria-invalid", "true")
+    shot(page, "unknown-mnemonic-listed-with-its-place")
+    body.evaluate("el => { el.setSelectionRange(0, 0); el.scrollTop = 0; }")  # back at the top
+    jump.click()
+    expect(body).to_be_focused()
+    assert selected_text(body) == "{{visitor_nme}}"
+    assert body.evaluate("el => el.scrollTop") > 0
+    assert gutter.evaluate("el => el.scrollTop") == body.evaluate("el => el.scrollTop")
+    shot(page, "jumped-to-the-unknown-mnemonic")
+
+    # The palette replaces the selection; the check runs again and passes.
+    palette.get_by_role("button", name=re.compile(r"^Вставить visitor_name:")).click()
+    expect(status).to_have_text("Проверено: ошибок нет")
+    assert body.input_value().endswith('"fullName": {{visitor_name}}\n  }\n}')
+    expect(gutter.locator(".error-line")).to_have_count(0)
+    expect(body).to_have_attribute("aria-invalid", "false")
+    expect(palette.locator(".palette-target")).to_have_text("Вставка в поле: Тело запроса")
+
+    # A JSON error: its place is the character where the JSON breaks.
+    body.fill('{\n  "customer": {"fullName": }\n}')
+    jump = status.get_by_role("button", name=re.compile(r"^строка 2, столбец 28: Тело запроса: .*JSON"))
+    expect(jump).to_be_visible()
+    expect(gutter.locator(".error-line")).to_have_text(["2"])
+    jump.click()
+    expect(body).to_be_focused()
+    assert body.evaluate("el => [el.selectionStart, el.selectionEnd]") == [29, 30]
+    assert selected_text(body) == "}"
+    shot(page, "jumped-to-the-json-error")
+
+    # The URL was focused last: the palette inserts there, in place of its selection.
+    url.fill(GOOD_URL + "&deviceUUID=PASTE")
+    url.evaluate("el => el.setSelectionRange(el.value.length - 5, el.value.length)")
+    expect(palette.locator(".palette-target")).to_have_text("Вставка в поле: URL")
+    palette.get_by_role("button", name=re.compile(r"^Вставить mindbox_device_uuid:")).click()
+    expect(url).to_have_value(GOOD_URL + "&deviceUUID={{mindbox_device_uuid}}")
+    expect(url).to_be_focused()
+    assert body.input_value() == '{\n  "customer": {"fullName": }\n}'  # the body is as it was
+    # At the cursor too, with nothing selected.
+    url.evaluate("el => el.setSelectionRange(el.value.length, el.value.length)")
+    url.press("End")
+    page.keyboard.type("&source=")
+    palette.get_by_role("button", name=re.compile(r"^Вставить call_source:")).click()
+    expect(url).to_have_value(GOOD_URL + "&deviceUUID={{mindbox_device_uuid}}&source={{call_source}}")
+    shot(page, "inserted-into-the-url")
+
+    # An unknown mnemonic in the URL is listed with its column and selected there.
+    url.fill(GOOD_URL + "&deviceUUID={{device}}")
+    column = len(GOOD_URL + "&deviceUUID=") + 1
+    jump = status.get_by_role("button", name=f"URL, столбец {column}: неизвестная мнемоника {{{{device}}}}")
+    jump.click()
+    expect(url).to_be_focused()
+    assert selected_text(url) == "{{device}}"
+    shot(page, "jumped-to-the-url")
+
+
+# What the editor adds that takes the keyboard: every one a real control with a name.
+EDITOR_CONTROLS = (
+    ".notification-editor :is(button, input, select, a), .filter-builder :is(button, input, select),"
+    " .url-helper-toggle, .url-helper :is(button, input, textarea)"
+)
+
+
+def press_until(page, selector: str, key: str = "Tab", limit: int = 90) -> None:
+    """Press Tab (or Shift+Tab) until the focus is on selector; fails if it never gets there.
+    There the focus must show: on the editor's controls our outline, elsewhere any."""
+    for _ in range(limit):
+        page.keyboard.press(key)
+        if page.evaluate("s => document.activeElement.matches(s)", selector):
+            outline = page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
+            ours = page.evaluate("s => document.activeElement.matches(s)", EDITOR_CONTROLS + ", textarea[data-editor]")
+            assert outline == "solid" if ours else outline != "none", f"{selector}: no visible focus ({outline})"
+            return
+    pytest.fail(f"{key} never reached {selector}")
+
+
+def test_the_editor_by_keyboard_alone(page, shot, live_server, make_account):
+    form = open_new_notification(page, live_server, make_account)
+    body = page.locator("#id_notifications-0-body")
+    focused = page.locator(":focus")
+    status = form.locator(".editor-check")
+
+    # From the top of the page: the name, the URL, the type (a key on the list picks it).
+    press_until(page, "#id_notifications-0-name")
+    page.keyboard.type("Входящие звонки")
+    press_until(page, "#id_notifications-0-url")
+    page.keyboard.type(GOOD_URL)
+    # The URL helper opens from the keyboard too, the focus on its first field, and closes.
+    press_until(page, ".url-helper-toggle")
+    page.keyboard.press("Enter")
+    expect(focused).to_have_accessible_name("URL из настроек операции в Mindbox")
+    press_until(page, ".url-helper-toggle", key="Shift+Tab")
+    expect(focused).to_have_attribute("aria-expanded", "true")
+    page.keyboard.press("Enter")
+    expect(form.locator(".url-helper")).to_be_hidden()
+    press_until(page, "#id_notifications-0-communication_type")
+    page.keyboard.press("ArrowDown")
+    expect(focused).to_have_value("calls")
+    expect(form.locator(".mnemonic-palette")).to_contain_text("Мнемоники типа «Звонки»")
+    for control in form.locator(EDITOR_CONTROLS).filter(visible=True).all():
+        expect(control).to_have_accessible_name(re.compile(r"\S"))
+
+    # The body: typed with a JSON error on line 2, which the problems list gives with its place.
+    press_until(page, "#id_notifications-0-body")
+    expect(focused).to_have_attribute("data-editor", "body")
+    page.keyboard.type('{\n  "customer": {"fullName": }\n}')
+    expect(status.get_by_role("button", name=re.compile(r"^строка 2, столбец 28: "))).to_be_visible()
+    expect(form.locator(".body-gutter .error-line")).to_have_text(["2"])
+    shot(page, "typed-with-an-error")
+    press_until(page, "button.problem-jump")
+    expect(focused).to_have_text(re.compile(r"^строка 2, столбец 28: "))
+    page.keyboard.press("Enter")
+    expect(focused).to_have_attribute("id", "id_notifications-0-body")
+    assert body.evaluate("el => [el.selectionStart, el.selectionEnd]") == [29, 30]
+    shot(page, "jumped-to-the-error")
+
+    # The cursor before the brace, then the palette's visitor_name with Enter: the JSON is whole.
+    page.keyboard.press("ArrowLeft")
+    press_until(page, "button[data-mnemonic=visitor_name]")
+    expect(focused).to_have_attribute("aria-label", re.compile(r"^Вставить visitor_name: Имя посетителя"))
+    page.keyboard.press("Enter")
+    expect(body).to_have_value('{\n  "customer": {"fullName": {{visitor_name}}}\n}')
+    expect(status).to_have_text("Проверено: ошибок нет")
+    shot(page, "inserted-by-keyboard")
+
+    # Back to the filter builder (it stands above the body): Space adds a row, the focus goes
+    # to its field; a typed name picks the field, the values are typed.
+    press_until(page, "button.add-condition", key="Shift+Tab")
+    expect(focused).to_have_text("Добавить условие")
+    page.keyboard.press("Space")
+    expect(focused).to_have_attribute("aria-label", "Поле")
+    page.keyboard.type("direction")
+    expect(focused).to_have_value("direction")
+    press_until(page, ".condition-values")
+    page.keyboard.type("in")
+    filters = page.locator("#id_notifications-0-filters")
+    expect(filters).to_have_value(
+        '{"match":"all","conditions":[{"field":"direction","mode":"include","values":["in"]}]}'
+    )
+    expect(status).to_have_text("Проверено: ошибок нет")
+    shot(page, "condition-added-by-keyboard")
+
+    # On to the preview, activated with Enter.
+    press_until(page, "button.preview-button")
+    expect(focused).to_have_text("Предпросмотр")
+    page.keyboard.press("Enter")
+    expect(form.locator(".preview-body")).to_contain_text('"fullName": "Анна Петрова"')
+    shot(page, "preview-by-keyboard")
+
+
+def test_the_editor_fits_a_tablet_and_a_desktop(page, shot, live_server, make_account):
+    form = open_new_notification(page, live_server, make_account)
+    # Everything open at once: a condition row, problems with their places, a preview.
+    form.get_by_role("button", name="Добавить условие").click()
+    page.locator("#id_notifications-0-url").fill(GOOD_URL + "&deviceUUID={{device}}")
+    page.locator("#id_notifications-0-communication_type").select_option("calls")
+    page.locator("#id_notifications-0-body").fill('{\n  "customer": {"fullName": {{visitor_nme}}}\n}')
+    problems = form.locator(".editor-problems")
+    expect(problems.locator("button")).to_have_count(2)
+    expect(form.locator(".editor-check")).not_to_have_class(re.compile("checking"))
+    form.get_by_role("button", name="Предпросмотр").click()
+    expect(form.locator(".preview-error, .preview-body")).to_be_visible()
+    for name, size in (("desktop", DESKTOP), ("tablet", TABLET)):
+        page.set_viewport_size(size)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), name
+        for part in (
+            form.locator(".mnemonic-palette"),
+            problems,
+            form.locator(".body-gutter"),
+            form.locator(".filter-builder"),
+        ):
+            part.scroll_into_view_if_needed()
+            expect(part).to_be_visible()
+            box = part.bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= size["width"], name
+        shot(page, f"editor-{name}")
+    # The integration page, where a manager starts, fits both too.
+    page.set_viewport_size(DESKTOP)
+    open_integration(page, "Alpha")
+    for name, size in (("desktop", DESKTOP), ("tablet", TABLET)):
+        page.set_viewport_size(size)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), name
+        shot(page, f"integration-{name}")

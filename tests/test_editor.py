@@ -65,6 +65,47 @@ def test_unknown_mnemonics_are_named_in_the_body_and_the_url():
     assert "{{device}}" in result.errors["url"][0]
 
 
+def test_a_json_error_carries_its_place_in_the_body():
+    body = '{\n  "customer": {"fullName": }\n}'
+    result = check(body=body)
+    (problem,) = result.problems
+    assert problem.field == "body" and problem.message == result.errors["body"][0]
+    assert (problem.place.line, problem.place.column) == (2, 28)
+    assert body[problem.place.start : problem.place.end] == "}"  # where the value should be
+    # A mnemonic before the error does not shift it (it is parsed in place, length kept).
+    body = '{"customer": {"fullName": {{visitor_name}}, "mobilePhone": }}'
+    (problem,) = check(body=body).problems
+    assert problem.place.start == body.index(" }") + 1 and problem.place.column == problem.place.start + 1
+    # Cut off at the end: the place is the end of the text, nothing to select.
+    (problem,) = check(body='{"customer": ').problems
+    assert problem.place.start == problem.place.end == len('{"customer": ')
+
+
+def test_each_unknown_mnemonic_carries_its_place_in_the_body_or_the_url():
+    body = '{\n  "customer": {\n    "fullName": {{visitor_nme}},\n    "note": "a {{ visitor_nme }} b {{lost}}"\n  }\n}'
+    url = ZVONOK + "&deviceUUID={{device}}"
+    result = check(body=body, url=url)
+    located = [(p.field, p.message, p.place.line, p.place.column) for p in result.problems if p.place]
+    assert located == [
+        ("url", "неизвестная мнемоника {{device}}", 1, url.index("{{device}}") + 1),
+        ("body", "неизвестная мнемоника {{visitor_nme}}", 3, 17),
+        ("body", "неизвестная мнемоника {{ visitor_nme }}", 4, 16),
+        ("body", "неизвестная мнемоника {{lost}}", 4, 36),
+    ]
+    places = [p.place for p in result.problems if p.place and p.field == "body"]
+    assert [body[p.start : p.end] for p in places] == ["{{visitor_nme}}", "{{ visitor_nme }}", "{{lost}}"]
+    # The messages naming them come first, unlocated; a known mnemonic has no place.
+    assert [p.message for p in result.problems if not p.place] == result.errors["url"] + result.errors["body"]
+    assert not [p for p in result.problems if p.place and "visitor_name" in p.message]
+
+
+def test_a_good_draft_has_no_problems_and_a_missing_type_is_one():
+    assert check().problems == []
+    assert [p.field for p in check(communication_type="").problems] == ["communication_type"]
+    (empty,) = check(body=" ").problems
+    assert empty.field == "body" and empty.place is None
+
+
 def test_the_url_is_checked_against_the_operation_or_only_for_itself_without_one():
     assert "Other" in " ".join(check(operation_name="Other").errors["url"])
     assert check(operation_name=None).ok
@@ -180,7 +221,7 @@ def test_a_manager_uses_the_endpoints_with_their_own_operation_and_event(manager
     assert palette.json()["label"] == "Звонки"
     assert [e["id"] for e in palette.json()["events"]] == [event_id]
     checked = post(manager, "check", operation=operation.pk, communication_type="calls", url=ZVONOK, body=BODY)
-    assert checked.json() == {"ok": True, "errors": {}, "unknown": []}
+    assert checked.json() == {"ok": True, "errors": {}, "unknown": [], "problems": []}
     previewed = post(
         manager, "preview", operation=operation.pk, communication_type="calls", url=ZVONOK, body=BODY, event=event_id
     )

@@ -124,3 +124,60 @@ def test_the_endpoint_sends_for_a_manager_of_the_account_only(mindbox, accounts)
     # Seeing notifications is not enough: it sends with the integration's key.
     assert post(manager_of(own, may_change=False), own, mindbox).status_code == 403
     assert len(mindbox.requests) == 1
+
+
+# --- The audit log
+
+
+def test_a_test_send_is_recorded_in_the_audit_log_without_the_body_or_the_key(mindbox, accounts):
+    from mindbox_integration import audit
+    from mindbox_integration.models import ConfigChange
+
+    own, other = accounts
+    manager = manager_of(own)
+    saved = own.notifications.get()
+    url = reverse("admin:mindbox_integration_notification_test_send")
+
+    def send_draft(**draft):
+        draft = {
+            "operation": own.pk,
+            "communication_type": "calls",
+            "url": mindbox.url("Zvonok"),
+            "body": BODY,
+            **draft,
+        }
+        return manager.post(url, json.dumps(draft), content_type="application/json")
+
+    # From a saved notification (the editor has its id from the form): accepted.
+    from mindbox_integration.forms import NotificationForm
+
+    assert f'data-notification="{saved.pk}"' in str(NotificationForm(instance=saved)["body"])
+    assert "data-notification" not in str(NotificationForm()["body"])
+    assert send_draft(notification=saved.pk, name=saved.name).json()["outcome"] == "delivered"
+    sends = ConfigChange.objects.filter(action="test_sent")  # the accounts' creation is logged too
+    (row,) = sends.all()
+    assert (row.action, row.actor_label, row.account_id) == ("test_sent", f"m{own.pk}True", own.integration.account_id)
+    assert (row.object_type, row.object_id, row.object_label) == ("notification", saved.pk, saved.name)
+    assert row.changes == {"outcome": "delivered", "http_status": 200}
+    assert [(f.label, f.after) for f in audit.describe(row)] == [
+        ("результат", "принято Mindbox"),
+        ("HTTP-статус", "200"),
+    ]
+
+    # From a draft not saved yet (or naming another account's notification): its operation.
+    mindbox.plan(Planned(status=400, payload=VALIDATION))
+    assert send_draft(name="Новое", notification=other.notifications.get().pk).json()["outcome"] == "failed"
+    latest = sends.first()
+    assert (latest.object_type, latest.object_id, latest.object_label) == ("operation", own.pk, "Zvonok: Новое")
+    assert latest.changes == {"outcome": "failed", "http_status": 400}
+
+    # Nothing sent, nothing recorded: a draft without its URL.
+    assert send_draft(url="").json()["sent"] is False
+    assert sends.count() == 2
+    # Never the rendered values (a customer's data) or the key.
+    recorded = json.dumps(list(ConfigChange.objects.values()), default=str, ensure_ascii=False)
+    for secret in ("Анна Петрова", "79161234567", KEY, "fullName"):
+        assert secret not in recorded
+    # The manager finds them in the log of changes.
+    page = manager.get(reverse("admin:mindbox_integration_configchange_changelist")).content.decode()
+    assert "тестовая отправка в Mindbox" in page and "принято Mindbox" in page

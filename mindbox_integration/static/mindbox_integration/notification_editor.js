@@ -1,8 +1,10 @@
 /* The notification editor: under each notification body (textarea[data-editor="body"]), on a
    notification's own page and in the inlines of its operation's page:
    - the check of the draft as it is typed (the server's validation: JSON errors with line and
-     column, unknown mnemonics named, URL and filter problems);
-   - the mnemonic palette of the chosen communication type (a click inserts at the cursor);
+     column, unknown mnemonics named, URL and filter problems); a problem with a place is a
+     button that selects it in its field, and the body's line numbers mark the lines in error;
+   - the mnemonic palette of the chosen communication type (a click inserts at the cursor of
+     the URL or the body, whichever had the focus last);
    - a preview of the rendered URL and body, from sample values or a recent real event;
    - "Paste the URL from Mindbox": the integration point's id put in place of the placeholder,
      the operation compared with this notification's;
@@ -29,8 +31,22 @@
     return node;
   }
 
+  /* The server counts characters (code points); a textarea's offsets are UTF-16 units, which
+     differ after a character outside the BMP (an emoji in a constant). */
+  function utf16Offset(text, codePoints) {
+    var i = 0;
+    for (var n = 0; n < codePoints && i < text.length; n++) {
+      var unit = text.charCodeAt(i);
+      i += unit >= 0xD800 && unit <= 0xDBFF && i + 1 < text.length ? 2 : 1;
+    }
+    return i;
+  }
+
   function Editor(textarea) {
     this.body = textarea;
+    this.target = textarea;  // where the palette inserts: the URL or the body, last focused
+    this.problems = [];
+    this.errorLines = {};
     this.form = textarea.form;
     this.prefix = textarea.name.slice(0, textarea.name.length - "body".length);
     this.labels = JSON.parse(textarea.dataset.labels || "{}");
@@ -66,11 +82,12 @@
     var id = (this.body.id || "body") + "-editor";
     this.status = el("div", {"class": "editor-check", role: "status", "aria-live": "polite", id: id + "-check"});
     this.paletteTitle = el("strong", {id: id + "-palette-title"});
+    this.targetNote = el("span", {"class": "palette-target"});
     this.search = el("input", {type: "search", "class": "palette-search", placeholder: L.palette_filter,
       "aria-label": L.palette_filter});
     this.list = el("ul", {"class": "palette-list", "aria-labelledby": id + "-palette-title"});
     this.palette = el("div", {"class": "mnemonic-palette"}, [
-      el("div", {"class": "palette-head"}, [this.paletteTitle, this.search]),
+      el("div", {"class": "palette-head"}, [this.paletteTitle, this.targetNote, this.search]),
       this.list
     ]);
     this.source = el("select", {"class": "preview-source", id: id + "-source"});
@@ -91,7 +108,33 @@
       this.trialOut
     ]);
     this.body.setAttribute("aria-describedby", id + "-check");
-    this.body.insertAdjacentElement("afterend", this.container);
+    // Line numbers beside the body; lines are not wrapped, so each number stays with its line.
+    this.gutter = el("div", {"class": "body-gutter", "aria-hidden": "true"});
+    this.frame = el("div", {"class": "body-frame"});
+    this.body.setAttribute("wrap", "off");
+    this.body.insertAdjacentElement("beforebegin", this.frame);
+    this.frame.appendChild(this.gutter);
+    this.frame.appendChild(this.body);
+    this.frame.insertAdjacentElement("afterend", this.container);
+    this.renderGutter();
+    this.showTarget();
+  };
+
+  Editor.prototype.renderGutter = function () {
+    var count = this.body.value.split("\n").length, gutter = this.gutter, marks = this.errorLines;
+    while (gutter.children.length < count) {
+      gutter.appendChild(el("div", {text: String(gutter.children.length + 1)}));
+    }
+    while (gutter.children.length > count) { gutter.removeChild(gutter.lastChild); }
+    Array.prototype.forEach.call(gutter.children, function (line, index) {
+      line.className = marks[index + 1] ? "error-line" : "";
+    });
+    gutter.scrollTop = this.body.scrollTop;
+  };
+
+  Editor.prototype.showTarget = function () {
+    var L = this.labels;
+    this.targetNote.textContent = format(L.insert_into, {field: this.target === this.body ? L.preview_body : L.preview_url});
   };
 
   Editor.prototype.bind = function () {
@@ -110,9 +153,18 @@
         window.django.jQuery(field).on("select2:select select2:clear", changed);
       }
     });
+    [this.body, this.field("url")].forEach(function (field) {
+      if (field) { field.addEventListener("focus", function () { self.target = field; self.showTarget(); }); }
+    });
+    this.body.addEventListener("input", function () { self.renderGutter(); });
+    this.body.addEventListener("scroll", function () { self.gutter.scrollTop = self.body.scrollTop; });
     this.list.addEventListener("click", function (event) {
       var button = event.target.closest("button[data-mnemonic]");
       if (button) { event.preventDefault(); self.insert(button.dataset.mnemonic); }
+    });
+    this.status.addEventListener("click", function (event) {
+      var button = event.target.closest("button[data-problem]");
+      if (button) { event.preventDefault(); self.jump(self.problems[Number(button.dataset.problem)].place); }
     });
     this.search.addEventListener("input", function () { self.filterPalette(); });
     this.search.addEventListener("keydown", function (event) {
@@ -122,17 +174,38 @@
     this.trialButton.addEventListener("click", function (event) { event.preventDefault(); self.trial(); });
   };
 
+  /* At the cursor of the field last focused, in place of its selection; the input event
+     runs the check again. */
   Editor.prototype.insert = function (name) {
-    var text = "{{" + name + "}}";
-    var start = this.body.selectionStart, end = this.body.selectionEnd;
-    this.body.focus();
-    this.body.setRangeText(text, start, end, "end");
-    this.body.dispatchEvent(new Event("input", {bubbles: true}));
+    var field = this.target, start = field.selectionStart, end = field.selectionEnd;
+    field.focus();
+    field.setRangeText("{{" + name + "}}", start, end, "end");
+    field.dispatchEvent(new Event("input", {bubbles: true}));
+  };
+
+  /* Focus the problem's field with its text selected, scrolled so that the selection shows. */
+  Editor.prototype.jump = function (place) {
+    var field = place.field === "url" ? this.field("url") : this.body;
+    if (!field) { return; }
+    var text = field.value;
+    field.focus();
+    field.setSelectionRange(utf16Offset(text, place.start), utf16Offset(text, place.end));
+    if (field === this.body) {
+      var style = getComputedStyle(field), lineHeight = parseFloat(style.lineHeight) || 16;
+      var probe = document.createElement("canvas").getContext("2d");
+      probe.font = style.font;
+      var charWidth = probe.measureText("0").width || 8;
+      field.scrollTop = Math.max(0, (place.line - 1) * lineHeight - field.clientHeight / 3);
+      field.scrollLeft = Math.max(0, (place.column - 1) * charWidth - field.clientWidth / 2);
+      this.gutter.scrollTop = field.scrollTop;
+    }
   };
 
   Editor.prototype.draft = function () {
     return {
       operation: this.value("operation"),
+      notification: this.body.dataset.notification || "",  // saved: for the audit log of test sends
+      name: this.value("name"),
       communication_type: this.value("communication_type"),
       url: this.value("url"),
       body: this.value("body"),
@@ -175,20 +248,35 @@
   };
 
   Editor.prototype.showCheck = function (result) {
-    var L = this.labels;
+    var L = this.labels, marks = {};
+    this.problems = result.problems;
     this.status.textContent = "";
     this.status.dataset.ok = result.ok ? "yes" : "no";
+    result.problems.forEach(function (problem) {
+      if (problem.place && problem.place.field === "body") { marks[problem.place.line] = true; }
+    });
+    this.errorLines = marks;
+    this.renderGutter();
+    this.body.setAttribute("aria-invalid", result.errors.body ? "true" : "false");
     if (result.ok) {
       this.status.className = "editor-check ok";
       this.status.textContent = L.check_ok;
       return;
     }
     this.status.className = "editor-check bad";
-    var list = el("ul");
-    Object.keys(result.errors).forEach(function (field) {
-      result.errors[field].forEach(function (message) {
-        list.appendChild(el("li", {"data-field": field, text: message}));
-      });
+    var list = el("ul", {"class": "editor-problems"});
+    result.problems.forEach(function (problem, index) {
+      var item = el("li", {"data-field": problem.field});
+      var place = problem.place;
+      if (place) {
+        var label = format(place.field === "url" ? L.problem_at_url : L.problem_at,
+          {line: place.line, column: place.column, message: problem.message});
+        item.appendChild(el("button", {type: "button", "class": "problem-jump", "data-problem": String(index),
+          "data-line": String(place.line), "data-column": String(place.column), title: L.problem_jump, text: label}));
+      } else {
+        item.textContent = problem.message;
+      }
+      list.appendChild(item);
     });
     this.status.appendChild(list);
   };
