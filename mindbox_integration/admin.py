@@ -111,6 +111,10 @@ class AccountAdmin(AuditedModelAdmin):
         context = dict(extra_context or {})
         if account is not None:
             context["delivery_log_url"] = delivery_log_url(request, account.pk)
+            # The guided flow starts here: the integration's state, and the way to its settings.
+            integration = services.ensure_integration(account=account)
+            context["glance"] = delivery_selectors.integration_glance(integration_id=integration.pk, now=timezone.now())
+            context["integration_url"] = _integration_url(integration)
         if account is not None and request.user.has_perm("mindbox_integration.view_configchange"):
             context["config_changes"] = [
                 {"change": change, "fields": audit.describe(change)}

@@ -41,6 +41,7 @@ def open_integration(page, account_name: str) -> None:
     page.goto("/admin/")
     page.get_by_role("link", name="Аккаунты").first.click()
     page.get_by_role("link", name=re.compile(account_name)).click()
+    expect(page.locator("#integration-glance")).to_be_visible()  # the guided flow starts on the account page
     page.get_by_role("link", name=re.compile("Открыть настройки")).click()
     expect(page.locator("#integration-glance")).to_be_visible()
 

@@ -71,3 +71,19 @@ def test_another_integrations_deliveries_do_not_count(make_account, make_notific
     Delivery.objects.filter(pk=delivery.pk).update(status="failed", finished_at=timezone.now(), last_error="x")
     glance = integration_glance(integration_id=mine.mindbox.pk, now=timezone.now())
     assert (glance.failed_deliveries, glance.last_error, glance.last_event_at) == (0, "", None)
+
+
+def test_the_account_page_shows_the_glance_and_leads_to_the_settings(admin_client, make_account, make_notification):
+    account = make_account(active=False)
+    page = admin_client.get(f"/admin/mindbox_integration/account/{account.pk}/change/").content.decode()
+    settings_url = f"/admin/mindbox_integration/mindboxintegration/{account.mindbox.pk}/change/"
+    assert 'id="integration-glance"' in page and 'data-active="no"' in page
+    assert f'href="{settings_url}" class="settings-link">Продолжить настройку интеграции' in page
+    assert page.count('class="delivery-log-link"') == 1  # the object tools' link only
+
+    make_notification(account)  # set up: nothing left to do, the link only opens the settings
+    account.mindbox.active = True
+    account.mindbox.save()
+    page = admin_client.get(f"/admin/mindbox_integration/account/{account.pk}/change/").content.decode()
+    assert 'data-active="yes"' in page
+    assert f'href="{settings_url}" class="settings-link">К настройкам интеграции' in page
