@@ -17,7 +17,7 @@ from mindbox_integration.mindbox.client import with_transaction_id
 from mindbox_integration.selectors import known_mnemonics
 from notifications.mnemonics import CATALOGUE, DEVICE_UUID, mnemonics_for, sample_values
 from notifications.models import InboundEvent
-from notifications.rendering import TemplateError, compile_body, compile_url
+from notifications.rendering import TemplateError, compile_body, compile_url, json_error_reason
 
 RECENT_EVENTS = 10
 
@@ -90,33 +90,34 @@ def parse_filters_text(text: str) -> tuple[object, list[str]]:
     except json.JSONDecodeError as exc:
         return None, [
             _("Filter conditions: not valid JSON: %(error)s at line %(line)d, column %(column)d")
-            % {"error": exc.msg, "line": exc.lineno, "column": exc.colno}
+            % {"error": json_error_reason(exc), "line": exc.lineno, "column": exc.colno}
         ]
-
-
-def _mnemonics_of(url: str, body: str) -> set[str]:
-    names: set[str] = set()
-    for compile_, text in ((compile_url, url), (compile_body, body)):
-        try:
-            names |= set(compile_(text).mnemonics)
-        except TemplateError:
-            continue
-    return names
 
 
 MNEMONIC_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
-def _json_error_place(body: str) -> Place | None:
-    """The body's JSON error: the character where parsing stopped (none at the end). An empty
-    body is not an error of a place: it has a message of its own."""
+def _mnemonics_of(url: str, body: str) -> set[str]:
+    """Found in the text, not the compiled template: a body that is not JSON yet still names
+    its unknown mnemonics."""
+    return {match.group(1) for text in (url, body) for match in MNEMONIC_RE.finditer(text)}
+
+
+def _json_error(body: str) -> Problem | None:
+    """The body's JSON error at the character where parsing stopped, saying only what is wrong
+    (the place is shown apart). An empty body is not an error of a place: it has a message of
+    its own."""
     if not body.strip():
         return None
     try:
         compile_body(body)
     except TemplateError as exc:
         if exc.offset is not None:
-            return place_in(body, field="body", start=exc.offset, end=min(exc.offset + 1, len(body)))
+            return Problem(
+                field="body",
+                message=_("not valid JSON: %(reason)s") % {"reason": exc.reason},
+                place=place_in(body, field="body", start=exc.offset, end=min(exc.offset + 1, len(body))),
+            )
     return None
 
 
@@ -133,10 +134,10 @@ def _unknown_places(text: str, *, field: str, unknown: set[str]) -> list[Problem
 
 
 def _problems(errors: dict[str, list[str]], *, url: str, body: str, unknown: set[str]) -> list[Problem]:
-    json_error = _json_error_place(body)
+    json_error = _json_error(body)
     problems = [
         # A body that is not JSON has that one message (validate_body stops at it).
-        Problem(field=name, message=message, place=json_error if name == "body" else None)
+        json_error if name == "body" and json_error else Problem(field=name, message=message)
         for name, messages in errors.items()
         for message in messages
     ]

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 
 from mindbox_integration.mindbox.guard import host_allowed, scheme_allowed
 from notifications.filters import validate_filters
-from notifications.mnemonics import sample_values
+from notifications.mnemonics import CommunicationType, sample_values
 from notifications.rendering import TemplateError, compile_body, compile_url
 
 MINDBOX_PATHS = ("/v3/operations/sync", "/v3/operations/async")
@@ -24,7 +24,15 @@ def _unknown_message(where: str, unknown: list[str], communication_type: str) ->
     listed = ", ".join("{{" + n + "}}" for n in unknown)
     return _(
         "%(where)s: unknown mnemonic(s) %(names)s for communication type %(type)s; pick them from the mnemonic catalogue"
-    ) % {"where": where, "names": listed, "type": communication_type}
+    ) % {"where": where, "names": listed, "type": _type_label(communication_type)}
+
+
+def _type_label(communication_type: str) -> str:
+    """The type as the admin names it (Звонки), not its code (calls)."""
+    try:
+        return str(CommunicationType(communication_type).label)
+    except ValueError:
+        return communication_type
 
 
 def validate_url(

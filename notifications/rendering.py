@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 Values = Mapping[str, Any]
 _Render = Callable[[Values], Any]
@@ -32,11 +33,35 @@ _SENTINEL = "\ue000"  # private-use character marking an unquoted mnemonic after
 
 class TemplateError(ValueError):
     """A template that cannot be compiled; the message says what to fix, and offset where in
-    the text when that is known (a JSON error), for the editor to point at."""
+    the text when that is known (a JSON error, whose reason alone is `reason`), for the editor
+    to point at."""
 
-    def __init__(self, message: str, *, offset: int | None = None) -> None:
+    def __init__(self, message: str, *, offset: int | None = None, reason: str = "") -> None:
         super().__init__(message)
         self.offset = offset
+        self.reason = reason
+
+
+# The json module's messages (a fixed set), said as what to fix; any other is shown as it is.
+_JSON_REASONS = {
+    "Expecting value": gettext_noop("a value is expected here (or a comma too many before a closing bracket)"),
+    "Expecting property name enclosed in double quotes": gettext_noop(
+        "a key in double quotes is expected here (or a comma too many before })"
+    ),
+    "Expecting ':' delimiter": gettext_noop("a colon is missing after the key"),
+    "Expecting ',' delimiter": gettext_noop("a comma is missing between two items"),
+    "Unterminated string starting at": gettext_noop("a string is not closed with a double quote"),
+    "Invalid control character at": gettext_noop("a line break or a tab inside a string; write \\n or \\t"),
+    "Invalid \\escape": gettext_noop("a backslash inside a string that is not an escape; write \\\\"),
+    "Invalid \\uXXXX escape": gettext_noop("a \\u escape that is not four hex digits"),
+    "Extra data": gettext_noop("something follows the end of the object"),
+}
+
+
+def json_error_reason(exc: json.JSONDecodeError) -> str:
+    """What is wrong, in the admin's language."""
+    reason = _JSON_REASONS.get(exc.msg)
+    return _(reason) if reason else exc.msg
 
 
 class _Missing:
@@ -216,10 +241,12 @@ def compile_body(text: str) -> BodyTemplate:
     try:
         parsed = json.loads(_mark_unquoted(text))
     except json.JSONDecodeError as exc:
+        reason = json_error_reason(exc)
         raise TemplateError(
             _("the body is not valid JSON: %(error)s at line %(line)d, column %(column)d")
-            % {"error": exc.msg, "line": exc.lineno, "column": exc.colno},
+            % {"error": reason, "line": exc.lineno, "column": exc.colno},
             offset=exc.pos,  # _mark_unquoted keeps lengths, so this is the source's offset
+            reason=reason,
         ) from None
     if not isinstance(parsed, dict):
         raise TemplateError(_('the body must be a JSON object, such as {"customer": {...}}'))

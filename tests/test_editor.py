@@ -69,7 +69,14 @@ def test_a_json_error_carries_its_place_in_the_body():
     body = '{\n  "customer": {"fullName": }\n}'
     result = check(body=body)
     (problem,) = result.problems
-    assert problem.field == "body" and problem.message == result.errors["body"][0]
+    # Said once, in Russian: what is wrong here; the place is shown apart (the save's message
+    # for the field names both).
+    assert (
+        problem.field == "body"
+        and problem.message
+        == "некорректный JSON: здесь ожидается значение (или лишняя запятая перед закрывающей скобкой)"
+    )
+    assert "строке 2, столбце 28" in result.errors["body"][0] and "ожидается значение" in result.errors["body"][0]
     assert (problem.place.line, problem.place.column) == (2, 28)
     assert body[problem.place.start : problem.place.end] == "}"  # where the value should be
     # A mnemonic before the error does not shift it (it is parsed in place, length kept).
@@ -79,6 +86,21 @@ def test_a_json_error_carries_its_place_in_the_body():
     # Cut off at the end: the place is the end of the text, nothing to select.
     (problem,) = check(body='{"customer": ').problems
     assert problem.place.start == problem.place.end == len('{"customer": ')
+
+
+def test_an_unknown_mnemonic_is_named_while_the_json_is_still_broken():
+    body = '{"customer": {"fullName": {{visiter_name}},}}'
+    result = check(body=body)
+    assert result.unknown == ["visiter_name"]
+    assert [(p.field, p.message) for p in result.problems] == [
+        ("body", "некорректный JSON: здесь ожидается ключ в двойных кавычках (или лишняя запятая перед })"),
+        ("body", "неизвестная мнемоника {{visiter_name}}"),
+    ]
+
+
+def test_the_unknown_mnemonics_message_names_the_type_as_the_admin_does():
+    result = check(body='{"customer": {"fullName": {{visitor_nme}}}}')
+    assert "для типа коммуникации Звонки" in result.errors["body"][0]
 
 
 def test_each_unknown_mnemonic_carries_its_place_in_the_body_or_the_url():

@@ -92,11 +92,11 @@ def test_good_body_passes():
 
 def test_unknown_mnemonics_are_named_for_the_type():
     errors = body_errors('{"customer": {"fullName": {{visitor_nam}}, "x": {{taxi_address}}}}')
-    assert "unknown mnemonic(s) {{taxi_address}}, {{visitor_nam}} for communication type calls" in errors
+    assert "unknown mnemonic(s) {{taxi_address}}, {{visitor_nam}} for communication type Calls" in errors
 
 
 def test_invalid_json_and_empty_body():
-    assert "not valid JSON: Expecting ',' delimiter at line 1, column 31" in body_errors(
+    assert "not valid JSON: a comma is missing between two items at line 1, column 31" in body_errors(
         '{"customer": {"fullName": "a" "b": 1}}'
     )
     assert "paste the operation's JSON" in body_errors("  ")
