@@ -366,8 +366,11 @@ class MindboxIntegrationAdmin(AuditedModelAdmin):
 class NotificationInline(PortalStackedInline):
     model = Notification
     form = NotificationForm
-    extra = 1
     fields = ["name", "url", "communication_type", "filters", "body", "active"]
+
+    def get_extra(self, request: HttpRequest, obj: Operation | None = None, **kwargs: Any) -> int:
+        """A blank form only for an operation without notifications; else "Add another" makes one."""
+        return 0 if obj is not None and obj.notifications.exists() else 1
 
 
 @admin.register(Operation)

@@ -124,6 +124,14 @@ def test_a_valid_notification_is_saved_under_its_operation(admin_client, operati
     assert notification.filters["conditions"][0]["field"] == "direction"
 
 
+def test_a_blank_notification_form_only_for_an_operation_without_any(admin_client, operation):
+    url = f"/admin/mindbox_integration/operation/{operation.pk}/change/"
+    assert 'name="notifications-TOTAL_FORMS" value="1"' in admin_client.get(url).content.decode()
+    save_notification(admin_client, operation)
+    assert 'name="notifications-TOTAL_FORMS" value="1"' in admin_client.get(url).content.decode()  # the saved one
+    assert Notification.objects.filter(operation=operation).count() == 1
+
+
 @pytest.mark.parametrize(
     ("fields", "message"),
     [

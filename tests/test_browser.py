@@ -113,6 +113,10 @@ def test_guided_set_up_activate_save_copy_add_an_operation_and_a_notification(pa
     errors = page.locator("#notifications-0 .errorlist")
     expect(errors).to_contain_text("endpointId")
     expect(errors).to_contain_text("Идентификатор точки интеграции")
+    # Only the field in error is painted red, not the editor's own search box.
+    red = page.locator("#id_notifications-0-url").evaluate("e => getComputedStyle(e).borderTopColor")
+    search = page.locator("#notifications-0 .palette-search").evaluate("e => getComputedStyle(e).borderTopColor")
+    assert search != red
     shot(page, "wrong-url-refused")
 
     # URL fixed, a mistyped mnemonic in the body: refused, naming it.
@@ -258,6 +262,11 @@ def test_paste_the_url_from_mindbox_and_build_filter_conditions(page, shot, live
     helper.get_by_label("Идентификатор точки интеграции (endpointId)").press("Enter")
     expect(page.locator("#id_notifications-0-url")).to_have_value(GOOD_URL + "&deviceUUID={{mindbox_device_uuid}}")
     expect(helper).to_be_hidden()
+    # Pasted again: still one note beside the button.
+    toggle.click()
+    helper.get_by_role("button", name="Подставить URL").click()
+    expect(helper).to_be_hidden()
+    expect(form.locator(".url-helper-done")).to_have_count(1)
     expect(status).to_have_text("Проверено: ошибок нет")
     shot(page, "pasted-url-filled")
 

@@ -447,7 +447,13 @@
         messages.textContent = L.url_helper_done;
         panel.hidden = true;
         toggle.setAttribute("aria-expanded", "false");
-        toggle.insertAdjacentElement("afterend", el("span", {"class": "url-helper-done", role: "status", text: L.url_helper_done}));
+        // One note beside the button, however often the URL is pasted.
+        var done = toggle.nextElementSibling;
+        if (!done || !done.classList.contains("url-helper-done")) {
+          done = el("span", {"class": "url-helper-done", role: "status"});
+          toggle.insertAdjacentElement("afterend", done);
+        }
+        done.textContent = L.url_helper_done;
         input.focus();
       }, function (error) {
         messages.textContent = format(L.check_failed, {status: error.message});
