@@ -10,6 +10,8 @@ from django.contrib.admin.options import TO_FIELD_VAR
 from django.contrib.admin.utils import unquote
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.text import capfirst
+from django.utils.translation import gettext
 
 from mindbox_integration import audit, tenancy
 
@@ -74,7 +76,19 @@ class PortalModelAdmin(TenancyMixin, admin.ModelAdmin):  # type: ignore[type-arg
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
         self._404_unless_visible(request, object_id)
-        return super().changeform_view(request, object_id, form_url, extra_context)
+        # Django's "Change %s" ("Изменить операция") puts the name in the wrong case in Russian.
+        title = (
+            capfirst(self.opts.verbose_name)
+            if object_id
+            else gettext("New: %(name)s") % {"name": self.opts.verbose_name}
+        )
+        return super().changeform_view(request, object_id, form_url, {"title": title, **(extra_context or {})})
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        # Likewise "Select %s to change" ("Выберите доставка для просмотра"): the plural alone.
+        return super().changelist_view(
+            request, {"title": capfirst(self.opts.verbose_name_plural), **(extra_context or {})}
+        )
 
     def delete_view(
         self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None

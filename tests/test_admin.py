@@ -1,6 +1,8 @@
 """The account manager's admin flow, as UIS has it: activate, Save, then the further settings."""
 
+import json
 import re
+from html import unescape
 
 import pytest
 from django.urls import reverse
@@ -236,3 +238,21 @@ def test_renaming_an_operation_on_the_integration_page_keeps_urls_consistent(adm
     assert any("Входящие звонки" in e for e in errors_of(response)), errors_of(response)
     operation.refresh_from_db()
     assert operation.name == "Zvonok"
+
+
+def test_titles_and_messages_read_right_in_russian(admin_client, operation):
+    """Django's own phrases put the name in the wrong case ("Изменить операция", "Добавить еще
+    один Уведомление"); the portal's say it plainly."""
+    url = f"/admin/mindbox_integration/operation/{operation.pk}/change/"
+    page = admin_client.get(url).content.decode()
+    assert "<h1>Операция</h1>" in page
+    (formset,) = re.findall(r'data-inline-formset="([^"]*)"', page)
+    assert json.loads(unescape(formset))["options"]["addText"] == "Добавить ещё: Уведомление"
+    assert "<h1>Доставки</h1>" in admin_client.get("/admin/notifications/delivery/").content.decode()
+    assert (
+        "<h1>Новая запись: операция</h1>"
+        in admin_client.get("/admin/mindbox_integration/operation/add/").content.decode()
+    )
+    data = {"name": "Zvonok", "_continue": "1", **inline_management("notifications", 0)}
+    followed = admin_client.post(url, data, follow=True).content.decode()
+    assert "Сохранено: операция «" in followed and "Ниже можно продолжить правку." in followed

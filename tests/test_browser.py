@@ -100,7 +100,7 @@ def test_guided_set_up_activate_save_copy_add_an_operation_and_a_notification(pa
     expect(glance.locator(".next-step")).to_contain_text("добавьте её уведомления")
     shot(page, "operation-added")
     page.locator("#operations-0 a.inlinechangelink").click()
-    expect(page.locator("h1")).to_contain_text("Изменить")
+    expect(page.locator("h1")).to_have_text("Операция")
     expect(page.locator(".field-name .readonly, #id_name").first).to_be_visible()
 
     # A notification with the URL as Mindbox shows it, placeholder and all: refused, saying why.
@@ -166,9 +166,9 @@ def test_notification_editor_palette_check_as_you_type_and_preview(page, shot, l
     expect(palette.get_by_role("button", name=re.compile(r"^Вставить visitor_name: Имя посетителя"))).to_be_visible()
     shot(page, "palette-for-calls")
 
-    # JSON checked as you type: the error names its line and column.
+    # JSON checked as you type: the error names its line and column, and says what is wrong.
     body.fill('{"customer": {"fullName": }}')
-    expect(status).to_contain_text("строке 1, столбце 27")
+    expect(status).to_contain_text("строка 1, столбец 27: некорректный JSON: здесь ожидается значение")
     shot(page, "json-error-as-you-type")
 
     # A click on the palette inserts at the cursor; the check then passes.
@@ -641,7 +641,7 @@ def test_problems_jump_to_their_place_and_the_palette_inserts_into_the_field_las
 
     # A JSON error: its place is the character where the JSON breaks.
     body.fill('{\n  "customer": {"fullName": }\n}')
-    jump = status.get_by_role("button", name=re.compile(r"^строка 2, столбец 28: Тело запроса: .*JSON"))
+    jump = status.get_by_role("button", name=re.compile(r"^строка 2, столбец 28: некорректный JSON"))
     expect(jump).to_be_visible()
     expect(gutter.locator(".error-line")).to_have_text(["2"])
     jump.click()
