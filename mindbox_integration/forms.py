@@ -76,6 +76,9 @@ def editor_labels() -> dict[str, str]:
     return {
         "palette_title": gettext("Mnemonics of %(type)s: a click inserts one at the cursor"),
         "palette_filter": gettext("Find a mnemonic"),
+        "palette_keys": gettext(
+            "By keyboard: the arrow keys, Home and End move between the mnemonics, Enter inserts one"
+        ),
         "no_type": gettext("Choose the communication type to see its mnemonics"),
         "insert": gettext("Insert %(name)s: %(meaning)s"),
         "checking": gettext("Checking…"),

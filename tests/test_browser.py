@@ -736,14 +736,77 @@ def test_the_editor_by_keyboard_alone(page, shot, live_server, make_account):
     assert body.evaluate("el => [el.selectionStart, el.selectionEnd]") == [29, 30]
     shot(page, "jumped-to-the-error")
 
-    # The cursor before the brace, then the palette's visitor_name with Enter: the JSON is whole.
+    # The palette is a toolbar, one Tab stop: a single button in the Tab order at any time.
+    palette = form.locator(".mnemonic-palette")
+    toolbar = palette.get_by_role("toolbar", name=re.compile(r"^Мнемоники типа «Звонки»"))
+    expect(toolbar).to_be_visible()
+    stop = toolbar.locator("button[tabindex='0']")
+    expect(stop).to_have_count(1)
+    first = re.compile(r"^Вставить notification_name: ")
+    last = toolbar.get_by_role("button").last.get_attribute("aria-label")
+    assert last
+
+    def moved_to(name) -> None:
+        """The focus on the palette's button of that accessible name, its outline showing, and
+        that button the palette's only Tab stop."""
+        expect(focused).to_have_accessible_name(name)
+        assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
+        expect(stop).to_have_count(1)
+        expect(stop).to_be_focused()
+
+    # The cursor before the brace; from the palette's search one Tab reaches its first button,
+    # the arrow keys, Home and End move among the buttons, and a single Tab leaves the palette
+    # for the preview's controls. Shift+Tab comes back to the button last focused.
     page.keyboard.press("ArrowLeft")
-    press_until(page, "button[data-mnemonic=visitor_name]")
-    expect(focused).to_have_attribute("aria-label", re.compile(r"^Вставить visitor_name: Имя посетителя"))
+    press_until(page, ".palette-search")
+    expect(palette.locator(".palette-keys")).to_contain_text("стрелки, Home и End")
+    page.keyboard.press("Tab")
+    moved_to(first)
+    page.keyboard.press("ArrowDown")
+    moved_to(re.compile(r"^Вставить notification_mnemonic: "))
+    page.keyboard.press("ArrowRight")
+    moved_to(re.compile(r"^Вставить notification_time: "))
+    page.keyboard.press("ArrowLeft")
+    moved_to(re.compile(r"^Вставить notification_mnemonic: "))
+    page.keyboard.press("ArrowUp")
+    moved_to(first)
+    page.keyboard.press("End")
+    moved_to(last)
+    page.keyboard.press("Home")
+    moved_to(first)
+    page.keyboard.press("ArrowUp")  # round from the first to the last
+    moved_to(last)
+    shot(page, "palette-by-keyboard")
+    page.keyboard.press("Tab")
+    expect(focused).to_have_class(re.compile(r"\bpreview-source\b"))
+    expect(focused).to_have_accessible_name("Значения для предпросмотра")
+    page.keyboard.press("Shift+Tab")
+    moved_to(last)
+
+    # The search narrows the palette; the Tab stop is then its first visible button, and Enter
+    # inserts it at the body's cursor: the JSON is whole.
+    page.keyboard.press("Shift+Tab")
+    expect(focused).to_have_class(re.compile(r"\bpalette-search\b"))
+    page.keyboard.type("visitor_name")
+    expect(toolbar.get_by_role("button")).to_have_count(1)
+    expect(stop).to_have_attribute("data-mnemonic", "visitor_name")
+    page.keyboard.press("Tab")
+    moved_to(re.compile(r"^Вставить visitor_name: Имя посетителя"))
     page.keyboard.press("Enter")
     expect(body).to_have_value('{\n  "customer": {"fullName": {{visitor_name}}}\n}')
+    expect(focused).to_have_attribute("id", "id_notifications-0-body")
     expect(status).to_have_text("Проверено: ошибок нет")
     shot(page, "inserted-by-keyboard")
+
+    # The search cleared, the button last focused keeps the Tab stop; Tab leaves again.
+    press_until(page, ".palette-search")
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Backspace")
+    expect(toolbar.get_by_role("button").last).to_have_accessible_name(last)
+    page.keyboard.press("Tab")
+    moved_to(re.compile(r"^Вставить visitor_name: "))
+    page.keyboard.press("Tab")
+    expect(focused).to_have_class(re.compile(r"\bpreview-source\b"))
 
     # Back to the filter builder (it stands above the body): Space adds a row, the focus goes
     # to its field; a typed name picks the field, the values are typed.

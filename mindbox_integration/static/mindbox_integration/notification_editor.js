@@ -4,7 +4,8 @@
      column, unknown mnemonics named, URL and filter problems); a problem with a place is a
      button that selects it in its field, and the body's line numbers mark the lines in error;
    - the mnemonic palette of the chosen communication type (a click inserts at the cursor of
-     the URL or the body, whichever had the focus last);
+     the URL or the body, whichever had the focus last); for the keyboard it is one Tab stop,
+     a toolbar whose buttons the arrow keys, Home and End move between (a roving tabindex);
    - a preview of the rendered URL and body, from sample values or a recent real event;
    - "Paste the URL from Mindbox": the integration point's id put in place of the placeholder,
      the operation compared with this notification's;
@@ -60,6 +61,7 @@
     this.sequence = 0;
     this.timer = null;
     this.paletteType = null;
+    this.paletteCurrent = null;  // the mnemonic the palette's Tab stop remembers
     this.build();
     this.bind();
     this.buildUrlHelper();
@@ -85,10 +87,14 @@
     this.targetNote = el("span", {"class": "palette-target"});
     this.search = el("input", {type: "search", "class": "palette-search", placeholder: L.palette_filter,
       "aria-label": L.palette_filter});
-    this.list = el("ul", {"class": "palette-list", "aria-labelledby": id + "-palette-title"});
+    this.list = el("ul", {"class": "palette-list"});
+    // One Tab stop for all the buttons: the WAI-ARIA toolbar pattern (see bindPaletteKeys).
+    this.toolbar = el("div", {"class": "palette-toolbar", role: "toolbar", "aria-orientation": "vertical",
+      "aria-labelledby": id + "-palette-title", "aria-describedby": id + "-palette-keys"}, [this.list]);
     this.palette = el("div", {"class": "mnemonic-palette"}, [
       el("div", {"class": "palette-head"}, [this.paletteTitle, this.targetNote, this.search]),
-      this.list
+      this.toolbar,
+      el("p", {"class": "palette-keys", id: id + "-palette-keys", text: L.palette_keys})
     ]);
     this.source = el("select", {"class": "preview-source", id: id + "-source"});
     this.previewButton = el("button", {type: "button", "class": "button preview-button", text: L.preview_button});
@@ -166,12 +172,60 @@
       var button = event.target.closest("button[data-problem]");
       if (button) { event.preventDefault(); self.jump(self.problems[Number(button.dataset.problem)].place); }
     });
+    this.bindPaletteKeys();
     this.search.addEventListener("input", function () { self.filterPalette(); });
     this.search.addEventListener("keydown", function (event) {
       if (event.key === "Enter") { event.preventDefault(); }  // not the page's Save
     });
     this.previewButton.addEventListener("click", function (event) { event.preventDefault(); self.preview(); });
     this.trialButton.addEventListener("click", function (event) { event.preventDefault(); self.trial(); });
+  };
+
+  /* The palette as a toolbar: only one button is in the Tab order (tabindex 0, the others -1);
+     the arrow keys move to the next or previous one, Home and End to the first and last, among
+     the buttons the search leaves visible; Enter and Space are the button's own click. */
+  Editor.prototype.paletteButtons = function () {
+    return Array.prototype.slice.call(this.list.querySelectorAll("li:not([hidden]) > button[data-mnemonic]"));
+  };
+
+  Editor.prototype.setPaletteStop = function (button) {
+    Array.prototype.forEach.call(this.list.querySelectorAll("button[data-mnemonic]"), function (other) {
+      other.tabIndex = other === button ? 0 : -1;
+    });
+  };
+
+  /* After the list or the search changes: the button last focused keeps the Tab stop while it
+     is visible; while the search hides it the first visible one has the stop, and it gets the
+     stop back when the search shows it again (unless another button was focused meanwhile). */
+  Editor.prototype.updatePaletteStop = function () {
+    var buttons = this.paletteButtons(), current = this.paletteCurrent;
+    this.setPaletteStop(buttons.filter(function (button) { return button.dataset.mnemonic === current; })[0] ||
+      buttons[0] || null);
+  };
+
+  Editor.prototype.bindPaletteKeys = function () {
+    var self = this;
+    this.list.addEventListener("focusin", function (event) {
+      var button = event.target.closest("button[data-mnemonic]");
+      if (!button) { return; }
+      self.paletteCurrent = button.dataset.mnemonic;
+      self.setPaletteStop(button);
+    });
+    this.list.addEventListener("keydown", function (event) {
+      var button = event.target.closest("button[data-mnemonic]");
+      if (!button || event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) { return; }
+      var buttons = self.paletteButtons(), index = buttons.indexOf(button), last = buttons.length - 1, next;
+      if (index === -1) { return; }
+      switch (event.key) {
+        case "ArrowDown": case "ArrowRight": next = index === last ? 0 : index + 1; break;
+        case "ArrowUp": case "ArrowLeft": next = index === 0 ? last : index - 1; break;
+        case "Home": next = 0; break;
+        case "End": next = last; break;
+        default: return;
+      }
+      event.preventDefault();  // not the list's scroll: the focused button is scrolled into view
+      buttons[next].focus();  // focusin moves the Tab stop there
+    });
   };
 
   /* At the cursor of the field last focused, in place of its selection; the input event
@@ -306,7 +360,7 @@
     this.paletteTitle.textContent = format(L.palette_title, {type: data.label});
     list.textContent = "";
     data.mnemonics.forEach(function (m) {
-      var button = el("button", {type: "button", "data-mnemonic": m.name,
+      var button = el("button", {type: "button", "data-mnemonic": m.name, tabindex: "-1",
         "aria-label": format(L.insert, {name: m.name, meaning: m.meaning}), text: "{{" + m.name + "}}"});
       var item = el("li", {"data-name": m.name, "class": m.seen ? "seen" : ""}, [
         button, el("span", {"class": "meaning", text: m.meaning})
@@ -330,6 +384,7 @@
     Array.prototype.forEach.call(this.list.children, function (item) {
       item.hidden = Boolean(term) && item.textContent.toLowerCase().indexOf(term) === -1;
     });
+    this.updatePaletteStop();
   };
 
   Editor.prototype.preview = function () {
