@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from mindbox_integration import audit, editor, tenancy, trial_send
 from mindbox_integration.models import Notification, Operation
 from notifications.delivery import default_client, outbound_policy
+from notifications.error_text import for_people
 from notifications.mnemonics import CATALOGUE, CommunicationType
 from notifications.models import InboundEvent
 from notifications.rendering import pretty_json
@@ -203,4 +204,5 @@ def trial_send_view(request: HttpRequest) -> JsonResponse:
     answer = asdict(result)
     answer["request_body"] = pretty_json(result.request_body)
     answer["response_body"] = pretty_json(result.response_body)
+    answer["error"] = for_people(result.error)
     return JsonResponse(answer)

@@ -27,6 +27,7 @@ from mindbox_integration.admin_base import PortalModelAdmin, PortalTabularInline
 from mindbox_integration.mindbox.client import with_transaction_id
 from mindbox_integration.models import Account, MindboxIntegration, Notification, Operation
 from notifications import replay, selectors
+from notifications.error_text import for_people
 from notifications.forms import ResendFailedForm
 from notifications.models import Delivery, InboundEvent
 from notifications.rendering import pretty_json
@@ -46,9 +47,17 @@ class ReadOnlyAdmin(PortalModelAdmin):
         return False
 
 
-class DeliveryInline(PortalTabularInline):
+class LastErrorText:
+    """The stored error (English, as logged) in the admin's language."""
+
+    @admin.display(description=_("last error"))
+    def last_error_text(self, obj: Delivery) -> str:
+        return for_people(obj.last_error)
+
+
+class DeliveryInline(LastErrorText, PortalTabularInline):
     model = Delivery
-    fields = readonly_fields = ("delivery", "notification", "status", "attempts", "next_attempt_at", "last_error")
+    fields = readonly_fields = ("delivery", "notification", "status", "attempts", "next_attempt_at", "last_error_text")
     extra = 0
     can_delete = False
 
@@ -184,7 +193,7 @@ def report_rerender(request: HttpRequest, result: replay.Replayed) -> None:
         messages.error(
             request,
             gettext("Delivery #%(id)d still cannot be rendered (%(error)s): fix its notification and re-render again.")
-            % {"id": delivery_id, "error": error},
+            % {"id": delivery_id, "error": for_people(error)},
         )
     more = len(result.errors) - ERRORS_LISTED
     if more > 0:
@@ -218,7 +227,7 @@ DELIVERY_FIELDS = (
     "attempts",
     "next_attempt_at",
     "transaction_id",
-    "last_error",
+    "last_error_text",
     "created_at",
     "finished_at",
 )
@@ -227,7 +236,7 @@ REQUEST_FIELDS = ("request_sent", "url", "body")
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(EventValuesSearchAdmin):
+class DeliveryAdmin(LastErrorText, EventValuesSearchAdmin):
     list_display = [
         "pk",
         "status",
@@ -301,7 +310,7 @@ class DeliveryAdmin(EventValuesSearchAdmin):
 
     @admin.display(description=_("last error"))
     def short_last_error(self, obj: Delivery) -> str:
-        return Truncator(obj.last_error).chars(LAST_ERROR_CHARS)
+        return Truncator(for_people(obj.last_error)).chars(LAST_ERROR_CHARS)
 
     @admin.action(description=_("Resend selected failed deliveries"), permissions=["resend"])
     def resend_selected(self, request: HttpRequest, queryset: "QuerySet[Delivery]") -> None:

@@ -162,7 +162,7 @@ def test_rerender_action_takes_the_fixed_template_and_names_what_still_cannot_re
     assert broken_now.status == Delivery.Status.FAILED and broken_now.transaction_id == broken.transaction_id
     sent = messages_of(response)
     assert [level for level, _ in sent] == [levels.SUCCESS, levels.INFO, levels.ERROR]
-    assert f"#{broken.pk}" in sent[-1][1] and "cannot render" in sent[-1][1]
+    assert f"#{broken.pk}" in sent[-1][1] and "запрос не удаётся сформировать из события" in sent[-1][1]
 
 
 def test_the_delivery_page_shows_attempts_and_resends_by_post_only(

@@ -7,6 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from mindbox_integration import crypto
+from notifications.error_text import for_people
 from tests.browser_support import DESKTOP, TABLET, log_in, make_manager
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -430,7 +431,9 @@ def test_a_failed_delivery_is_found_in_the_log_and_resent(
     expect(rows.first).to_contain_text("не доставлено")
     shot(page, "log-search-by-phone")
     rows.first.locator("th a").click()
-    expect(page.locator(".field-last_error")).to_contain_text("Клиент заблокирован")
+    expect(page.locator(".field-last_error_text")).to_contain_text(
+        "Mindbox не принял данные: /customer: Клиент заблокирован"
+    )
     expect(page.locator(".field-body")).to_contain_text('"mobilePhone":"79161234567"')
     expect(page.locator(".rendered-request")).to_contain_text(f"transactionId={delivery.transaction_id}")
     expect(page.locator(".rendered-request")).to_contain_text('"fullName": "Анна"')
@@ -533,12 +536,13 @@ def test_from_the_account_page_a_failed_deliverys_timeline_and_its_resend(
         expect(row.locator(".timeline-outcome")).to_have_text(attempt.get_outcome_display())
         expect(row.locator(".timeline-http-status")).to_have_text(str(attempt.http_status))
         expect(row.locator(".timeline-duration")).to_contain_text("мс")
-        expect(row.locator(".timeline-error")).to_have_text(attempt.error)
+        expect(row.locator(".timeline-error")).to_have_text(for_people(attempt.error))  # in Russian
         started = datetime.fromisoformat(row.locator("time").get_attribute("datetime"))
         assert started == attempt.started_at
         since = "после получения события" if number == 1 else f"после попытки {number - 1}"
         expect(row.locator(".timeline-gap")).to_contain_text(since)
     expect(shown.nth(0).locator(".timeline-http-status")).to_have_text("500")
+    expect(shown.nth(0).locator(".timeline-error")).to_have_text("Mindbox ответил HTTP 500")
     expect(shown.nth(2).locator(".timeline-error")).to_contain_text("Клиент заблокирован")
     expect(timeline.locator(".timeline-entry").first).to_have_attribute("data-kind", "received")
     expect(timeline.locator(".timeline-entry").last).to_have_attribute("data-state", "failed")

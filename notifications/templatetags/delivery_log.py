@@ -6,7 +6,16 @@ from django import template
 from django.utils.formats import number_format
 from django.utils.translation import gettext
 
+from notifications.error_text import for_people
+
 register = template.Library()
+
+
+@register.filter
+def error_text(value: str) -> str:
+    """A stored delivery error in the admin's language (notifications.error_text)."""
+    return for_people(value or "")
+
 
 SECOND_MS, MINUTE, HOUR, DAY = 1000, 60, 3600, 86400
 
