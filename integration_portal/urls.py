@@ -8,6 +8,7 @@ from notifications.api.site import visitor_link
 admin.site.site_header = _("UIS → Mindbox portal")
 admin.site.site_title = _("UIS → Mindbox portal")
 admin.site.index_title = _("Integrations")
+admin.site.site_url = None  # the portal is its admin: no "View site" link to a root that is no page
 
 urlpatterns = [
     path("api/uis/", include("notifications.api.urls")),
