@@ -78,6 +78,15 @@ class AccountAdmin(AuditedModelAdmin):
     readonly_fields = ["integration_link", "created_at"]
     filter_horizontal = ["managers"]
 
+    def get_form(self, request: HttpRequest, obj: Account | None = None, change: bool = False, **kwargs: Any) -> Any:
+        help_texts = {
+            "uis_app_id": _(
+                "The id of the client's account in UIS: UIS sends it in notifications as {{app_id}}. "
+                "It names the account here and in configuration files."
+            )
+        }
+        return super().get_form(request, obj, change, help_texts=help_texts, **kwargs)
+
     def get_fields(self, request: HttpRequest, obj: Account | None = None) -> tuple[str, ...]:
         fields = ("name", "uis_app_id") if obj is None else ("name", "uis_app_id", "integration_link", "created_at")
         # Who manages an account is the superusers' decision; a field left out of the form is

@@ -53,6 +53,8 @@ def validate_url(
         port = parts.port
     except (TemplateError, ValueError) as exc:
         return [_("URL: %(error)s") % {"error": exc}]
+    if not parts.scheme and not parts.netloc:  # "api.mindbox.ru/v3/...": one cause, one message
+        return [_("URL: paste the whole URL, starting with https://")]
     errors = []
     # The host and https rules are the outbound guard's, which applies them again before every request.
     if not scheme_allowed(parts.scheme, require_https=require_https):
@@ -67,8 +69,8 @@ def validate_url(
         )
     if parts.path not in MINDBOX_PATHS:
         errors.append(
-            _("URL: path must be %(paths)s, not %(path)s")
-            % {"paths": " | ".join(MINDBOX_PATHS), "path": parts.path or "/"}
+            _("URL: the path must be %(async)s (or %(sync)s), not %(path)s")
+            % {"async": MINDBOX_PATHS[1], "sync": MINDBOX_PATHS[0], "path": parts.path or "/"}
         )
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
     endpoint = query.get("endpointId", "").strip()

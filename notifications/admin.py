@@ -77,6 +77,10 @@ class EventValuesSearchAdmin(ReadOnlyAdmin):
 
     event_values_path: str  # the lookup path from the listed model to InboundEvent.values
 
+    @admin.display(description="№", ordering="pk")
+    def number(self, obj: Any) -> int:
+        return int(obj.pk)
+
     def get_search_results(
         self, request: HttpRequest, queryset: "QuerySet[Any]", search_term: str
     ) -> tuple["QuerySet[Any]", bool]:
@@ -105,7 +109,7 @@ class MadeNoDeliveryFilter(admin.SimpleListFilter):
 
 @admin.register(InboundEvent)
 class InboundEventAdmin(EventValuesSearchAdmin):
-    list_display = ["pk", "account", "communication_type", "identity", "note", "received_at"]
+    list_display = ["number", "account", "communication_type", "identity", "note", "received_at"]
     list_filter = [("account", VisibleAccountFilter), "communication_type", MadeNoDeliveryFilter, "received_at"]
     search_fields = ["identity", "account__name", "account__uis_app_id"]
     search_help_text = _("A phone number, e-mail, call session id or communication id of the event; or an account")
@@ -238,7 +242,7 @@ REQUEST_FIELDS = ("request_sent", "url", "body")
 @admin.register(Delivery)
 class DeliveryAdmin(LastErrorText, EventValuesSearchAdmin):
     list_display = [
-        "pk",
+        "number",
         "status",
         "account",
         "operation",

@@ -10,6 +10,7 @@ from django.urls import reverse
 from mindbox_integration import crypto, services
 from mindbox_integration.models import MindboxIntegration, Notification, Operation
 from notifications.models import Delivery
+from tests.conftest import receive_call
 
 pytestmark = pytest.mark.django_db
 
@@ -256,3 +257,11 @@ def test_titles_and_messages_read_right_in_russian(admin_client, operation):
     data = {"name": "Zvonok", "_continue": "1", **inline_management("notifications", 0)}
     followed = admin_client.post(url, data, follow=True).content.decode()
     assert "Сохранено: операция «" in followed and "Ниже можно продолжить правку." in followed
+
+
+def test_lists_number_their_rows_and_the_account_form_says_where_the_app_id_comes_from(admin_client, operation):
+    receive_call(operation.integration.account, "1")
+    events = admin_client.get("/admin/notifications/inboundevent/").content.decode()
+    assert 'class="sortable column-number' in events and ">№<" in events
+    add = admin_client.get("/admin/mindbox_integration/account/add/").content.decode()
+    assert "{{app_id}}" in add and "ID аккаунта клиента в UIS" in add

@@ -52,9 +52,13 @@ def test_host_must_be_allowed_with_its_port():
 
 
 def test_path_must_be_sync_or_async():
-    assert "path must be /v3/operations/sync | /v3/operations/async, not /v3/operations/bulk" in url_errors(
+    assert "the path must be /v3/operations/async (or /v3/operations/sync), not /v3/operations/bulk" in url_errors(
         GOOD.replace("/async", "/bulk")
     )
+
+
+def test_a_url_without_its_scheme_is_one_message_not_four():
+    assert url_errors(GOOD.removeprefix("https://")) == "URL: paste the whole URL, starting with https://"
 
 
 def test_endpoint_id_missing_or_placeholder():
