@@ -72,10 +72,13 @@ def receive_event(
     """Store one UIS event and its deliveries in one transaction; `enqueue` gets the
     delivery ids after commit. A repeat of a stored event changes nothing."""
     identity = event_identity(communication_type, values)
-    # Before the event is stored: its values are what its deliveries were rendered from.
-    values = site_visitors.with_device_uuid(account_id=account.pk, values=values)
     now = timezone.now()
     with transaction.atomic():
+        notifications = selectors.active_notifications(account_id=account.pk, communication_type=communication_type)
+        # Before the event is stored (its values are what its deliveries were rendered from),
+        # and only when a notification uses it: most accounts have no site script.
+        if site_visitors.needed_by(notifications):
+            values = site_visitors.with_device_uuid(account_id=account.pk, values=values)
         try:
             with transaction.atomic():
                 event = InboundEvent.objects.create(
@@ -93,7 +96,6 @@ def receive_event(
             )
             return IntakeResult(event_id=first.pk, deliveries=0, duplicate=True)
 
-        notifications = selectors.active_notifications(account_id=account.pk, communication_type=communication_type)
         queued_until = now + timedelta(seconds=settings.DELIVERY_QUEUE_LEASE)
         deliveries = []
         for notification in matching(notifications, values):

@@ -3,22 +3,23 @@
 Mindbox operations that need `deviceUUID` want the visitor's `mindboxDeviceUUID` cookie, which
 UIS never sees. The snippet on the client's site reads it and UIS's visitor id (UIS's JS API,
 `Comagic.getCredentials()`) and posts both here under the account's public site key. Events of a
-linked visitor then carry `{{mindbox_device_uuid}}`, added at intake (and again at a re-render,
-for a link made after the event)."""
+linked visitor then carry `{{mindbox_device_uuid}}`, added at intake when a notification uses
+it (and at a re-render, for a link made after the event)."""
 
 import json
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
 
-from mindbox_integration.models import SITE_KEY_RE, Account
+from mindbox_integration.models import SITE_KEY_RE, Account, Notification
 from notifications.mnemonics import DEVICE_UUID
 from notifications.models import SiteVisitor
+from notifications.rendering import TemplateError, compile_body, compile_url
 
 VISITOR_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 MAX_BODY_BYTES = 2048
@@ -97,6 +98,18 @@ def device_uuid_for(*, account_id: int, visitor_id: Any) -> str | None:
         .first()
     )
     return str(found) if found else None
+
+
+def needed_by(notifications: Iterable[Notification]) -> bool:
+    """Whether any of these notifications' URL or body uses {{mindbox_device_uuid}}."""
+    for notification in notifications:
+        try:
+            used = compile_url(notification.url).mnemonics | compile_body(notification.body).mnemonics
+        except TemplateError:
+            continue  # rendering will say what is wrong with it
+        if DEVICE_UUID.name in used:
+            return True
+    return False
 
 
 def with_device_uuid(*, account_id: int, values: Mapping[str, Any]) -> dict[str, Any]:

@@ -176,6 +176,13 @@ def test_an_unlinked_visitor_goes_without_the_parameter(account, device_notifica
         assert delivery.status == Delivery.Status.PENDING
 
 
+def test_no_lookup_when_no_notification_uses_the_device(client, account, make_notification):
+    make_notification(account)  # the usual body and URL, without {{mindbox_device_uuid}}
+    post(client, link_body(account))
+    result = receive(account, call_values())
+    assert "mindbox_device_uuid" not in Delivery.objects.get(event_id=result.event_id).event.values
+
+
 def test_links_are_per_account(client, account, make_account, device_notification):
     other = make_account()
     post(client, link_body(other))
