@@ -75,10 +75,8 @@ def receive_event(
     now = timezone.now()
     with transaction.atomic():
         notifications = selectors.active_notifications(account_id=account.pk, communication_type=communication_type)
-        # Before the event is stored (its values are what its deliveries were rendered from),
-        # and only when a notification uses it: most accounts have no site script.
-        if site_visitors.needed_by(notifications):
-            values = site_visitors.with_device_uuid(account_id=account.pk, values=values)
+        # Before the event is stored: its values are what its deliveries were rendered from.
+        values = site_visitors.with_device_uuid(account_id=account.pk, values=values, notifications=notifications)
         try:
             with transaction.atomic():
                 event = InboundEvent.objects.create(

@@ -87,7 +87,11 @@ def rerender(*, delivery_ids: Iterable[int], enqueue: Enqueue) -> Replayed:
         for delivery in deliveries:
             assert delivery.notification is not None  # filtered above
             # The site script may have linked the visitor's device since the event came.
-            values = site_visitors.with_device_uuid(account_id=delivery.event.account_id, values=delivery.event.values)
+            values = site_visitors.with_device_uuid(
+                account_id=delivery.event.account_id,
+                values=delivery.event.values,
+                notifications=[delivery.notification],
+            )
             rendered = render_notification(delivery.notification, values)
             if rendered.error:
                 result.errors[delivery.pk] = rendered.error

@@ -100,7 +100,7 @@ def device_uuid_for(*, account_id: int, visitor_id: Any) -> str | None:
     return str(found) if found else None
 
 
-def needed_by(notifications: Iterable[Notification]) -> bool:
+def _needed_by(notifications: Iterable[Notification]) -> bool:
     """Whether any of these notifications' URL or body uses {{mindbox_device_uuid}}."""
     for notification in notifications:
         try:
@@ -112,11 +112,18 @@ def needed_by(notifications: Iterable[Notification]) -> bool:
     return False
 
 
-def with_device_uuid(*, account_id: int, values: Mapping[str, Any]) -> dict[str, Any]:
-    """The event's values with the visitor's deviceUUID, when the site script linked one. A value
-    UIS (or the caller) sent itself is kept."""
+def with_device_uuid(
+    *, account_id: int, values: Mapping[str, Any], notifications: Iterable[Notification]
+) -> dict[str, Any]:
+    """The event's values with the visitor's deviceUUID, when the site script linked one and one
+    of the notifications to render uses it (most accounts have no site script: no query then).
+    A value UIS (or the caller) sent itself is kept."""
     result = dict(values)
-    if result.get(DEVICE_UUID.name) in (None, "") and result.get("visitor_id") not in (None, ""):
+    if (
+        result.get(DEVICE_UUID.name) in (None, "")
+        and result.get("visitor_id") not in (None, "")
+        and _needed_by(notifications)
+    ):
         device = device_uuid_for(account_id=account_id, visitor_id=result["visitor_id"])
         if device:
             result[DEVICE_UUID.name] = device
