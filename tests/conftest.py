@@ -149,6 +149,16 @@ def receive_call(account: Account, session: str, visitor_name: str | None = None
     )
 
 
+def inline_management(prefix: str, total: int, initial: int = 0) -> dict[str, str]:
+    """The management form fields an admin inline formset posts with its rows."""
+    return {
+        f"{prefix}-TOTAL_FORMS": str(total),
+        f"{prefix}-INITIAL_FORMS": str(initial),
+        f"{prefix}-MIN_NUM_FORMS": "0",
+        f"{prefix}-MAX_NUM_FORMS": "1000",
+    }
+
+
 def wait_for(condition: Callable[[], Any], timeout: float = 20.0, interval: float = 0.1) -> Any:
     """Poll until condition() is truthy; fail with a clear message otherwise."""
     deadline = time.monotonic() + timeout

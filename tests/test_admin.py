@@ -10,7 +10,7 @@ from django.urls import reverse
 from mindbox_integration import crypto, services
 from mindbox_integration.models import MindboxIntegration, Notification, Operation
 from notifications.models import Delivery
-from tests.conftest import receive_call
+from tests.conftest import inline_management, receive_call
 
 pytestmark = pytest.mark.django_db
 
@@ -19,15 +19,6 @@ GOOD_BODY = '{"customer": {"fullName": {{visitor_name}}, "mobilePhone": {{contac
 
 def integration_url(integration: MindboxIntegration) -> str:
     return reverse("admin:mindbox_integration_mindboxintegration_change", args=[integration.pk])
-
-
-def inline_management(prefix: str, total: int, initial: int = 0) -> dict[str, str]:
-    return {
-        f"{prefix}-TOTAL_FORMS": str(total),
-        f"{prefix}-INITIAL_FORMS": str(initial),
-        f"{prefix}-MIN_NUM_FORMS": "0",
-        f"{prefix}-MAX_NUM_FORMS": "1000",
-    }
 
 
 @pytest.fixture

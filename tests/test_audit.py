@@ -16,21 +16,13 @@ from django.urls import reverse
 
 from mindbox_integration import crypto, services
 from mindbox_integration.models import Account, ConfigChange, MindboxIntegration, Notification, Operation
+from tests.conftest import inline_management
 
 pytestmark = pytest.mark.django_db
 
 URL = "https://api.s.mindbox.ru/v3/operations/async?endpointId=acme.Custom&operation=Zvonok"
 BODY = '{"customer": {"fullName": {{visitor_name}}}}'
 SECRET = "sk-audit-secret-4711"
-
-
-def management(prefix: str, total: int, initial: int = 0) -> dict[str, str]:
-    return {
-        f"{prefix}-TOTAL_FORMS": str(total),
-        f"{prefix}-INITIAL_FORMS": str(initial),
-        f"{prefix}-MIN_NUM_FORMS": "0",
-        f"{prefix}-MAX_NUM_FORMS": "1000",
-    }
 
 
 def admin_url(model: str, view: str, *args: Any) -> str:
@@ -74,7 +66,7 @@ def notification(operation: Operation) -> Notification:
 def post_integration(client, integration: MindboxIntegration, operations: list[dict[str, str]] | None = None, **extra):
     operations = operations or []
     initial = sum(1 for op in operations if op.get("id"))
-    data = {"active": "on", "_save": "Save", **management("operations", len(operations), initial), **extra}
+    data = {"active": "on", "_save": "Save", **inline_management("operations", len(operations), initial), **extra}
     for i, op in enumerate(operations):
         data.update({f"operations-{i}-{k}": v for k, v in {"integration": str(integration.pk), **op}.items()})
     response = client.post(admin_url("mindboxintegration", "change", integration.pk), data)
@@ -187,7 +179,7 @@ def notification_form(i: int, **fields: str) -> dict[str, str]:
 
 def test_notifications_inline_under_the_operation(admin_client, operation):
     page = admin_url("operation", "change", operation.pk)
-    data = {"name": "Zvonok", "_save": "Save", **management("notifications", 1), **notification_form(0)}
+    data = {"name": "Zvonok", "_save": "Save", **inline_management("notifications", 1), **notification_form(0)}
     assert admin_client.post(page, data).status_code == 302
     notification = Notification.objects.get(operation=operation)
     (created,) = log()
@@ -197,7 +189,7 @@ def test_notifications_inline_under_the_operation(admin_client, operation):
     assert "filters" not in created.changes  # created empty: nothing to say
 
     new_body = '{"customer": {"fullName": {{visitor_name}}, "mobilePhone": {{contact_phone_number}}}}'
-    data = {"name": "Zvonok", "_save": "Save", **management("notifications", 1, 1)}
+    data = {"name": "Zvonok", "_save": "Save", **inline_management("notifications", 1, 1)}
     data.update(notification_form(0, id=str(notification.pk), operation=str(operation.pk), body=new_body, active=""))
     assert admin_client.post(page, data).status_code == 302
     changed = log()[-1]
