@@ -209,14 +209,17 @@ class Lab:
         return ThreadPoolExecutor(1).submit(self.send, target, sessions, **kwargs)
 
     def enqueue(self, delivery_ids: list[int]) -> None:
-        """Queue deliveries on the lab's broker (this process's own settings may name another)."""
+        """Wake the queues of these deliveries on the lab's broker (this process's own settings may
+        name another)."""
         from celery import current_app
 
-        from notifications.tasks import deliver
+        from notifications.models import Delivery
+        from notifications.tasks import deliver_due
 
+        queues = set(Delivery.objects.filter(pk__in=delivery_ids).values_list("queue", flat=True))
         with current_app.connection_for_write(self.redis.url) as connection:
-            for delivery_id in delivery_ids:
-                deliver.apply_async((delivery_id,), connection=connection)  # type: ignore[call-arg]
+            for queue in sorted(queues):
+                deliver_due.apply_async((queue,), queue=queue, connection=connection)  # type: ignore[call-arg]
 
     def delivered_sessions(self, target: Target) -> set[str]:
         return {_session(r.body) for r in self.standin.succeeded() if r.query.get("operation") == target.operation}

@@ -292,6 +292,17 @@ DELIVERY_RETRY_SCHEDULE = _seconds_list("DELIVERY_RETRY_SCHEDULE", "10,60,300,18
 # Retries due within this many seconds ride a Celery countdown; later ones wait in the
 # database for the sweeper, since long ETAs on Redis are redelivered after the visibility timeout.
 DELIVERY_COUNTDOWN_MAX = env.int("DELIVERY_COUNTDOWN_MAX", default=300)
+# Deliveries one task claims and sends at once (one Celery message, a few statements).
+DELIVERY_BATCH_SIZE = env.int("DELIVERY_BATCH_SIZE", default=50)
+# Requests one worker process has on their way to one integration at most: a Mindbox that stops
+# answering holds that many until back-off starts, not every batch. And connections kept open
+# to Mindbox per worker process, all hosts together.
+DELIVERY_MAX_IN_FLIGHT = env.int("DELIVERY_MAX_IN_FLIGHT", default=64)
+DELIVERY_MAX_CONNECTIONS = env.int("DELIVERY_MAX_CONNECTIONS", default=256)
+if min(DELIVERY_BATCH_SIZE, DELIVERY_MAX_IN_FLIGHT, DELIVERY_MAX_CONNECTIONS) < 1:
+    raise environ.ImproperlyConfigured(
+        "DELIVERY_BATCH_SIZE, DELIVERY_MAX_IN_FLIGHT and DELIVERY_MAX_CONNECTIONS must be positive"
+    )
 # How long a worker holds a delivery it is sending; a crashed worker's claim expires after it.
 DELIVERY_CLAIM_SECONDS = env.int("DELIVERY_CLAIM_SECONDS", default=120)
 # How long a queued message is trusted to arrive; after that the sweeper queues the delivery

@@ -1,20 +1,32 @@
-"""Deliver one delivery: claim it, send it, record the attempt, schedule what comes next.
+"""Deliver in batches: claim many due deliveries, send them at once, record them in bulk, and
+schedule what comes next.
 
-The delivery row is the durable record; a Celery message only says "look at it now". A
-claim (a conditional UPDATE that sets a lease) makes sure one worker at a time sends a
-delivery, so a duplicate message, a redelivered one or the sweeper's are all harmless.
+The delivery row is the durable record; a Celery message only says "look at this queue now". A
+claim (an UPDATE that sets a lease, on rows locked with SKIP LOCKED) makes sure one worker at a
+time sends a delivery, so a duplicate message, a redelivered one or the sweeper's are all
+harmless. Batching changes how many at a time, not what is promised: each delivery is claimed
+before its send, its attempt row is written before the request and completed after, and it
+keeps one transactionId across every retry.
+
+Per batch: one statement claims, one loads what the batch needs, the health gate and the rate
+limit are asked once per integration, one statement writes the attempt rows, the requests go
+out at once over kept-alive connections, and the outcomes are written with a few statements.
 """
 
 import logging
+import math
 import random
+import threading
 import time
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -22,6 +34,7 @@ from integration_portal import logs
 from mindbox_integration import services
 from mindbox_integration.crypto import KeyUnavailable
 from mindbox_integration.mindbox import MindboxClient, Outcome, OutcomeKind, Policy
+from mindbox_integration.mindbox.client import Request
 from mindbox_integration.models import MindboxIntegration
 from notifications import health, metrics, ratelimit
 from notifications.models import Delivery, DeliveryAttempt
@@ -29,20 +42,25 @@ from notifications.models import Delivery, DeliveryAttempt
 log = logging.getLogger(__name__)
 
 NOTIFICATION_DELETED = "its notification was deleted before it could be sent"
+INTERRUPTED = "the worker stopped before Mindbox's answer was recorded"
 
-# A countdown task can run a little before the stored time; it may still claim.
+# A wake-up can run a little before the stored time; it may still claim.
 _EARLY_TOLERANCE = timedelta(seconds=1)
-# How far from its reserved send slot a message may run and still use it.
-SLOT_TOLERANCE = 1.0
+# How late after its reserved send slot a delivery may be claimed and still use it (a later
+# one asks for a new slot rather than send late in a bunch), and how early.
+SLOT_TOLERANCE = timedelta(seconds=1)
+SLOT_EARLY = timedelta(milliseconds=20)
+
+Wake = tuple[str, float]  # (queue, epoch seconds): a wake-up to schedule for a short wait
 
 
 @cache
 def default_client() -> MindboxClient:
-    """One client (one pooled HTTP session) per worker process."""
+    """One client (one loop, one pool of kept-alive connections) per worker process."""
     return MindboxClient(
         connect_timeout=settings.MINDBOX_CONNECT_TIMEOUT,
         read_timeout=settings.MINDBOX_READ_TIMEOUT,
-        pool_size=settings.CELERY_WORKER_CONCURRENCY,
+        pool_size=settings.DELIVERY_MAX_CONNECTIONS,
     )
 
 
@@ -58,12 +76,34 @@ def outbound_policy() -> Policy:
 
 @dataclass(frozen=True)
 class AttemptResult:
-    sent: bool  # False: nothing was sent (not claimed, held, backing off)
+    """What one step did to one delivery."""
+
+    sent: bool  # False: nothing was sent (not claimed, held, backing off, waiting for a slot)
     status: str = ""
     retry_in: float | None = None  # seconds until the next attempt, when one is planned
-    requeue_in: float | None = None  # queue a message with this countdown (short waits only)
-    slot: float | None = None  # the requeued message holds this send slot (epoch s) of the integration's rate limit
+    requeue_in: float | None = None  # a wake-up of its queue comes in this many seconds (short waits only)
+    queue: str = ""  # the queue it waits in
     outcome: str = "not_claimed"  # for metrics: delivered, retry, failed, held, backoff, rate_limited, claim_lost
+    slot: bool = False  # it waits for its reserved send slot: wake its queue then, to the hundredth
+
+    @property
+    def wake_ups(self) -> list[Wake]:
+        if self.requeue_in is None:
+            return []
+        at = time.time() + self.requeue_in
+        # Other waits are not that exact (a retry has ±20 % of jitter): one wake-up per second.
+        return [(self.queue, math.ceil(at * 100) / 100 if self.slot else float(math.ceil(at)))]
+
+
+@dataclass
+class BatchResult:
+    claimed: int = 0
+    results: dict[int, AttemptResult] = field(default_factory=dict)
+
+    @property
+    def wake_ups(self) -> list[Wake]:
+        """One wake-up per queue and time, however many deliveries wait for it."""
+        return sorted({wake for result in self.results.values() for wake in result.wake_ups})
 
 
 def retry_delay(
@@ -78,33 +118,57 @@ def retry_delay(
     return delay
 
 
+def _unclaimed(now: datetime) -> Q:
+    return Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+
+
 def claim(*, delivery_id: int, now: datetime) -> datetime | None:
-    """Take the delivery for one attempt; the lease's end, returned, is the claim's token:
+    """Take one delivery for one attempt; the lease's end, returned, is the claim's token:
     every later write names it, so a worker whose claim ran out changes nothing."""
     lease = now + timedelta(seconds=settings.DELIVERY_CLAIM_SECONDS)
     taken = (
         Delivery.objects.filter(
             pk=delivery_id, status=Delivery.Status.PENDING, next_attempt_at__lte=now + _EARLY_TOLERANCE
         )
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .filter(_unclaimed(now))
         .update(claimed_until=lease)
     )
     return lease if taken else None
 
 
+def claim_due(*, queue: str, now: datetime, limit: int) -> tuple[list[int], datetime]:
+    """Take up to `limit` due deliveries of `queue`, oldest due first, skipping rows another
+    worker is claiming; all share one lease, the claim's token."""
+    lease = now + timedelta(seconds=settings.DELIVERY_CLAIM_SECONDS)
+    with transaction.atomic():
+        ids = list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(status=Delivery.Status.PENDING, queue=queue, next_attempt_at__lte=now + _EARLY_TOLERANCE)
+            .filter(_unclaimed(now))
+            .order_by("next_attempt_at", "pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if ids:
+            Delivery.objects.filter(pk__in=ids).update(claimed_until=lease)
+    return ids, lease
+
+
 def take_due(*, now: datetime, limit: int) -> list[int]:
-    """Due deliveries that no worker holds and no queued message covers, oldest due first; each
-    is marked as queued for DELIVERY_QUEUE_LEASE, so a sweep does not queue it again meanwhile."""
+    """For the sweeper: due deliveries that no worker holds and no wake-up covers, oldest due
+    first. Each moves to the retries queue and is marked as covered for DELIVERY_QUEUE_LEASE,
+    so a sweep does not take it again meanwhile; the sweeper then wakes that queue."""
     with transaction.atomic():
         ids = list(
             Delivery.objects.select_for_update(skip_locked=True)
             .filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
-            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+            .filter(_unclaimed(now))
             .filter(Q(queued_until__isnull=True) | Q(queued_until__lt=now))
             .order_by("next_attempt_at", "pk")
             .values_list("pk", flat=True)[:limit]
         )
-        Delivery.objects.filter(pk__in=ids).update(queued_until=now + timedelta(seconds=settings.DELIVERY_QUEUE_LEASE))
+        Delivery.objects.filter(pk__in=ids).update(
+            queue=Delivery.Queue.RETRIES, queued_until=now + timedelta(seconds=settings.DELIVERY_QUEUE_LEASE)
+        )
     return ids
 
 
@@ -116,33 +180,278 @@ def fail_orphans(*, now: datetime) -> int:
     ).update(status=Delivery.Status.FAILED, last_error=NOTIFICATION_DELETED, finished_at=now, next_attempt_at=None)
 
 
-def _release(delivery_id: int, lease: datetime, **changes: object) -> bool:
-    """Write and let go, if the claim is still ours."""
-    return bool(Delivery.objects.filter(pk=delivery_id, claimed_until=lease).update(claimed_until=None, **changes))
-
-
-def _close_interrupted(delivery: Delivery, lease: datetime) -> int:
-    """Attempts a killed worker left `sending` count as spent: a delivery that crashes its
-    worker every time must still run out of attempts."""
-    count = DeliveryAttempt.objects.filter(delivery=delivery, outcome=DeliveryAttempt.Outcome.SENDING).update(
-        outcome=DeliveryAttempt.Outcome.INTERRUPTED,
-        error="the worker stopped before Mindbox's answer was recorded",
-    )
-    if count:
-        delivery.attempts += count
-        Delivery.objects.filter(pk=delivery.pk, claimed_until=lease).update(attempts=delivery.attempts)
-    return count
-
-
-def _record(
-    delivery: Delivery, lease: datetime, attempt: DeliveryAttempt, outcome: Outcome, rng: random.Random
-) -> AttemptResult:
+def deliver_due(
+    *,
+    queue: str,
+    limit: int,
+    on_claimed: Callable[[int], None] = lambda count: None,
+    client: MindboxClient | None = None,
+    rng: random.Random | None = None,
+) -> BatchResult:
+    """One batch of `queue`: claim, then (after `on_claimed` heard how many) send and record."""
     now = timezone.now()
+    ids, lease = claim_due(queue=queue, now=now, limit=limit)
+    on_claimed(len(ids))
+    if not ids:
+        return BatchResult()
+    results = _deliver(ids, lease, now, client or default_client(), rng or random.Random())
+    return BatchResult(claimed=len(ids), results=results)
+
+
+def attempt_delivery(
+    *, delivery_id: int, client: MindboxClient | None = None, rng: random.Random | None = None
+) -> AttemptResult:
+    """One step of one delivery: a batch of one."""
+    now = timezone.now()
+    lease = claim(delivery_id=delivery_id, now=now)
+    if lease is None:
+        return AttemptResult(sent=False)
+    return _deliver([delivery_id], lease, now, client or default_client(), rng or random.Random())[delivery_id]
+
+
+class _InFlight:
+    """Requests this process has on their way, per integration: a Mindbox that stops answering
+    holds at most DELIVERY_MAX_IN_FLIGHT of them until back-off starts, not every batch."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.counts: Counter[int] = Counter()
+
+    def take(self, integration_id: int, wanted: int) -> int:
+        with self.lock:
+            granted = max(0, min(wanted, int(settings.DELIVERY_MAX_IN_FLIGHT) - self.counts[integration_id]))
+            self.counts[integration_id] += granted
+            return granted
+
+    def give_back(self, taken: Iterable[tuple[int, int]]) -> None:
+        with self.lock:
+            for integration_id, count in taken:
+                self.counts[integration_id] -= count
+
+
+_in_flight = _InFlight()
+
+
+@dataclass
+class _Batch:
+    """One batch on its way: what is still to send, and what became of the rest."""
+
+    lease: datetime
+    now: datetime
+    rng: random.Random
+    results: dict[int, AttemptResult] = field(default_factory=dict)
+    to_send: list[tuple[Delivery, str]] = field(default_factory=list)  # with the integration's secret key
+    in_flight: dict[int, int] = field(default_factory=dict)  # taken from _in_flight, per integration
+
+    def release(self, delivery: Delivery, result: AttemptResult, **changes: object) -> None:
+        """Let go of a delivery that is not sent now, if the claim is still ours."""
+        Delivery.objects.filter(pk=delivery.pk, claimed_until=self.lease).update(claimed_until=None, **changes)
+        self.results[delivery.pk] = result
+
+    def fail(self, delivery: Delivery, error: str) -> None:
+        fields = {
+            "status": Delivery.Status.FAILED,
+            "last_error": error,
+            "finished_at": self.now,
+            "next_attempt_at": None,
+        }
+        self.release(delivery, AttemptResult(sent=False, status=Delivery.Status.FAILED, outcome="failed"), **fields)
+        log.warning("delivery %s failed without sending: %s", delivery.pk, error)
+
+    def wait(self, delivery: Delivery, *, until: datetime, outcome: str, wake: bool, slot: bool = False) -> None:
+        """Pending again from `until`, at no attempt's cost; `wake`: a wake-up of its queue comes
+        then (else the sweeper takes it once due); `slot`: `until` is its reserved send slot."""
+        seconds = max(0.0, (until - self.now).total_seconds())
+        self.release(
+            delivery,
+            AttemptResult(
+                sent=False,
+                status=Delivery.Status.PENDING,
+                requeue_in=seconds if wake else None,
+                queue=delivery.queue,
+                outcome=outcome,
+                slot=slot,
+            ),
+            next_attempt_at=until,
+            queued_until=until + timedelta(seconds=settings.DELIVERY_QUEUE_LEASE) if wake else None,
+            send_slot=until if slot else None,
+        )
+
+
+def _deliver(
+    ids: list[int], lease: datetime, now: datetime, client: MindboxClient, rng: random.Random
+) -> dict[int, AttemptResult]:
+    deliveries = list(
+        Delivery.objects.filter(pk__in=ids)
+        .select_related("event", "notification__operation__integration__health")
+        .defer("event__raw", "event__values")
+        .order_by("next_attempt_at", "pk")
+    )
+    batch = _Batch(lease=lease, now=now, rng=rng)
+    by_integration: dict[int, list[Delivery]] = defaultdict(list)
+    for delivery in _close_interrupted(deliveries, lease):
+        if delivery.notification is None:
+            batch.fail(delivery, NOTIFICATION_DELETED)
+        elif delivery.attempts > len(settings.DELIVERY_RETRY_SCHEDULE):
+            batch.fail(delivery, f"gave up: the worker stopped {delivery.attempts} times while sending it")
+        else:
+            by_integration[delivery.notification.operation.integration_id].append(delivery)
+    for group in by_integration.values():
+        _admit(batch, group)
+    try:
+        _send(batch, client)
+    finally:
+        _in_flight.give_back(batch.in_flight.items())
+    for delivery in deliveries:
+        result = batch.results[delivery.pk]
+        operation = delivery.notification.operation.name if delivery.notification else ""
+        metrics.DELIVERIES.labels(outcome=result.outcome, operation=operation).inc()
+    return batch.results
+
+
+def _close_interrupted(deliveries: list[Delivery], lease: datetime) -> list[Delivery]:
+    """Attempts a killed worker left `sending` count as spent: a delivery that crashes its
+    worker every time must still run out of attempts. One query when there are none."""
+    open_attempts = dict(
+        DeliveryAttempt.objects.filter(delivery__in=deliveries, outcome=DeliveryAttempt.Outcome.SENDING)
+        .values("delivery_id")
+        .annotate(n=Count("pk"))
+        .values_list("delivery_id", "n")
+    )
+    if open_attempts:
+        DeliveryAttempt.objects.filter(delivery_id__in=open_attempts, outcome=DeliveryAttempt.Outcome.SENDING).update(
+            outcome=DeliveryAttempt.Outcome.INTERRUPTED, error=INTERRUPTED
+        )
+        for delivery in deliveries:
+            if count := open_attempts.get(delivery.pk, 0):
+                delivery.attempts += count
+                Delivery.objects.filter(pk=delivery.pk, claimed_until=lease).update(attempts=delivery.attempts)
+    return deliveries
+
+
+@sensitive_variables("key")
+def _admit(batch: _Batch, group: list[Delivery]) -> None:
+    """Which of one integration's deliveries go now: the health gate, the in-flight bound and the
+    rate limit are asked once for the group; the others wait, at no attempt's cost."""
+    notification = group[0].notification
+    assert notification is not None
+    integration = notification.operation.integration
+    gate = health.gate(integration=integration, health=getattr(integration, "health", None), now=batch.now)
+    if gate.hold:
+        for delivery in group:
+            batch.release(
+                delivery,
+                AttemptResult(sent=False, status=Delivery.Status.HELD, outcome="held"),
+                status=Delivery.Status.HELD,
+                queued_until=None,
+                send_slot=None,
+            )
+        log.info("%d deliveries held: %s", len(group), gate.hold)
+        return
+    if gate.wait_until is not None:
+        for delivery in group:
+            # Spread the waiting deliveries over a second so they do not all probe at once.
+            until = gate.wait_until + timedelta(seconds=batch.rng.uniform(0, 1))
+            batch.wait(delivery, until=until, outcome="backoff", wake=False)
+        return
+    granted = batch.in_flight[integration.pk] = _in_flight.take(integration.pk, len(group))
+    for delivery in group[granted:]:
+        until = batch.now + timedelta(seconds=batch.rng.uniform(0.5, 1.5))
+        batch.wait(delivery, until=until, outcome="in_flight_bound", wake=True)
+    group = group[:granted]
+    group = _within_rate(batch, integration, group)
+    if not group:
+        return
+    try:
+        key = services.secret_key(integration=integration)
+    except KeyUnavailable as exc:  # FIELD_ENCRYPTION_KEY lost the key: a configuration error, resend once fixed
+        for delivery in group:
+            batch.fail(delivery, str(exc))
+        return
+    batch.to_send.extend((delivery, key) for delivery in group)
+
+
+def _within_rate(batch: _Batch, integration: MindboxIntegration, group: list[Delivery]) -> list[Delivery]:
+    """Under the integration's rate limit (one schedule in Redis for all workers), the deliveries
+    that may go now. A delivery claimed at its reserved slot goes without asking again; the
+    others are given slots, and those not due now wait for theirs."""
+    rate = integration.send_rate_limit
+    if not rate:
+        return group
+    going: list[Delivery] = []
+    asking: list[Delivery] = []
+    for delivery in group:
+        slot = delivery.send_slot
+        if slot is None or batch.now - slot > SLOT_TOLERANCE:
+            asking.append(delivery)
+        elif slot - batch.now > SLOT_EARLY:  # claimed with an earlier wake-up: wait for the slot
+            batch.wait(delivery, until=slot, outcome="rate_limited", wake=True, slot=True)
+        else:
+            going.append(delivery)
+    horizon = settings.DELIVERY_COUNTDOWN_MAX
+    # Burst 1: slots 1/rate apart, so no second holds more than `rate` sends.
+    waits = ratelimit.reserve_many(key=str(integration.pk), rate=rate, burst=1, horizon=horizon, count=len(asking))
+    for delivery, wait in zip(asking, waits, strict=True):
+        if wait == 0:
+            going.append(delivery)
+        elif wait is None:
+            # More waiting than a wake-up should carry: the sweeper brings it back to ask again.
+            until = batch.now + timedelta(seconds=horizon * batch.rng.uniform(0.5, 1))
+            batch.wait(delivery, until=until, outcome="rate_limited", wake=False)
+        else:
+            batch.wait(
+                delivery, until=batch.now + timedelta(seconds=wait), outcome="rate_limited", wake=True, slot=True
+            )
+    return going
+
+
+def _send(batch: _Batch, client: MindboxClient) -> None:
+    if not batch.to_send:
+        return
+    attempts = DeliveryAttempt.objects.bulk_create(
+        [DeliveryAttempt(delivery=delivery, transaction_id=delivery.transaction_id) for delivery, _ in batch.to_send]
+    )
+    requests = [
+        Request(url=d.url, body=d.body, secret_key=key, transaction_id=str(d.transaction_id))
+        for d, key in batch.to_send
+    ]
+    outcomes = client.send_many(requests, policy=outbound_policy())
+    deliveries = [delivery for delivery, _ in batch.to_send]
+    numbers = [delivery.attempts + 1 for delivery in deliveries]  # for the log: _record counts them
+    for outcome in outcomes:
+        if not outcome.refused:  # a refused URL made no request: no time to count, nothing learnt of Mindbox
+            metrics.ATTEMPT_SECONDS.labels(outcome=outcome.kind.value).observe(outcome.duration_ms / 1000)
+    _record(batch, deliveries, attempts, outcomes)
+    by_integration: dict[int, list[Outcome]] = defaultdict(list)
+    for delivery, outcome in zip(deliveries, outcomes, strict=True):
+        if not outcome.refused and delivery.notification is not None:
+            by_integration[delivery.notification.operation.integration_id].append(outcome)
+    done = timezone.now()
+    for integration_id, answered in by_integration.items():
+        health.note_outcomes(integration_id=integration_id, outcomes=answered, now=done)
+    for delivery, attempt, number in zip(deliveries, attempts, numbers, strict=True):
+        with logs.bound(delivery.event.request_id):
+            error = f" ({attempt.error})" if attempt.error else ""
+            log.info("delivery %s attempt %s: %s%s", delivery.pk, number, batch.results[delivery.pk].outcome, error)
+
+
+@dataclass(frozen=True)
+class _Next:
+    """What an answer makes of a delivery."""
+
+    status: str
+    kind: OutcomeKind
+    error: str
+    retry_in: float | None
+    requeue_in: float | None
+
+
+def _next(delivery: Delivery, outcome: Outcome, rng: random.Random) -> _Next:
     attempts_done = delivery.attempts + 1
     kind = outcome.kind
     error = outcome.error
     if health.is_auth_refusal(outcome):
-        # Refused keys pause the whole integration (health.note_outcome); until then, retry.
+        # Refused keys pause the whole integration (health.note_outcomes); until then, retry.
         kind = OutcomeKind.RETRY
     retry_in = None
     if kind == OutcomeKind.RETRY:
@@ -155,149 +464,100 @@ def _record(
         if retry_in is None:
             kind = OutcomeKind.FAILED
             error = f"{error}; gave up after {attempts_done} attempts"
-
-    attempt.http_status = outcome.http_status
-    attempt.response_body = outcome.response_body
-    attempt.duration_ms = outcome.duration_ms
-    attempt.error = error
-    attempt.outcome = kind.value
     status = {
         OutcomeKind.DELIVERED: Delivery.Status.DELIVERED,
         OutcomeKind.RETRY: Delivery.Status.PENDING,
         OutcomeKind.FAILED: Delivery.Status.FAILED,
     }[kind]
     requeue_in = retry_in if retry_in is not None and retry_in <= settings.DELIVERY_COUNTDOWN_MAX else None
-    next_attempt_at = now + timedelta(seconds=retry_in) if retry_in is not None else None
-    with transaction.atomic():
-        recorded = Delivery.objects.filter(pk=delivery.pk, claimed_until=lease).update(
-            attempts=F("attempts") + 1,
-            status=status,
-            next_attempt_at=next_attempt_at,
-            claimed_until=None,
-            # A countdown message will come; a longer wait is the sweeper's as soon as it is due.
-            queued_until=next_attempt_at + timedelta(seconds=settings.DELIVERY_QUEUE_LEASE)
-            if requeue_in is not None and next_attempt_at is not None
-            else None,
-            last_error=error,
-            finished_at=None if status == Delivery.Status.PENDING else now,
-        )
-        if not recorded:
-            # The answer took longer than the claim and another worker has the delivery now:
-            # this attempt is history only (a repeat carried the same transactionId).
-            attempt.error = f"{error}; answered after the claim expired, not applied".lstrip("; ")
-        attempt.save(update_fields=["http_status", "response_body", "duration_ms", "error", "outcome"])
-    if not recorded:
-        log.warning("delivery %s: answer came after the claim expired; left to the worker that holds it", delivery.pk)
-        return AttemptResult(sent=True, outcome="claim_lost")
-    outcome_name = "retry" if status == Delivery.Status.PENDING else str(status)
-    return AttemptResult(sent=True, status=status, retry_in=retry_in, requeue_in=requeue_in, outcome=outcome_name)
+    return _Next(status=status, kind=kind, error=error, retry_in=retry_in, requeue_in=requeue_in)
 
 
-def _fail(delivery: Delivery, lease: datetime, error: str, now: datetime) -> AttemptResult:
-    fields = {"status": Delivery.Status.FAILED, "last_error": error, "finished_at": now, "next_attempt_at": None}
-    _release(delivery.pk, lease, **fields)
-    log.warning("delivery %s failed without sending: %s", delivery.pk, error)
-    return AttemptResult(sent=False, status=Delivery.Status.FAILED, outcome="failed")
-
-
-def attempt_delivery(
-    *,
-    delivery_id: int,
-    slot: float | None = None,
-    client: MindboxClient | None = None,
-    rng: random.Random | None = None,
-) -> AttemptResult:
-    """One step of a delivery. `slot`: the send slot (epoch seconds) reserved for this message
-    under the integration's rate limit; on time, it sends without asking for another. A message
-    that comes late (a busy or restarted worker) asks again, so late ones do not go out at once."""
+def _record(
+    batch: _Batch, deliveries: list[Delivery], attempts: list[DeliveryAttempt], outcomes: list[Outcome]
+) -> None:
+    """Complete the attempt rows and apply the answers to the deliveries whose claim is still
+    ours; an answer that came after the claim expired is kept as history only."""
     now = timezone.now()
-    lease = claim(delivery_id=delivery_id, now=now)
-    if lease is None:
-        return AttemptResult(sent=False)
-    delivery = Delivery.objects.select_related("event", "notification__operation__integration__health").get(
-        pk=delivery_id
-    )
-    with logs.bound(delivery.event.request_id):
-        reserved = slot is not None and abs(time.time() - slot) <= SLOT_TOLERANCE
-        result = _attempt(delivery, lease, now, client or default_client(), rng or random.Random(), reserved)
-    operation = delivery.notification.operation.name if delivery.notification else ""
-    metrics.DELIVERIES.labels(outcome=result.outcome, operation=operation).inc()
-    return result
-
-
-def _wait_turn(
-    integration: MindboxIntegration, delivery: Delivery, lease: datetime, now: datetime, rng: random.Random
-) -> AttemptResult | None:
-    """Under the integration's rate limit, reserve this delivery's send slot. None: send now;
-    else the delivery waits for its slot, which costs no attempt."""
-    rate = integration.send_rate_limit
-    if not rate:
-        return None
-    horizon = settings.DELIVERY_COUNTDOWN_MAX
-    # Burst 1: slots 1/rate apart, so no second holds more than `rate` sends.
-    wait = ratelimit.reserve(key=str(integration.pk), rate=rate, burst=1, horizon=horizon)
-    if wait == 0:
-        return None
-    if wait is None:
-        # More waiting than a countdown should carry: the sweeper brings it back to ask again.
-        until = now + timedelta(seconds=horizon * rng.uniform(0.5, 1))
-        _release(delivery.pk, lease, next_attempt_at=until, queued_until=None)
-        return AttemptResult(sent=False, status=Delivery.Status.PENDING, outcome="rate_limited")
-    until = now + timedelta(seconds=wait)
-    lease_end = until + timedelta(seconds=settings.DELIVERY_QUEUE_LEASE)
-    _release(delivery.pk, lease, next_attempt_at=until, queued_until=lease_end)
-    return AttemptResult(
-        sent=False, status=Delivery.Status.PENDING, requeue_in=wait, slot=time.time() + wait, outcome="rate_limited"
-    )
-
-
-@sensitive_variables("key")
-def _attempt(
-    delivery: Delivery, lease: datetime, now: datetime, client: MindboxClient, rng: random.Random, reserved: bool
-) -> AttemptResult:
-    notification = delivery.notification
-    if notification is None:
-        return _fail(delivery, lease, NOTIFICATION_DELETED, now)
-    if _close_interrupted(delivery, lease) and delivery.attempts > len(settings.DELIVERY_RETRY_SCHEDULE):
-        return _fail(delivery, lease, f"gave up: the worker stopped {delivery.attempts} times while sending it", now)
-
-    integration = notification.operation.integration
-    state = getattr(integration, "health", None)
-    gate = health.gate(integration=integration, health=state, now=now)
-    if gate.hold:
-        _release(delivery.pk, lease, status=Delivery.Status.HELD, queued_until=None)
-        log.info("delivery %s held: %s", delivery.pk, gate.hold)
-        return AttemptResult(sent=False, status=Delivery.Status.HELD, outcome="held")
-    if gate.wait_until is not None:
-        # Spread the waiting deliveries over a second so they do not all probe at once.
-        until = gate.wait_until + timedelta(seconds=rng.uniform(0, 1))
-        _release(delivery.pk, lease, next_attempt_at=until, queued_until=None)
-        return AttemptResult(sent=False, status=Delivery.Status.PENDING, outcome="backoff")
-    if not reserved and (waiting := _wait_turn(integration, delivery, lease, now, rng)) is not None:
-        return waiting
-
-    try:
-        key = services.secret_key(integration=integration)
-    except KeyUnavailable as exc:  # FIELD_ENCRYPTION_KEY lost the key: a configuration error, resend once fixed
-        return _fail(delivery, lease, str(exc), now)
-    attempt = DeliveryAttempt.objects.create(delivery=delivery, transaction_id=delivery.transaction_id)
-    outcome = client.send(
-        url=delivery.url,
-        body=delivery.body,
-        secret_key=key,
-        transaction_id=str(delivery.transaction_id),
-        policy=outbound_policy(),
-    )
-    if not outcome.refused:  # a refused URL made no request: no time to count, nothing learnt of Mindbox's health
-        metrics.ATTEMPT_SECONDS.labels(outcome=outcome.kind.value).observe(outcome.duration_ms / 1000)
-    result = _record(delivery, lease, attempt, outcome, rng)
-    if not outcome.refused:
-        health.note_outcome(integration_id=integration.pk, outcome=outcome, now=timezone.now())
-    log.info(
-        "delivery %s attempt %s: %s%s",
-        delivery.pk,
-        delivery.attempts + 1,
-        result.outcome,
-        f" ({attempt.error})" if attempt.error else "",
-    )
-    return result
+    plans = [_next(delivery, outcome, batch.rng) for delivery, outcome in zip(deliveries, outcomes, strict=True)]
+    delivered: list[int] = []
+    changed: list[Delivery] = []
+    with transaction.atomic():
+        ours = set(
+            Delivery.objects.select_for_update()
+            .filter(pk__in=[d.pk for d in deliveries], claimed_until=batch.lease)
+            .values_list("pk", flat=True)
+        )
+        for delivery, attempt, outcome, plan in zip(deliveries, attempts, outcomes, plans, strict=True):
+            attempt.http_status = outcome.http_status
+            attempt.response_body = outcome.response_body
+            attempt.duration_ms = outcome.duration_ms
+            attempt.error = plan.error
+            attempt.outcome = plan.kind.value
+            if delivery.pk not in ours:
+                # Another worker has the delivery now: this attempt is history only (a repeat
+                # carried the same transactionId).
+                attempt.error = f"{plan.error}; answered after the claim expired, not applied".lstrip("; ")
+                batch.results[delivery.pk] = AttemptResult(sent=True, outcome="claim_lost")
+                log.warning(
+                    "delivery %s: answer came after the claim expired; left to the worker that holds it", delivery.pk
+                )
+                continue
+            outcome_name = "retry" if plan.status == Delivery.Status.PENDING else str(plan.status)
+            queue = Delivery.Queue.RETRIES if plan.status == Delivery.Status.PENDING else delivery.queue
+            batch.results[delivery.pk] = AttemptResult(
+                sent=True,
+                status=plan.status,
+                retry_in=plan.retry_in,
+                requeue_in=plan.requeue_in,
+                queue=queue,
+                outcome=outcome_name,
+            )
+            if plan.status == Delivery.Status.DELIVERED:
+                delivered.append(delivery.pk)
+                continue
+            next_attempt_at = now + timedelta(seconds=plan.retry_in) if plan.retry_in is not None else None
+            delivery.attempts += 1
+            delivery.status = plan.status
+            delivery.queue = queue
+            delivery.next_attempt_at = next_attempt_at
+            delivery.claimed_until = None
+            delivery.send_slot = None
+            # A wake-up will come; a longer wait is the sweeper's as soon as it is due.
+            delivery.queued_until = (
+                next_attempt_at + timedelta(seconds=settings.DELIVERY_QUEUE_LEASE)
+                if plan.requeue_in is not None and next_attempt_at is not None
+                else None
+            )
+            delivery.last_error = plan.error
+            delivery.finished_at = None if plan.status == Delivery.Status.PENDING else now
+            changed.append(delivery)
+        if delivered:
+            Delivery.objects.filter(pk__in=delivered).update(
+                status=Delivery.Status.DELIVERED,
+                attempts=F("attempts") + 1,
+                next_attempt_at=None,
+                claimed_until=None,
+                queued_until=None,
+                send_slot=None,
+                last_error="",
+                finished_at=now,
+            )
+        if changed:
+            Delivery.objects.bulk_update(
+                changed,
+                [
+                    "attempts",
+                    "status",
+                    "queue",
+                    "next_attempt_at",
+                    "claimed_until",
+                    "send_slot",
+                    "queued_until",
+                    "last_error",
+                    "finished_at",
+                ],
+            )
+        DeliveryAttempt.objects.bulk_update(
+            attempts, ["http_status", "response_body", "duration_ms", "error", "outcome"]
+        )

@@ -58,16 +58,15 @@ def backoff_seconds(streak: int) -> float:
     return float(min(5 * 2 ** min(over, 20), settings.DELIVERY_BACKOFF_MAX))
 
 
-def note_outcome(*, integration_id: int, outcome: Outcome, now: datetime) -> IntegrationHealth | None:
-    """Count the answer towards the integration's health; pause or back off when due.
+def note_outcomes(*, integration_id: int, outcomes: list[Outcome], now: datetime) -> IntegrationHealth | None:
+    """Count a batch's answers, in order, towards the integration's health; pause or back off
+    when due.
 
-    A good answer resets the counts with a conditional UPDATE, which matches (and locks)
+    When every answer was good, one conditional UPDATE resets the counts; it matches (and locks)
     nothing while the integration is healthy. It does not trust the state read at claim time:
     another worker may have counted a failure since.
     """
-    auth = is_auth_refusal(outcome)
-    temporary = outcome.kind == OutcomeKind.RETRY
-    if not auth and not temporary:
+    if not any(is_auth_refusal(o) or o.kind == OutcomeKind.RETRY for o in outcomes):
         IntegrationHealth.objects.filter(pk=integration_id).filter(
             Q(auth_failures__gt=0) | Q(failure_streak__gt=0) | Q(backoff_until__isnull=False)
         ).update(auth_failures=0, failure_streak=0, backoff_until=None)
@@ -76,25 +75,37 @@ def note_outcome(*, integration_id: int, outcome: Outcome, now: datetime) -> Int
     with transaction.atomic():
         IntegrationHealth.objects.get_or_create(integration_id=integration_id)
         state = IntegrationHealth.objects.select_for_update().get(pk=integration_id)
-        if auth:
-            state.auth_failures += 1
-            state.failure_streak = 0
-            state.backoff_until = None
-            if state.paused_at is None and state.auth_failures >= settings.DELIVERY_PAUSE_AFTER:
-                state.paused_at = now
-                state.pause_reason = _(
-                    "Mindbox refused %(count)d requests in a row with HTTP %(status)s: check the secret key "
-                    "and that the endpoint may call this operation, then resume sending."
-                ) % {"count": state.auth_failures, "status": outcome.http_status}
-        else:
-            state.failure_streak += 1
-            wait = backoff_seconds(state.failure_streak)
-            if wait:
-                state.backoff_until = now + timedelta(seconds=wait)
+        paused_before = state.paused_at is not None
+        for outcome in outcomes:
+            _count(state, outcome, now)
         state.save()
-        if state.paused_at == now:
+        if state.paused_at is not None and not paused_before:
             hold_pending(integration_id=integration_id, now=now)
     return state
+
+
+def _count(state: IntegrationHealth, outcome: Outcome, now: datetime) -> None:
+    """One answer: a refused key counts towards a pause, a temporary failure towards back-off,
+    and a good answer resets both."""
+    if is_auth_refusal(outcome):
+        state.auth_failures += 1
+        state.failure_streak = 0
+        state.backoff_until = None
+        if state.paused_at is None and state.auth_failures >= settings.DELIVERY_PAUSE_AFTER:
+            state.paused_at = now
+            state.pause_reason = _(
+                "Mindbox refused %(count)d requests in a row with HTTP %(status)s: check the secret key "
+                "and that the endpoint may call this operation, then resume sending."
+            ) % {"count": state.auth_failures, "status": outcome.http_status}
+    elif outcome.kind == OutcomeKind.RETRY:
+        state.failure_streak += 1
+        wait = backoff_seconds(state.failure_streak)
+        if wait:
+            state.backoff_until = now + timedelta(seconds=wait)
+    else:
+        state.auth_failures = 0
+        state.failure_streak = 0
+        state.backoff_until = None
 
 
 def _of_integration(integration_id: int) -> Q:
@@ -122,6 +133,8 @@ def release_held(*, integration_id: int, enqueue: Callable[[list[int]], None]) -
         )
         Delivery.objects.filter(pk__in=ids).update(
             status=Delivery.Status.PENDING,
+            queue=Delivery.Queue.REPLAYS,
+            send_slot=None,
             next_attempt_at=now,
             queued_until=now + timedelta(seconds=settings.DELIVERY_QUEUE_LEASE),
             claimed_until=None,

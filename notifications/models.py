@@ -42,6 +42,14 @@ class Delivery(models.Model):
         DELIVERED = "delivered", _("delivered")
         FAILED = "failed", _("failed")
 
+    class Queue(models.TextChoices):
+        """Which Celery queue sends it (the same names as settings.QUEUE_*): fresh events, retries
+        and what a manager resent or released each have their own, so none waits behind another."""
+
+        FIRST_ATTEMPTS = "deliveries", _("first attempt")
+        RETRIES = "retries", _("retry")
+        REPLAYS = "replays", _("replay")
+
     UNFINISHED = (Status.PENDING, Status.HELD)
 
     event = models.ForeignKey(
@@ -56,6 +64,10 @@ class Delivery(models.Model):
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    queue = models.CharField(_("queue"), max_length=16, choices=Queue.choices, default=Queue.FIRST_ATTEMPTS)
+    # The send slot reserved for it under its integration's rate limit: claimed about then, it
+    # sends without asking for another.
+    send_slot = models.DateTimeField(null=True, blank=True)
     # Held by a worker while it sends; an expired claim means that worker died.
     claimed_until = models.DateTimeField(null=True, blank=True)
     # A Celery message for it is believed to be queued until then; after that the sweeper queues another.
@@ -71,9 +83,10 @@ class Delivery(models.Model):
         ordering = ["-created_at"]
         constraints = [models.UniqueConstraint(fields=["event", "notification"], name="delivery_event_notification")]
         indexes = [
+            # A worker claims the due deliveries of one queue, oldest due first.
             models.Index(
-                fields=["next_attempt_at"],
-                name="delivery_due",
+                fields=["queue", "next_attempt_at"],
+                name="delivery_queue_due",
                 condition=models.Q(status="pending"),
             ),
             # The dead-letter list: failed (or held) deliveries, newest first.

@@ -1,6 +1,6 @@
 """Rate limits kept in Redis, so that every process on every machine shares them: a token
 bucket per inbound caller (`take`), and a schedule of send slots per Mindbox integration
-(`reserve`).
+(`reserve`, `reserve_many`).
 
 One Lua script refills the bucket, takes a token and answers how long to wait, atomically, on
 Redis's clock (every process reads the same one) unless a time is given (tests). A bucket holds
@@ -62,15 +62,16 @@ return tostring(wait)
 """
 
 # GCRA: KEYS[1] holds the theoretical arrival time (TAT) of the next request. ARGV: rate, burst,
-# horizon (seconds), now (empty: Redis's clock). Every caller is given its own slot: the first
-# `burst` go at once, then one each 1/rate s, so waiting callers come back one by one instead of
-# all at once. Answers the seconds until the caller's slot, or -1 (nothing reserved) when the
-# slot would be more than `horizon` away.
-_RESERVE = """
+# horizon (seconds), now (empty: Redis's clock), count (callers at once). Every caller is given
+# its own slot: the first `burst` go at once, then one each 1/rate s, so waiting callers come
+# back one by one instead of all at once. Answers the callers' waits in seconds, comma-separated,
+# stopping at the first slot more than `horizon` away (it and later callers reserve nothing).
+_RESERVE_MANY = """
 local interval = 1 / tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local horizon = tonumber(ARGV[3])
 local now = tonumber(ARGV[4])
+local count = tonumber(ARGV[5])
 if now == nil then
   local t = redis.call('TIME')
   now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -79,16 +80,23 @@ local tat = tonumber(redis.call('GET', KEYS[1]))
 if tat == nil or tat < now then
   tat = now
 end
-local new_tat = tat + interval
-local wait = new_tat - burst * interval - now
-if wait < 0 then
-  wait = 0
+local waits = {}
+for i = 1, count do
+  local new_tat = tat + interval
+  local wait = new_tat - burst * interval - now
+  if wait < 0 then
+    wait = 0
+  end
+  if wait > horizon then
+    break
+  end
+  tat = new_tat
+  waits[#waits + 1] = tostring(wait)
 end
-if wait > horizon then
-  return "-1"
+if #waits > 0 then
+  redis.call('SET', KEYS[1], tostring(tat), 'PX', math.ceil((tat - now) * 1000) + 1000)
 end
-redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
-return tostring(wait)
+return table.concat(waits, ',')
 """
 
 
@@ -108,7 +116,9 @@ class _Redis:
 _connections: dict[str, _Redis] = {}
 
 
-def _redis(url: str) -> _Redis:
+def redis_for(url: str) -> _Redis:
+    """The process's client for the portal's small state in Redis (rate limits, doorbells): short
+    timeouts and no retries, so a hung Redis costs a request half a second, not more."""
     connection = _connections.get(url)
     if connection is None:
         client = redis.Redis.from_url(
@@ -118,15 +128,15 @@ def _redis(url: str) -> _Redis:
     return connection
 
 
-def _ask(what: str, source: str, key: str, args: list[str | float]) -> float:
-    """Run a Lua script on `key`; 0 (go on) without Redis or while it is unreachable."""
+def _ask(what: str, source: str, key: str, args: list[str | float]) -> str | None:
+    """Run a Lua script on `key`; None (go on, no limit) without Redis or while it is unreachable."""
     url = settings.REDIS_URL
     if not url:
-        return 0.0  # the embedded local set-up has no Redis, and so no rate limit
-    connection = _redis(url)
+        return None  # the embedded local set-up has no Redis, and so no rate limit
+    connection = redis_for(url)
     clock = time.monotonic()
     if clock < connection.down_until:
-        return 0.0
+        return None
     try:
         answer = connection.script(source)(keys=[key], args=args)
     except redis.RedisError as exc:
@@ -134,8 +144,8 @@ def _ask(what: str, source: str, key: str, args: list[str | float]) -> float:
         if clock - connection.warned_at >= WARN_EVERY:
             connection.warned_at = clock
             log.warning("%s rate limit not applied: Redis unreachable (%s); requests go through", what, exc)
-        return 0.0
-    return float(answer)
+        return None
+    return answer.decode() if isinstance(answer, bytes) else str(answer)
 
 
 def take(*, key: str, rate: float, burst: int, now: float | None = None) -> float:
@@ -143,14 +153,29 @@ def take(*, key: str, rate: float, burst: int, now: float | None = None) -> floa
     token is there. `now` (seconds) stands in for Redis's clock. Always 0 without Redis."""
     if rate <= 0 or burst < 1:
         raise ValueError(f"a bucket needs a positive rate and a burst of at least 1, got {rate} and {burst}")
-    return _ask("inbound", _TAKE, KEY_PREFIX + key, [rate, burst, "" if now is None else now])
+    answer = _ask("inbound", _TAKE, KEY_PREFIX + key, [rate, burst, "" if now is None else now])
+    return 0.0 if answer is None else float(answer)
 
 
 def reserve(*, key: str, rate: float, burst: int, horizon: float, now: float | None = None) -> float | None:
     """Reserve the next send slot of `key`: 0 to send now, else the seconds until the reserved
     slot (send then, without asking again), or None when the next slot is more than `horizon`
     seconds away (nothing reserved; ask again later). Always 0 without Redis."""
+    return reserve_many(key=key, rate=rate, burst=burst, horizon=horizon, count=1, now=now)[0]
+
+
+def reserve_many(
+    *, key: str, rate: float, burst: int, horizon: float, count: int, now: float | None = None
+) -> list[float | None]:
+    """`reserve` for `count` callers at once, in one round trip: each caller's wait, None for those
+    whose slot would be beyond the horizon. All zeros without Redis."""
     if rate <= 0 or burst < 1:
         raise ValueError(f"a schedule needs a positive rate and a burst of at least 1, got {rate} and {burst}")
-    wait = _ask("outbound", _RESERVE, OUTBOUND_PREFIX + key, [rate, burst, horizon, "" if now is None else now])
-    return None if wait < 0 else wait
+    if count < 1:
+        return []
+    args: list[str | float] = [rate, burst, horizon, "" if now is None else now, count]
+    answer = _ask("outbound", _RESERVE_MANY, OUTBOUND_PREFIX + key, args)
+    if answer is None:
+        return [0.0] * count
+    waits: list[float | None] = [float(part) for part in answer.split(",") if part]
+    return waits + [None] * (count - len(waits))

@@ -39,6 +39,8 @@ class Replayed:
 def _pending_now(now: datetime) -> dict[str, object]:
     return {
         "status": Delivery.Status.PENDING,
+        "queue": Delivery.Queue.REPLAYS,
+        "send_slot": None,
         "attempts": 0,
         "next_attempt_at": now,
         "queued_until": now + timedelta(seconds=settings.DELIVERY_QUEUE_LEASE),

@@ -1,14 +1,17 @@
-"""Celery tasks: thin wrappers around notifications.delivery, health and retention."""
+"""Celery tasks: thin wrappers around notifications.delivery, health and retention, and the
+publishing of wake-ups through each queue's doorbell."""
 
 import logging
+import math
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from notifications import delivery, health, retention
+from notifications import delivery, doorbell, health, retention
+from notifications.models import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -16,13 +19,28 @@ SWEEP_BATCH = 1000
 
 
 @shared_task(ignore_result=True)
+def deliver_due(queue: str) -> None:
+    """Claim up to DELIVERY_BATCH_SIZE due deliveries of `queue` and send them at once. A full
+    batch wakes the queue again before sending, so another thread takes the next batch meanwhile."""
+    doorbell.answer(queue=queue)
+    limit = settings.DELIVERY_BATCH_SIZE
+
+    def claimed(count: int) -> None:
+        if count >= limit:
+            wake(queue)
+
+    batch = delivery.deliver_due(queue=queue, limit=limit, on_claimed=claimed)
+    for wait_queue, at in batch.wake_ups:
+        wake(wait_queue, at=at)
+
+
+@shared_task(ignore_result=True)
 def deliver(delivery_id: int, slot: float | None = None) -> None:
-    result = delivery.attempt_delivery(delivery_id=delivery_id, slot=slot)
-    if result.requeue_in is not None:
-        deliver.apply_async(
-            (delivery_id,), {"slot": result.slot}, countdown=result.requeue_in, queue=settings.QUEUE_RETRIES
-        )
-    # Longer waits stay in the database; sweep_due_deliveries queues them when due.
+    """A message of the earlier one-delivery form (left in the broker across an upgrade, or
+    queued by hand): that delivery alone, as a batch of one."""
+    result = delivery.attempt_delivery(delivery_id=delivery_id)
+    for wait_queue, at in result.wake_ups:
+        wake(wait_queue, at=at)
 
 
 @shared_task(ignore_result=True)
@@ -36,10 +54,12 @@ def sweep_due_deliveries() -> int:
     queued = 0
     while True:
         ids = delivery.take_due(now=timezone.now(), limit=SWEEP_BATCH)
-        enqueue_deliveries(ids, queue=settings.QUEUE_RETRIES)
         queued += len(ids)
         if len(ids) < SWEEP_BATCH:
             break
+    if queued:
+        # Past the doorbell: a bell rung for a message that was lost would stay silent a while.
+        wake(Delivery.Queue.RETRIES, force=True)
     if queued:
         log.info("sweeper queued %d due deliveries", queued)
     return queued
@@ -69,21 +89,35 @@ BROKER_DOWN_PAUSE = 5.0
 _broker_down_until = 0.0
 
 
-def enqueue_deliveries(delivery_ids: list[int], queue: str = "") -> None:
-    """Queue deliveries (first attempts, unless `queue` says otherwise); if the broker is
-    unreachable the sweeper sends them later."""
+def wake(queue: str, *, at: float | None = None, force: bool = False) -> None:
+    """Ask a worker to claim `queue`'s due deliveries now, or at `at` (epoch seconds, to the
+    hundredth): one message per ring of the queue's doorbell (`force`: whatever the bell says)."""
     global _broker_down_until
-    if not delivery_ids or time.monotonic() < _broker_down_until:
+    if time.monotonic() < _broker_down_until:
+        return
+    delay = max(0.0, at - time.time()) if at is not None else 0.0
+    tick = math.ceil(at * 100) if at is not None and delay > 0 else None
+    if not force and not doorbell.ring(queue=queue, at=tick, ttl=doorbell.DOORBELL_LEASE + delay):
         return
     try:
-        for delivery_id in delivery_ids:
-            # No publish retries: with the broker down, answer UIS now and leave it to the sweeper.
-            deliver.apply_async((delivery_id,), retry=False, queue=queue or settings.QUEUE_FIRST_ATTEMPTS)
+        # No publish retries: with the broker down, answer UIS now and leave it to the sweeper.
+        if tick is None:
+            deliver_due.apply_async((queue,), queue=queue, retry=False)
+        else:
+            deliver_due.apply_async((queue,), queue=queue, eta=datetime.fromtimestamp(tick / 100, UTC), retry=False)
     except Exception:
         _broker_down_until = time.monotonic() + BROKER_DOWN_PAUSE
-        log.warning("could not queue %d deliveries; the sweeper will send them", len(delivery_ids), exc_info=True)
+        doorbell.silence(queue=queue, at=tick)
+        log.warning("could not wake the %s queue; the sweeper will send its deliveries", queue, exc_info=True)
+
+
+def enqueue_deliveries(delivery_ids: list[int], queue: str = "") -> None:
+    """Wake the queue of these deliveries (first attempts, unless `queue` says otherwise); if the
+    broker is unreachable the sweeper sends them later."""
+    if delivery_ids:
+        wake(queue or Delivery.Queue.FIRST_ATTEMPTS)
 
 
 def enqueue_replays(delivery_ids: list[int]) -> None:
-    """Queue what a manager resent or released: its own queue, behind no fresh event."""
-    enqueue_deliveries(delivery_ids, queue=settings.QUEUE_REPLAYS)
+    """Wake the queue of what a manager resent or released: its own, behind no fresh event."""
+    enqueue_deliveries(delivery_ids, queue=Delivery.Queue.REPLAYS)

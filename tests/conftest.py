@@ -1,5 +1,6 @@
 """Shared fixtures: a stand-in Mindbox, configured accounts, and a real Celery worker."""
 
+import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -64,11 +65,12 @@ def pytest_configure() -> None:
 @pytest.fixture(autouse=True)
 def fresh_rate_limits() -> None:
     """Each test starts with full buckets: every request here comes from 127.0.0.1, and one
-    test's failed tokens must not throttle the next one's."""
+    test's failed tokens must not throttle the next one's. And with silent doorbells, so a
+    wake-up it causes is published, not taken for one a previous test published."""
     client = redis.Redis.from_url(os.environ["REDIS_URL"])
     keys = [
         key
-        for prefix in ("portal:inbound-rate:*", "portal:outbound-rate:*")
+        for prefix in ("portal:inbound-rate:*", "portal:outbound-rate:*", "portal:doorbell:*")
         for key in client.scan_iter(match=prefix, count=1000)
     ]
     if keys:
@@ -252,3 +254,15 @@ def page(
             connections.close_all()
             context.close()
             browser.close()
+
+
+def woken(broker: redis.Redis, queue: str = "replays") -> list[int]:
+    """The deliveries a worker would take from `queue` now: its due pending ones, oldest first,
+    provided a wake-up for that queue was published (what a resend or a release queues)."""
+    from notifications.models import Delivery
+
+    messages = [json.loads(raw) for raw in broker.lrange(queue, 0, -1)]
+    if not any(m["headers"]["task"] == "notifications.tasks.deliver_due" for m in messages):
+        return []
+    rows = Delivery.objects.filter(status=Delivery.Status.PENDING, queue=queue).order_by("created_at", "pk")
+    return list(rows.values_list("pk", flat=True))

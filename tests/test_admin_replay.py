@@ -6,7 +6,6 @@ Messages are checked by level and by the numbers they carry, not by wording: the
 Russian and its catalogue is translated apart. Queued deliveries are read back from Redis, where
 `enqueue_deliveries` publishes them (no worker runs in this module)."""
 
-import base64
 import json
 import os
 import re
@@ -28,7 +27,7 @@ from mindbox_integration.mindbox import MindboxClient
 from notifications import dispatch
 from notifications.delivery import attempt_delivery
 from notifications.models import Delivery, DeliveryAttempt, InboundEvent, IntegrationHealth
-from tests.conftest import receive_call
+from tests.conftest import receive_call, woken
 
 pytestmark = pytest.mark.django_db
 
@@ -49,14 +48,7 @@ def broker() -> Iterator[redis.Redis]:
 
 
 def queued(broker: redis.Redis) -> list[int]:
-    """Delivery ids published for the `deliver` task, oldest first (kombu pushes at the head)."""
-    ids = []
-    for raw in reversed(broker.lrange("replays", 0, -1)):
-        message = json.loads(raw)
-        if message["headers"]["task"] == "notifications.tasks.deliver":
-            args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
-            ids.append(args[0])
-    return ids
+    return woken(broker, "replays")
 
 
 def receive_all(account, session: str) -> list[Delivery]:

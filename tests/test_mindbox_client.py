@@ -1,142 +1,189 @@
-"""The Mindbox client: the request it makes and how it classifies answers (narrow: `responses`)."""
+"""The Mindbox client: the request it makes and how it classifies answers, against the stand-in
+Mindbox (a local HTTP server) and, for broken answers, a raw socket server."""
 
 import json
+import socket
+import threading
+from collections.abc import Iterator
 
 import pytest
-import requests
-import responses
 
+from harness.mindbox_standin import MindboxStandIn, Planned
 from mindbox_integration.mindbox import MindboxClient, OutcomeKind, Policy
+from mindbox_integration.mindbox.client import Request
+from mindbox_integration.mindbox.outcome import classify
 
-ASYNC = "https://api.s.mindbox.ru/v3/operations/async?endpointId=acme.Custom&operation=Zvonok"
-SYNC = "https://api.s.mindbox.ru/v3/operations/sync?endpointId=acme.Custom&operation=Zvonok"
 KEY = "sk-test-0123456789abcdef"
 TX = "5b0e1d3c-8f7a-4d6e-9b2c-1a3f5e7d9c0b"
-POLICY = Policy(allowed_hosts=("api.s.mindbox.ru",))
-
-
-def public_address(host: str, port: int) -> list[str]:
-    """No DNS in these tests: the host resolves to a public address (the answers come from `responses`)."""
-    return ["185.12.30.4"]
 
 
 @pytest.fixture
 def client() -> MindboxClient:
-    return MindboxClient(connect_timeout=5, read_timeout=15, resolve=public_address)
+    return MindboxClient(connect_timeout=2, read_timeout=1)
 
 
-def send(client: MindboxClient, url: str = ASYNC, key: str = KEY):
+def policy(host: str) -> Policy:
+    return Policy(allowed_hosts=(host,), require_https=False, allowed_networks=("127.0.0.1",))
+
+
+def send(client: MindboxClient, mindbox: MindboxStandIn, mode: str = "async", key: str = KEY):
     return client.send(
-        url=url, body='{"customer": {"fullName": "Анна"}}', secret_key=key, transaction_id=TX, policy=POLICY
+        url=mindbox.url(mode=mode),
+        body='{"customer": {"fullName": "Анна"}}',
+        secret_key=key,
+        transaction_id=TX,
+        policy=policy(mindbox.host),
     )
 
 
-@responses.activate
-def test_request_headers_body_and_transaction_id_on_async(client):
-    responses.post(ASYNC.split("?")[0], json={"status": "Success"})
-    outcome = send(client)
+def test_request_headers_body_and_transaction_id_on_async(client, mindbox):
+    outcome = send(client, mindbox)
     assert outcome.kind == OutcomeKind.DELIVERED
-    call = responses.calls[0].request
-    assert call.headers["Content-Type"] == "application/json; charset=utf-8"
-    assert call.headers["Accept"] == "application/json"
-    assert call.headers["Authorization"] == f"SecretKey {KEY}"
-    assert json.loads(call.body) == {"customer": {"fullName": "Анна"}}
-    assert f"transactionId={TX}" in call.url
-    assert "endpointId=acme.Custom" in call.url and "operation=Zvonok" in call.url
+    (request,) = mindbox.requests
+    assert request.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert request.headers["Accept"] == "application/json"
+    assert request.headers["Authorization"] == f"SecretKey {KEY}"
+    assert json.loads(request.body) == {"customer": {"fullName": "Анна"}}
+    assert request.query["transactionId"] == TX
+    assert request.query["endpointId"] == "acme.Custom" and request.query["operation"] == "Zvonok"
 
 
-@responses.activate
-def test_no_transaction_id_on_sync_and_no_authorization_without_key(client):
-    responses.post(SYNC.split("?")[0], json={"status": "Success"})
-    send(client, SYNC, key="")
-    call = responses.calls[0].request
-    assert "transactionId" not in call.url
-    assert "Authorization" not in call.headers
+def test_no_transaction_id_on_sync_and_no_authorization_without_key(client, mindbox):
+    send(client, mindbox, mode="sync", key="")
+    (request,) = mindbox.requests
+    assert "transactionId" not in request.query
+    assert "Authorization" not in request.headers
 
 
-@pytest.mark.parametrize(
-    ("status", "payload", "kind"),
-    [
-        (200, {"status": "Success"}, OutcomeKind.DELIVERED),
-        (200, {"status": "TransactionAlreadyProcessed"}, OutcomeKind.DELIVERED),
-        (
-            200,
-            {
-                "status": "ValidationError",
-                "validationMessages": [{"message": "Неверный телефон", "location": "/customer/mobilePhone"}],
-            },
-            OutcomeKind.FAILED,
-        ),
-        (400, {"status": "ValidationError", "validationMessages": []}, OutcomeKind.FAILED),
-        (
-            400,
-            {"status": "ProtocolError", "errorMessage": "Operation not found", "httpStatusCode": 400},
-            OutcomeKind.FAILED,
-        ),
-        (401, {}, OutcomeKind.FAILED),
-        (403, {}, OutcomeKind.FAILED),
-        (404, {}, OutcomeKind.FAILED),
-        (429, {}, OutcomeKind.RETRY),
-        (500, {"status": "InternalServerError"}, OutcomeKind.RETRY),
-        (502, {}, OutcomeKind.RETRY),
-        (503, {}, OutcomeKind.RETRY),
-        (504, {}, OutcomeKind.RETRY),
-    ],
-)
-@responses.activate
-def test_answers_are_classified(client, status, payload, kind):
-    responses.post(ASYNC.split("?")[0], json=payload, status=status)
-    outcome = send(client)
+CLASSIFIED = [
+    (200, {"status": "Success"}, OutcomeKind.DELIVERED),
+    (200, {"status": "TransactionAlreadyProcessed"}, OutcomeKind.DELIVERED),
+    (
+        200,
+        {
+            "status": "ValidationError",
+            "validationMessages": [{"message": "Неверный телефон", "location": "/customer/mobilePhone"}],
+        },
+        OutcomeKind.FAILED,
+    ),
+    (400, {"status": "ValidationError", "validationMessages": []}, OutcomeKind.FAILED),
+    (
+        400,
+        {"status": "ProtocolError", "errorMessage": "Operation not found", "httpStatusCode": 400},
+        OutcomeKind.FAILED,
+    ),
+    (401, {}, OutcomeKind.FAILED),
+    (403, {}, OutcomeKind.FAILED),
+    (404, {}, OutcomeKind.FAILED),
+    (408, {}, OutcomeKind.RETRY),
+    (429, {}, OutcomeKind.RETRY),
+    (500, {"status": "InternalServerError"}, OutcomeKind.RETRY),
+    (502, {}, OutcomeKind.RETRY),
+    (503, {}, OutcomeKind.RETRY),
+    (504, {}, OutcomeKind.RETRY),
+]
+
+
+@pytest.mark.parametrize(("status", "payload", "kind"), CLASSIFIED)
+def test_answers_are_classified(status, payload, kind):
+    outcome = classify(status, json.dumps(payload))
     assert outcome.kind == kind
     assert outcome.http_status == status
-    assert KEY not in outcome.error + outcome.response_body
 
 
-@responses.activate
-def test_validation_messages_are_kept(client):
+def test_answers_are_classified_over_http_in_one_batch(client, mindbox):
+    """All at once, as a worker sends a batch: each outcome is its own request's."""
+    mindbox.plan(*[Planned(status=status, payload=payload) for status, payload, _ in CLASSIFIED])
+    requests = [
+        Request(url=mindbox.url(operation=f"Op{n}"), body="{}", secret_key=KEY, transaction_id=f"tx-{n}")
+        for n in range(len(CLASSIFIED))
+    ]
+    outcomes = client.send_many(requests, policy=policy(mindbox.host))
+    # The stand-in answers its plan in the order requests arrive, which a concurrent batch does not fix.
+    by_operation = {r.query["operation"]: n for n, r in enumerate(mindbox.requests)}
+    for n, outcome in enumerate(outcomes):
+        status, _, kind = CLASSIFIED[by_operation[f"Op{n}"]]
+        assert (outcome.http_status, outcome.kind) == (status, kind)
+        assert KEY not in outcome.error + outcome.response_body
+
+
+def test_validation_messages_are_kept(client, mindbox):
     messages = [{"message": "Неверный телефон", "location": "/customer/mobilePhone"}]
-    responses.post(ASYNC.split("?")[0], json={"status": "ValidationError", "validationMessages": messages})
-    outcome = send(client)
+    mindbox.plan(Planned(payload={"status": "ValidationError", "validationMessages": messages}))
+    outcome = send(client, mindbox)
     assert outcome.messages == messages
     assert "/customer/mobilePhone: Неверный телефон" in outcome.error
 
 
-@responses.activate
-def test_retry_after_is_read(client):
-    responses.post(ASYNC.split("?")[0], status=429, headers={"Retry-After": "120"})
-    assert send(client).retry_after == 120
-
-
-@pytest.mark.parametrize(
-    "exc", [requests.ConnectTimeout(), requests.ReadTimeout(), requests.ConnectionError("refused")]
-)
-@responses.activate
-def test_network_trouble_is_retried(client, exc):
-    responses.post(ASYNC.split("?")[0], body=exc)
-    outcome = send(client)
-    assert outcome.kind == OutcomeKind.RETRY
-    assert outcome.http_status is None
-    assert outcome.error
-
-
-@responses.activate
-def test_redirects_are_not_followed(client):
-    responses.post(ASYNC.split("?")[0], status=302, headers={"Location": "https://elsewhere.example/"})
-    outcome = send(client)
-    assert outcome.kind == OutcomeKind.FAILED
-    assert len(responses.calls) == 1
+def test_retry_after_is_read(client, mindbox):
+    mindbox.plan(Planned(status=429, payload={}, headers={"Retry-After": "120"}))
+    assert send(client, mindbox).retry_after == 120
 
 
 @pytest.mark.parametrize(("header", "expected"), [("1e12", 86400), ("inf", None), ("nan", None), ("-5", 0)])
-@responses.activate
-def test_retry_after_is_bounded(client, header, expected):
-    responses.post(ASYNC.split("?")[0], status=503, headers={"Retry-After": header})
-    assert send(client).retry_after == expected
+def test_retry_after_is_bounded(client, mindbox, header, expected):
+    mindbox.plan(Planned(status=503, payload={}, headers={"Retry-After": header}))
+    assert send(client, mindbox).retry_after == expected
 
 
-@responses.activate
-def test_request_timeout_and_a_broken_answer_are_retried(client):
-    responses.post(ASYNC.split("?")[0], status=408)
-    responses.post(ASYNC.split("?")[0], body=requests.exceptions.ChunkedEncodingError("reset"))
-    assert send(client).kind == OutcomeKind.RETRY
-    assert send(client).kind == OutcomeKind.RETRY
+def test_a_slow_answer_times_out_and_is_retried(client, mindbox):
+    mindbox.plan(Planned(delay=1.5))  # the client reads for 1 s
+    outcome = send(client, mindbox)
+    assert outcome.kind == OutcomeKind.RETRY and outcome.http_status is None
+    assert outcome.error == "timed out waiting for Mindbox"
+
+
+def test_a_refused_connection_is_retried(client):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens once closed
+    host = f"127.0.0.1:{port}"
+    outcome = client.send(
+        url=f"http://{host}/v3/operations/async?operation=Zvonok", body="{}", transaction_id=TX, policy=policy(host)
+    )
+    assert outcome.kind == OutcomeKind.RETRY and outcome.http_status is None
+    assert outcome.error.startswith("connection error:")
+
+
+@pytest.fixture
+def broken_server() -> Iterator[str]:
+    """Answers with a Content-Length it does not keep, then closes: a connection that broke."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"st')
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"127.0.0.1:{server.getsockname()[1]}"
+    server.close()
+
+
+def test_an_answer_cut_short_is_retried(client, broken_server):
+    outcome = client.send(
+        url=f"http://{broken_server}/v3/operations/async?operation=Zvonok",
+        body="{}",
+        transaction_id=TX,
+        policy=policy(broken_server),
+    )
+    assert outcome.kind == OutcomeKind.RETRY
+    assert outcome.error.startswith("connection broke while reading the answer")
+
+
+def test_redirects_are_not_followed(client, mindbox):
+    mindbox.plan(Planned(status=302, payload={}, headers={"Location": mindbox.url(operation="Elsewhere")}))
+    outcome = send(client, mindbox)
+    assert outcome.kind == OutcomeKind.FAILED
+    assert len(mindbox.requests) == 1
+
+
+def test_a_key_a_header_cannot_carry_is_not_sent(client, mindbox):
+    outcome = send(client, mindbox, key="sk-секрет")
+    assert outcome.kind == OutcomeKind.FAILED and outcome.error == "the request could not be sent: UnicodeEncodeError"
+    assert mindbox.requests == []

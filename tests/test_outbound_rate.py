@@ -1,7 +1,7 @@
 """The per-integration rate limit towards Mindbox: one schedule of send slots in Redis, shared by
 every worker; waiting for a slot costs no attempt."""
 
-import time
+from datetime import timedelta
 
 import pytest
 from django.test import override_settings
@@ -49,24 +49,35 @@ def test_a_delivery_over_the_limit_waits_for_its_slot_without_an_attempt(make_ac
     waiting = attempt_delivery(delivery_id=second.pk, client=client)
     assert (waiting.sent, waiting.outcome) == (False, "rate_limited")
     assert 0 < waiting.requeue_in <= 1
-    assert waiting.slot == pytest.approx(time.time() + waiting.requeue_in, abs=0.5)
     second.refresh_from_db()
     assert second.status == Delivery.Status.PENDING and second.attempts == 0 and second.claimed_until is None
     assert second.next_attempt_at > timezone.now()
+    assert second.send_slot == second.next_attempt_at  # its reserved slot, kept with it
+    assert second.queued_until > second.send_slot  # a wake-up of its queue comes then
     assert not second.attempt_log.exists()
     assert len(mindbox.requests) == 1
 
-    # A message that comes long after its slot (a busy or restarted worker) asks for a new one.
-    Delivery.objects.filter(pk=second.pk).update(next_attempt_at=timezone.now())
-    late = attempt_delivery(delivery_id=second.pk, client=client, slot=time.time() - 30)
+    # Claimed long after its slot (a busy or restarted worker), it asks for a new one.
+    Delivery.objects.filter(pk=second.pk).update(
+        next_attempt_at=timezone.now(), send_slot=timezone.now() - timedelta(seconds=30)
+    )
+    late = attempt_delivery(delivery_id=second.pk, client=client)
     assert late.outcome == "rate_limited" and len(mindbox.requests) == 1
 
-    # The message that comes at its reserved slot sends without asking for another.
-    Delivery.objects.filter(pk=second.pk).update(next_attempt_at=timezone.now())
-    assert attempt_delivery(delivery_id=second.pk, client=client, slot=time.time()).status == Delivery.Status.DELIVERED
+    # Claimed at its reserved slot, it sends without asking for another (the schedule is full).
+    Delivery.objects.filter(pk=second.pk).update(next_attempt_at=timezone.now(), send_slot=timezone.now())
+    assert attempt_delivery(delivery_id=second.pk, client=client).status == Delivery.Status.DELIVERED
     second.refresh_from_db()
-    assert second.attempts == 1
+    assert second.attempts == 1 and second.send_slot is None
     assert len(mindbox.requests) == 2
+
+
+def test_many_slots_in_one_round_trip_match_one_at_a_time():
+    many = ratelimit.reserve_many(key="t-many", rate=2, burst=2, horizon=1, count=6, now=3000.0)
+    singles = [ratelimit.reserve(key="t-single", rate=2, burst=2, horizon=1, now=3000.0) for _ in range(6)]
+    assert many == singles == pytest.approx([0, 0, 0.5, 1.0, None, None])
+    # Only what was granted was reserved: the next caller after a second gets the freed slot.
+    assert ratelimit.reserve_many(key="t-many", rate=2, burst=2, horizon=1, count=1, now=3001.0) == pytest.approx([0.5])
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,6 +1,7 @@
 """Three queues: first attempts, retries (the sweeper's and countdowns) and replays, so that a
 backlog in one does not hold up the others."""
 
+import base64
 import json
 import os
 from collections.abc import Iterator
@@ -9,10 +10,11 @@ import pytest
 import redis
 from django.utils import timezone
 
+from harness.mindbox_standin import Planned
 from notifications import dispatch
 from notifications.models import Delivery
 from notifications.tasks import enqueue_deliveries, enqueue_replays, sweep_due_deliveries
-from tests.conftest import wait_for
+from tests.conftest import wait_for, woken
 
 QUEUES = ("deliveries", "retries", "replays")
 CALL_VALUES = {"call_session_id": "q-1", "notification_mnemonic": "call_finished", "visitor_name": "Анна"}
@@ -46,17 +48,43 @@ def test_fresh_events_retries_and_replays_each_go_to_their_queue(
     Delivery.objects.filter(event_id=result.event_id).update(queued_until=timezone.now())
     assert sweep_due_deliveries() == 1
     assert queued(broker) == {"deliveries": 1, "retries": 1, "replays": 0}
+    assert Delivery.objects.get(event_id=result.event_id).queue == "retries"  # the sweeper's take is a retry
 
     enqueue_replays([Delivery.objects.get(event_id=result.event_id).pk])
     assert queued(broker) == {"deliveries": 1, "retries": 1, "replays": 1}
     message = json.loads(broker.lindex("replays", 0))
-    assert message["headers"]["task"] == "notifications.tasks.deliver"
+    assert message["headers"]["task"] == "notifications.tasks.deliver_due"
+    assert json.loads(base64.b64decode(message["body"]))[0] == ["replays"]
+
+
+@pytest.mark.django_db
+def test_one_wake_up_per_queue_however_many_events(
+    broker, make_account, make_notification, django_capture_on_commit_callbacks
+):
+    account = make_account()
+    make_notification(account)
+    for n in range(20):
+        with django_capture_on_commit_callbacks(execute=True):
+            dispatch.receive_event(
+                account=account,
+                communication_type="calls",
+                raw="{}",
+                values={**CALL_VALUES, "call_session_id": f"bell-{n}"},
+                enqueue=enqueue_deliveries,
+            )
+    # No worker has answered the bell: the first message covers all twenty deliveries.
+    assert queued(broker) == {"deliveries": 1, "retries": 0, "replays": 0}
+    assert woken(broker, "deliveries") == list(
+        Delivery.objects.filter(event__account=account).order_by("created_at", "pk").values_list("pk", flat=True)
+    )
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_fresh_event_is_not_held_up_by_a_backlog_of_retries(
     broker, celery_worker, mindbox, make_account, make_notification
 ):
+    # Each answer takes half a second: the backlog takes seconds to send, a fresh event should not.
+    mindbox.plan(*[Planned(delay=0.5)] * 450)
     backlog_account = make_account(name="Backlog")
     make_notification(backlog_account)
     fresh_account = make_account(name="Fresh")
@@ -68,6 +96,7 @@ def test_a_fresh_event_is_not_held_up_by_a_backlog_of_retries(
             account=backlog_account, communication_type="calls", raw="{}", values=values, enqueue=lambda ids: None
         )
         backlog.append(Delivery.objects.get(event_id=result.event_id).pk)
+    Delivery.objects.filter(pk__in=backlog).update(queue=Delivery.Queue.RETRIES)
     enqueue_deliveries(backlog, queue="retries")
     fresh = dispatch.receive_event(
         account=fresh_account, communication_type="calls", raw="{}", values=CALL_VALUES, enqueue=enqueue_deliveries

@@ -3,8 +3,6 @@ changes A and everything under it, and nothing of account B, on every page, acti
 endpoint; forged ids get a 404. The superuser still sees both. Through the test client on the
 real database; nothing of the project is mocked."""
 
-import base64
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ from mindbox_integration import services, tenancy
 from mindbox_integration.models import Account, ConfigChange, MindboxIntegration, Notification, Operation
 from notifications import dispatch
 from notifications.models import Delivery, DeliveryAttempt, InboundEvent
+from tests.conftest import woken
 
 pytestmark = pytest.mark.django_db
 
@@ -182,13 +181,7 @@ def test_replay_actions_leave_another_accounts_deliveries(
 
 
 def queued(broker: redis.Redis) -> list[int]:
-    """Delivery ids published for the `deliver` task."""
-    messages = [json.loads(raw) for raw in broker.lrange("replays", 0, -1)]
-    return [
-        json.loads(base64.b64decode(m["body"]))[0][0]
-        for m in messages
-        if m["headers"]["task"] == "notifications.tasks.deliver"
-    ]
+    return woken(broker, "replays")
 
 
 def test_per_delivery_and_integration_buttons_are_404_for_another_account(manager, tenant_a, tenant_b):

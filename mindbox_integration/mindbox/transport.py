@@ -1,65 +1,149 @@
-"""A requests transport that connects to the address the outbound guard approved. No Django.
+"""The HTTP transport to Mindbox: connections only to the addresses the outbound guard approved,
+many requests at once on one asyncio loop per process (aiohttp). No Django.
 
 Checking a name and then letting the HTTP library resolve it again leaves a gap: the name can
 resolve to a public address for the check and to an internal one for the connection (DNS
-rebinding). Here the connection pool is keyed by, and connects to, the approved IP address,
-while the Host header, TLS SNI and the certificate check still name the host, so TLS is
-verified exactly as for a connection by name. Redirects are never followed (the client asks for
-none), so every request this adapter sends was checked.
-
-Through a proxy for plain http the proxy resolves the name itself; https through a proxy
-tunnels to the approved address.
+rebinding). Here the connector's resolver answers only with the addresses the guard approved
+for the request being sent, so a new connection goes to an approved address, while the Host
+header, TLS SNI and the certificate check still name the host. A kept-alive connection goes
+to the address that was approved when it was opened (the same policy approved both). Redirects
+are never followed, proxies and .netrc from the environment are ignored, and a CA bundle named
+by REQUESTS_CA_BUNDLE (or CURL_CA_BUNDLE) is honoured as by requests.
 """
 
+import asyncio
+import atexit
+import contextlib
+import os
+import socket
+import ssl
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-from urllib.parse import urlsplit
+import time
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
 
-from requests.adapters import HTTPAdapter
-from requests.models import PreparedRequest
+import aiohttp
+import certifi
+from aiohttp.abc import AbstractResolver, ResolveResult
 
-from mindbox_integration.mindbox.guard import DEFAULT_PORTS, Approved, Refused
+from mindbox_integration.mindbox.guard import Approved
+from mindbox_integration.mindbox.outcome import Outcome, OutcomeKind, classify, retry_after
+
+RESPONSE_READ_LIMIT = 1 << 20  # bytes decoded; an answer is kept to RESPONSE_KEEP_CHARS anyway
+
+T = TypeVar("T")
+Post = tuple[str, bytes, dict[str, str], Approved]  # url, body, headers, where it may go
 
 
-class PinnedAdapter(HTTPAdapter):
-    """Sends a request only to the address approved for it, set with `pinned()` (per thread)."""
+class PinnedResolver(AbstractResolver):
+    """Resolves a host only to the addresses the guard approved for it: fail closed otherwise."""
 
-    def __init__(self, pool_maxsize: int = 10) -> None:
-        super().__init__(pool_maxsize=pool_maxsize)
-        self._local = threading.local()
+    def __init__(self) -> None:
+        self.approved: dict[tuple[str, int], Approved] = {}
 
-    @contextmanager
-    def pinned(self, approved: Approved) -> Iterator[None]:
-        self._local.approved = approved
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        approved = self.approved.get((host.lower(), port))
+        if approved is None:
+            raise OSError(f"{host}:{port} was not checked by the outbound guard")
+        return [
+            ResolveResult(
+                hostname=host,
+                host=str(address),
+                port=port,
+                family=socket.AF_INET6 if address.version == 6 else socket.AF_INET,
+                proto=0,
+                flags=socket.AI_NUMERICHOST,
+            )
+            for address in approved.addresses[:1]
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+class Transport:
+    """One asyncio loop on a thread of its own and one aiohttp session, per process; callers on
+    any thread hand it a batch of requests and wait for the outcomes."""
+
+    def __init__(self, *, connect_timeout: float, read_timeout: float, pool_size: int) -> None:
+        self.timeout = aiohttp.ClientTimeout(sock_connect=connect_timeout, sock_read=read_timeout)
+        self.pool_size = pool_size
+        self.ca_file = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or certifi.where()
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = 0
+        self._session: aiohttp.ClientSession | None = None
+        self._resolver = PinnedResolver()
+
+    def post_many(self, posts: Sequence[Post]) -> list[Outcome]:
+        if not posts:
+            return []
+        return self._run(self._post_all(posts))
+
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._running_loop()).result()
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            # A forked child (a prefork pool) has the loop object but not its thread: start anew.
+            if self._loop is None or self._pid != os.getpid():
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="mindbox-transport", daemon=True).start()
+                self._loop, self._pid, self._session = loop, os.getpid(), None
+                self._resolver = PinnedResolver()
+                atexit.register(self.close)
+            return self._loop
+
+    def close(self) -> None:
+        """Close the kept-alive connections and stop the loop (at exit, or when done with it)."""
+        with self._lock:
+            loop, session, self._loop, self._session = self._loop, self._session, None, None
+        if loop is None or self._pid != os.getpid() or not loop.is_running():
+            return
+        if session is not None:
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(session.close(), loop).result(timeout=2)
+        loop.call_soon_threadsafe(loop.stop)
+
+    def _client_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            context = ssl.create_default_context(cafile=self.ca_file)
+            connector = aiohttp.TCPConnector(
+                resolver=self._resolver, use_dns_cache=False, limit=self.pool_size, ssl=context
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=self.timeout, trust_env=False, auto_decompress=True
+            )
+        return self._session
+
+    async def _post_all(self, posts: Sequence[Post]) -> list[Outcome]:
+        session = self._client_session()
+        return list(await asyncio.gather(*(self._post(session, post) for post in posts)))
+
+    async def _post(self, session: aiohttp.ClientSession, post: Post) -> Outcome:
+        url, body, headers, approved = post
+        started = time.monotonic()
+        self._resolver.approved[(approved.host, approved.port)] = approved
         try:
-            yield
-        finally:
-            self._local.approved = None
-
-    def _approved(self, request: PreparedRequest) -> Approved:
-        approved: Approved | None = getattr(self._local, "approved", None)
-        parts = urlsplit(request.url or "")
-        scheme = parts.scheme.lower()
-        target = (scheme, (parts.hostname or "").lower(), parts.port or DEFAULT_PORTS.get(scheme))
-        if approved is None or target != (approved.scheme, approved.host, approved.port):
-            # Fail closed: nothing reaches the network unless the guard approved this very host.
-            raise Refused(f"{parts.netloc} was not checked by the outbound guard", "send through MindboxClient.send")
-        return approved
-
-    def build_connection_pool_key_attributes(
-        self, request: PreparedRequest, verify: bool | str, cert: str | tuple[str, str] | None = None
-    ) -> tuple[Any, Any]:
-        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
-        approved = self._approved(request)
-        params: dict[str, Any] = {**host_params, "host": str(approved.addresses[0])}
-        kwargs: dict[str, Any] = dict(pool_kwargs)
-        if approved.scheme == "https":
-            kwargs["server_hostname"] = approved.host  # SNI and the certificate's name: the host, not the IP
-        return params, kwargs
-
-    def add_headers(self, request: PreparedRequest, **kwargs: Any) -> None:
-        approved = self._approved(request)
-        host = f"[{approved.host}]" if ":" in approved.host else approved.host
-        request.headers["Host"] = host if approved.port == DEFAULT_PORTS[approved.scheme] else f"{host}:{approved.port}"
+            async with session.post(url, data=body, headers=headers, allow_redirects=False) as response:
+                # Read whole: a body shorter than its Content-Length is a broken answer, not an answer.
+                raw = await response.read()
+                text = raw[:RESPONSE_READ_LIMIT].decode(response.charset or "utf-8", errors="replace")
+                outcome = classify(response.status, text, retry_after(response.headers))
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            outcome = Outcome(kind=OutcomeKind.RETRY, error="timed out waiting for Mindbox")
+        except aiohttp.ClientPayloadError as exc:
+            outcome = Outcome(
+                kind=OutcomeKind.RETRY,
+                error=f"connection broke while reading the answer: {type(exc).__name__}",
+            )
+        except (aiohttp.ClientConnectionError, OSError) as exc:
+            outcome = Outcome(kind=OutcomeKind.RETRY, error=f"connection error: {str(exc)[:300]}")
+        # Below, only the exception's type is kept: its text may quote the headers, key included.
+        except (aiohttp.ClientError, UnicodeError, ValueError) as exc:
+            outcome = Outcome(kind=OutcomeKind.FAILED, error=f"the request could not be sent: {type(exc).__name__}")
+        except Exception as exc:  # anything else: retry on the schedule, which is bounded
+            outcome = Outcome(kind=OutcomeKind.RETRY, error=f"unexpected error: {type(exc).__name__}")
+        return Outcome(**{**outcome.__dict__, "duration_ms": int((time.monotonic() - started) * 1000)})
