@@ -36,7 +36,7 @@ from mindbox_integration.crypto import KeyUnavailable
 from mindbox_integration.mindbox import MindboxClient, Outcome, OutcomeKind, Policy
 from mindbox_integration.mindbox.client import Request
 from mindbox_integration.models import MindboxIntegration
-from notifications import health, metrics, ratelimit
+from notifications import bulk, health, metrics, ratelimit
 from notifications.models import Delivery, DeliveryAttempt
 
 log = logging.getLogger(__name__)
@@ -544,7 +544,8 @@ def _record(
                 finished_at=now,
             )
         if changed:
-            Delivery.objects.bulk_update(
+            bulk.update_each(
+                Delivery,
                 changed,
                 [
                     "attempts",
@@ -558,6 +559,4 @@ def _record(
                     "finished_at",
                 ],
             )
-        DeliveryAttempt.objects.bulk_update(
-            attempts, ["http_status", "response_body", "duration_ms", "error", "outcome"]
-        )
+        bulk.update_each(DeliveryAttempt, attempts, ["http_status", "response_body", "duration_ms", "error", "outcome"])

@@ -1,0 +1,98 @@
+"""Batches: one claim, one load, one write of attempts and a few of outcomes, however many
+deliveries; each delivery keeps its own claim, attempt row, transactionId and outcome."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from harness.mindbox_standin import Planned
+from mindbox_integration.mindbox import MindboxClient
+from notifications.bulk import update_each
+from notifications.delivery import deliver_due
+from notifications.models import Delivery, DeliveryAttempt, IntegrationHealth
+from tests.conftest import receive_call
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def client() -> MindboxClient:
+    return MindboxClient(connect_timeout=2, read_timeout=2)
+
+
+def statements_for(count: int, make_account, make_notification, client) -> int:
+    account = make_account(secret_key=f"sk-batch-{count}")
+    make_notification(account)
+    for n in range(count):
+        receive_call(account, f"batch-{count}-{n}")
+    with CaptureQueriesContext(connection) as queries:
+        batch = deliver_due(queue="deliveries", limit=100, client=client)
+    assert batch.claimed == count
+    assert {r.outcome for r in batch.results.values()} == {"delivered"}
+    return len(queries)
+
+
+def test_a_batch_costs_the_same_statements_for_few_or_many(make_account, make_notification, client, mindbox):
+    few = statements_for(3, make_account, make_notification, client)
+    many = statements_for(40, make_account, make_notification, client)
+    assert many == few, (few, many)
+    assert many <= 16
+    assert Delivery.objects.filter(status=Delivery.Status.DELIVERED).count() == 43
+    assert DeliveryAttempt.objects.filter(outcome="delivered").count() == 43
+    # Each request carried its own delivery's transactionId.
+    sent = {r.query["transactionId"] for r in mindbox.requests}
+    assert sent == {str(t) for t in Delivery.objects.values_list("transaction_id", flat=True)}
+
+
+def test_each_delivery_of_a_batch_gets_its_own_outcome(make_account, make_notification, client, mindbox, settings):
+    settings.DELIVERY_RETRY_SCHEDULE = [10]
+    healthy, paused = make_account(secret_key="sk-a"), make_account(secret_key="sk-b")
+    make_notification(healthy)
+    make_notification(paused)
+    IntegrationHealth.objects.create(integration=paused.mindbox, paused_at=timezone.now(), pause_reason="keys")
+    ids = {}
+    for n in range(4):
+        ids[f"h{n}"] = Delivery.objects.get(event_id=receive_call(healthy, f"h{n}").event_id).pk
+    ids["p0"] = Delivery.objects.get(event_id=receive_call(paused, "p0").event_id).pk
+    Delivery.objects.filter(pk=ids["p0"]).update(status=Delivery.Status.PENDING, next_attempt_at=timezone.now())
+    # One answer each, in whatever order the concurrent requests arrive: 1 success, 1 retry, 1 refusal, 1 success.
+    mindbox.plan(
+        Planned(),
+        Planned(status=503, payload={"status": "InternalServerError"}),
+        Planned(payload={"status": "ValidationError", "validationMessages": []}),
+        Planned(),
+    )
+    batch = deliver_due(queue="deliveries", limit=50, client=client)
+    assert batch.claimed == 5
+    assert batch.results[ids["p0"]].outcome == "held"
+    outcomes = sorted(batch.results[ids[f"h{n}"]].outcome for n in range(4))
+    assert outcomes == ["delivered", "delivered", "failed", "retry"]
+    rows = {d.pk: d for d in Delivery.objects.filter(pk__in=ids.values())}
+    assert rows[ids["p0"]].status == Delivery.Status.HELD
+    retried = [d for d in rows.values() if d.status == Delivery.Status.PENDING]
+    (retry,) = retried
+    assert retry.queue == "retries" and retry.attempts == 1 and retry.claimed_until is None
+    assert "HTTP 503" in retry.last_error
+    assert all(d.claimed_until is None for d in rows.values())
+    # A short wait is woken again, once per queue and second.
+    assert [queue for queue, _ in batch.wake_ups] == ["retries"]
+    # Every request had its attempt row, completed with its own answer.
+    attempts = DeliveryAttempt.objects.filter(delivery__in=[ids[f"h{n}"] for n in range(4)])
+    assert sorted(attempts.values_list("http_status", flat=True)) == [200, 200, 200, 503]
+    assert not attempts.filter(outcome="sending").exists()
+
+
+def test_update_each_writes_each_rows_own_values_nulls_included(make_account, make_notification):
+    account = make_account()
+    make_notification(account)
+    first, second = (Delivery.objects.get(event_id=receive_call(account, s).event_id) for s in ("u1", "u2"))
+    later = timezone.now().replace(microsecond=0)
+    first.last_error, first.next_attempt_at, first.attempts = "one", None, 3
+    second.last_error, second.next_attempt_at, second.attempts = "two", later, 5
+    update_each(Delivery, [first, second], ["last_error", "next_attempt_at", "attempts"])
+    assert list(
+        Delivery.objects.filter(pk__in=[first.pk, second.pk])
+        .order_by("pk")
+        .values_list("last_error", "next_attempt_at", "attempts")
+    ) == [("one", None, 3), ("two", later, 5)]
