@@ -5,18 +5,29 @@ cost more CPU than sending them. On PostgreSQL this writes `UPDATE ... FROM (VAL
 instead; elsewhere (SQLite, the local set-up) it falls back to bulk_update.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.db import connection, models
 
 
-def update_each(model: type[models.Model], objs: Sequence[models.Model], fields: Sequence[str]) -> None:
-    """Write `fields` of every object in `objs` (found by primary key) in one statement."""
+def update_each(
+    model: type[models.Model],
+    objs: Sequence[models.Model],
+    fields: Sequence[str],
+    *,
+    only_if: Mapping[str, Any] | None = None,
+) -> None:
+    """Write `fields` of every object in `objs` (found by primary key) in one statement. Rows
+    whose stored columns differ from `only_if` are left alone (a claim that is no longer ours)."""
     if not objs:
         return
-    if connection.vendor != "postgresql":
-        model._default_manager.bulk_update(objs, list(fields))
+    if connection.vendor != "postgresql":  # SQLite, the local set-up: Django's own, slower way
+        manager = model._default_manager
+        if only_if:
+            keep = set(manager.filter(pk__in=[obj.pk for obj in objs], **only_if).values_list("pk", flat=True))
+            objs = [obj for obj in objs if obj.pk in keep]
+        manager.bulk_update(objs, list(fields))
         return
     meta = model._meta
     pk = meta.pk
@@ -32,10 +43,17 @@ def update_each(model: type[models.Model], objs: Sequence[models.Model], fields:
     table = connection.ops.quote_name(meta.db_table)
     # Names quoted from the model's own metadata; every value is a parameter.
     values = ", ".join([row] * len(objs))
-    sql = f"UPDATE {table} SET {assignments} FROM (VALUES {values}) AS v({names}) WHERE {table}.{quoted[0]} = v.{quoted[0]}"  # noqa: S608
     params: list[Any] = []
+    condition = ""
+    for name, value in (only_if or {}).items():
+        field = meta.get_field(name)
+        assert isinstance(field, models.Field)
+        condition += f" AND {table}.{connection.ops.quote_name(str(field.column))} = %s"
+        params.append(field.get_db_prep_save(value, connection))
+    sql = f"UPDATE {table} SET {assignments} FROM (VALUES {values}) AS v({names}) WHERE {table}.{quoted[0]} = v.{quoted[0]}{condition}"  # noqa: S608
+    row_params: list[Any] = []
     for obj in objs:
         for field in typed:
-            params.append(field.get_db_prep_save(getattr(obj, field.attname), connection))
+            row_params.append(field.get_db_prep_save(getattr(obj, field.attname), connection))
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, row_params + params)

@@ -19,7 +19,7 @@ import random
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
@@ -136,18 +136,19 @@ def claim(*, delivery_id: int, now: datetime) -> datetime | None:
     return lease if taken else None
 
 
-def claim_due(*, queue: str, now: datetime, limit: int) -> tuple[list[int], datetime]:
+def claim_due(
+    *, queue: str, now: datetime, limit: int, skip_integrations: Collection[int] = ()
+) -> tuple[list[int], datetime]:
     """Take up to `limit` due deliveries of `queue`, oldest due first, skipping rows another
-    worker is claiming; all share one lease, the claim's token."""
+    worker is claiming (and those of `skip_integrations`); all share one lease, the claim's token."""
     lease = now + timedelta(seconds=settings.DELIVERY_CLAIM_SECONDS)
+    due = Delivery.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+        status=Delivery.Status.PENDING, queue=queue, next_attempt_at__lte=now + _EARLY_TOLERANCE
+    )
+    if skip_integrations:
+        due = due.exclude(notification__operation__integration_id__in=skip_integrations)
     with transaction.atomic():
-        ids = list(
-            Delivery.objects.select_for_update(skip_locked=True)
-            .filter(status=Delivery.Status.PENDING, queue=queue, next_attempt_at__lte=now + _EARLY_TOLERANCE)
-            .filter(_unclaimed(now))
-            .order_by("next_attempt_at", "pk")
-            .values_list("pk", flat=True)[:limit]
-        )
+        ids = list(due.filter(_unclaimed(now)).order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:limit])
         if ids:
             Delivery.objects.filter(pk__in=ids).update(claimed_until=lease)
     return ids, lease
@@ -184,17 +185,27 @@ def deliver_due(
     *,
     queue: str,
     limit: int,
-    on_claimed: Callable[[int], None] = lambda count: None,
+    wake_again: Callable[[], None] = lambda: None,
     client: MindboxClient | None = None,
     rng: random.Random | None = None,
 ) -> BatchResult:
-    """One batch of `queue`: claim, then (after `on_claimed` heard how many) send and record."""
+    """One batch of `queue`: claim, admit, send and record. When more may be due (the batch was
+    full, or the in-flight bound held some back), `wake_again` is called: before the sends, so
+    another thread takes the next batch meanwhile, unless the bound held some back (they wait for
+    this batch's answers), and again after them."""
     now = timezone.now()
-    ids, lease = claim_due(queue=queue, now=now, limit=limit)
-    on_claimed(len(ids))
+    ids, lease = claim_due(queue=queue, now=now, limit=limit, skip_integrations=_in_flight.full())
     if not ids:
         return BatchResult()
-    results = _deliver(ids, lease, now, client or default_client(), rng or random.Random())
+    full = len(ids) >= limit
+
+    def admitted(batch: "_Batch") -> None:
+        if full and not batch.bounded:
+            wake_again()
+
+    results, bounded = _deliver(ids, lease, now, client or default_client(), rng or random.Random(), admitted)
+    if full or bounded:
+        wake_again()
     return BatchResult(claimed=len(ids), results=results)
 
 
@@ -206,7 +217,8 @@ def attempt_delivery(
     lease = claim(delivery_id=delivery_id, now=now)
     if lease is None:
         return AttemptResult(sent=False)
-    return _deliver([delivery_id], lease, now, client or default_client(), rng or random.Random())[delivery_id]
+    results, _ = _deliver([delivery_id], lease, now, client or default_client(), rng or random.Random())
+    return results[delivery_id]
 
 
 class _InFlight:
@@ -228,6 +240,11 @@ class _InFlight:
             for integration_id, count in taken:
                 self.counts[integration_id] -= count
 
+    def full(self) -> list[int]:
+        """Integrations at the bound: a claim skips their deliveries rather than let them go again."""
+        with self.lock:
+            return [pk for pk, count in self.counts.items() if count >= settings.DELIVERY_MAX_IN_FLIGHT]
+
 
 _in_flight = _InFlight()
 
@@ -242,11 +259,27 @@ class _Batch:
     results: dict[int, AttemptResult] = field(default_factory=dict)
     to_send: list[tuple[Delivery, str]] = field(default_factory=list)  # with the integration's secret key
     in_flight: dict[int, int] = field(default_factory=dict)  # taken from _in_flight, per integration
+    bounded: bool = False  # the in-flight bound held some back: they are still due
+    released: list[Delivery] = field(default_factory=list)  # not sent now: written together by flush()
+
+    RELEASED_FIELDS = ("status", "next_attempt_at", "queued_until", "send_slot", "last_error", "finished_at")
 
     def release(self, delivery: Delivery, result: AttemptResult, **changes: object) -> None:
-        """Let go of a delivery that is not sent now, if the claim is still ours."""
-        Delivery.objects.filter(pk=delivery.pk, claimed_until=self.lease).update(claimed_until=None, **changes)
+        """Let go of a delivery that is not sent now (written by flush(), if the claim is still ours)."""
+        for name, value in changes.items():
+            assert name in self.RELEASED_FIELDS, name
+            setattr(delivery, name, value)
+        delivery.claimed_until = None
+        self.released.append(delivery)
         self.results[delivery.pk] = result
+
+    def flush(self) -> None:
+        bulk.update_each(
+            Delivery,
+            self.released,
+            [*self.RELEASED_FIELDS, "claimed_until"],
+            only_if={"claimed_until": self.lease},
+        )
 
     def fail(self, delivery: Delivery, error: str) -> None:
         fields = {
@@ -279,8 +312,14 @@ class _Batch:
 
 
 def _deliver(
-    ids: list[int], lease: datetime, now: datetime, client: MindboxClient, rng: random.Random
-) -> dict[int, AttemptResult]:
+    ids: list[int],
+    lease: datetime,
+    now: datetime,
+    client: MindboxClient,
+    rng: random.Random,
+    admitted: Callable[[_Batch], None] = lambda batch: None,
+) -> tuple[dict[int, AttemptResult], bool]:
+    """Send what the claim took; the results, and whether the in-flight bound held any back."""
     deliveries = list(
         Delivery.objects.filter(pk__in=ids)
         .select_related("event", "notification__operation__integration__health")
@@ -296,9 +335,11 @@ def _deliver(
             batch.fail(delivery, f"gave up: the worker stopped {delivery.attempts} times while sending it")
         else:
             by_integration[delivery.notification.operation.integration_id].append(delivery)
-    for group in by_integration.values():
-        _admit(batch, group)
     try:
+        for group in by_integration.values():
+            _admit(batch, group)
+        batch.flush()
+        admitted(batch)
         _send(batch, client)
     finally:
         _in_flight.give_back(batch.in_flight.items())
@@ -306,7 +347,7 @@ def _deliver(
         result = batch.results[delivery.pk]
         operation = delivery.notification.operation.name if delivery.notification else ""
         metrics.DELIVERIES.labels(outcome=result.outcome, operation=operation).inc()
-    return batch.results
+    return batch.results, batch.bounded
 
 
 def _close_interrupted(deliveries: list[Delivery], lease: datetime) -> list[Delivery]:
@@ -356,8 +397,9 @@ def _admit(batch: _Batch, group: list[Delivery]) -> None:
         return
     granted = batch.in_flight[integration.pk] = _in_flight.take(integration.pk, len(group))
     for delivery in group[granted:]:
-        until = batch.now + timedelta(seconds=batch.rng.uniform(0.5, 1.5))
-        batch.wait(delivery, until=until, outcome="in_flight_bound", wake=True)
+        # Still due: the next batch, woken once this one's answers are in, takes it.
+        batch.release(delivery, AttemptResult(sent=False, status=Delivery.Status.PENDING, outcome="in_flight_bound"))
+        batch.bounded = True
     group = group[:granted]
     group = _within_rate(batch, integration, group)
     if not group:

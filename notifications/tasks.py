@@ -21,15 +21,9 @@ SWEEP_BATCH = 1000
 @shared_task(ignore_result=True)
 def deliver_due(queue: str) -> None:
     """Claim up to DELIVERY_BATCH_SIZE due deliveries of `queue` and send them at once. A full
-    batch wakes the queue again before sending, so another thread takes the next batch meanwhile."""
+    batch wakes the queue again, so another thread takes the next batch meanwhile."""
     doorbell.answer(queue=queue)
-    limit = settings.DELIVERY_BATCH_SIZE
-
-    def claimed(count: int) -> None:
-        if count >= limit:
-            wake(queue)
-
-    batch = delivery.deliver_due(queue=queue, limit=limit, on_claimed=claimed)
+    batch = delivery.deliver_due(queue=queue, limit=settings.DELIVERY_BATCH_SIZE, wake_again=lambda: wake(queue))
     for wait_queue, at in batch.wake_ups:
         wake(wait_queue, at=at)
 

@@ -8,8 +8,9 @@ from django.utils import timezone
 
 from harness.mindbox_standin import Planned
 from mindbox_integration.mindbox import MindboxClient
+from notifications import doorbell
 from notifications.bulk import update_each
-from notifications.delivery import deliver_due
+from notifications.delivery import claim_due, deliver_due
 from notifications.models import Delivery, DeliveryAttempt, IntegrationHealth
 from tests.conftest import receive_call
 
@@ -96,3 +97,34 @@ def test_update_each_writes_each_rows_own_values_nulls_included(make_account, ma
         .order_by("pk")
         .values_list("last_error", "next_attempt_at", "attempts")
     ) == [("one", None, 3), ("two", later, 5)]
+
+
+def test_the_in_flight_bound_leaves_the_rest_due_at_no_cost(make_account, make_notification, client, mindbox, settings):
+    settings.DELIVERY_MAX_IN_FLIGHT = 2
+    account = make_account()
+    make_notification(account)
+    for n in range(5):
+        receive_call(account, f"bound-{n}")
+    woken = []
+    batch = deliver_due(queue="deliveries", limit=5, client=client, wake_again=lambda: woken.append(1))
+    assert sorted(r.outcome for r in batch.results.values()) == ["delivered"] * 2 + ["in_flight_bound"] * 3
+    assert len(mindbox.requests) == 2
+    waiting = Delivery.objects.filter(status=Delivery.Status.PENDING)
+    assert waiting.count() == 3
+    assert all(d.claimed_until is None and d.attempts == 0 and d.next_attempt_at <= timezone.now() for d in waiting)
+    assert not DeliveryAttempt.objects.filter(delivery__in=waiting).exists()
+    # Held back, not given up: the queue is woken once the batch's answers are in.
+    assert woken == [1]
+    # A claim skips an integration at its bound rather than take its deliveries again.
+    assert claim_due(queue="deliveries", now=timezone.now(), limit=5, skip_integrations=[account.mindbox.pk])[0] == []
+    assert len(claim_due(queue="deliveries", now=timezone.now(), limit=5)[0]) == 3
+
+
+def test_a_doorbell_rings_once_until_answered(settings):
+    assert doorbell.ring(queue="t-bell") is True
+    assert doorbell.ring(queue="t-bell") is False  # a message is on its way
+    assert doorbell.ring(queue="t-bell", at=123) is True  # a wake-up at another time has its own
+    doorbell.answer(queue="t-bell")
+    assert doorbell.ring(queue="t-bell") is True
+    settings.REDIS_URL = ""
+    assert doorbell.ring(queue="t-bell") is doorbell.ring(queue="t-bell") is True  # no Redis: always publish
