@@ -395,6 +395,12 @@ def _admit(batch: _Batch, group: list[Delivery]) -> None:
             until = gate.wait_until + timedelta(seconds=batch.rng.uniform(0, 1))
             batch.wait(delivery, until=until, outcome="backoff", wake=False)
         return
+    if gate.probes is not None:
+        for delivery in group[gate.probes :]:
+            batch.wait(
+                delivery, until=batch.now + timedelta(seconds=batch.rng.uniform(1, 2)), outcome="backoff", wake=True
+            )
+        group = group[: gate.probes]
     granted = batch.in_flight[integration.pk] = _in_flight.take(integration.pk, len(group))
     for delivery in group[granted:]:
         # Still due: the next batch, woken once this one's answers are in, takes it.

@@ -23,6 +23,9 @@ from mindbox_integration.models import MindboxIntegration
 from notifications.models import Delivery, IntegrationHealth
 
 AUTH_REFUSED = (401, 403)
+# Requests a batch sends to an integration whose back-off just ended; the rest wait a moment for
+# their answers (a good one ends the back-off, a bad one doubles it).
+PROBES = 2
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class Gate:
 
     hold: str = ""  # why it must wait for the integration (switched off, paused)
     wait_until: datetime | None = None  # back-off: try again then, at no attempt's cost
+    probes: int | None = None  # a back-off just ended: only this many go, to see if Mindbox is back
 
 
 def gate(*, integration: MindboxIntegration, health: IntegrationHealth | None, now: datetime) -> Gate:
@@ -42,6 +46,8 @@ def gate(*, integration: MindboxIntegration, health: IntegrationHealth | None, n
         return Gate(hold=health.pause_reason or _("sending is paused"))
     if health.backoff_until is not None and health.backoff_until > now:
         return Gate(wait_until=health.backoff_until)
+    if health.failure_streak >= settings.DELIVERY_BACKOFF_AFTER:
+        return Gate(probes=PROBES)
     return Gate()
 
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 from harness.mindbox_standin import Planned
 from mindbox_integration.mindbox import MindboxClient
 from notifications import dispatch, health
-from notifications.delivery import attempt_delivery
+from notifications.delivery import attempt_delivery, deliver_due
 from notifications.models import Delivery, DeliveryAttempt, InboundEvent, IntegrationHealth
 from notifications.tasks import sweep_due_deliveries
 from tests.conftest import receive_call
@@ -157,3 +157,22 @@ def test_held_deliveries_whose_notification_was_deleted_fail_visibly(account, cl
     delivery.refresh_from_db()
     assert delivery.status == Delivery.Status.FAILED
     assert delivery.last_error == "its notification was deleted before it could be sent"
+
+
+def test_after_a_back_off_a_batch_sends_only_probes(account, client, mindbox):
+    deliveries = [receive(account, f"probe-{n}") for n in range(10)]
+    # The integration failed often enough to back off, and the window has just ended.
+    IntegrationHealth.objects.create(
+        integration=account.mindbox, failure_streak=5, backoff_until=timezone.now() - timedelta(seconds=1)
+    )
+    mindbox.plan(*[Planned(status=503, payload={})] * health.PROBES)
+    batch = deliver_due(queue="deliveries", limit=50, client=client)
+    assert len(mindbox.requests) == health.PROBES  # not the whole batch into a Mindbox that may still be down
+    assert (
+        sorted(r.outcome for r in batch.results.values())
+        == ["backoff"] * (10 - health.PROBES) + ["retry"] * health.PROBES
+    )
+    waiting = Delivery.objects.filter(pk__in=[d.pk for d in deliveries], attempts=0)
+    assert waiting.count() == 10 - health.PROBES
+    state = IntegrationHealth.objects.get(pk=account.mindbox.pk)
+    assert state.failure_streak == 5 + health.PROBES and state.backoff_until > timezone.now()  # doubled again
