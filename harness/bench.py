@@ -35,8 +35,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from harness import cpu, loadgen, processes
 from harness.faults import Lab, Target
 from harness.mindbox_standin import MindboxStandIn
@@ -71,13 +69,14 @@ TYPICAL_VALUES = {
 }
 # The process groups whose CPU an event costs; the load generator and the stand-in are apart.
 COUNTED = ("gunicorn", "worker", "beat", "postgres", "redis")
-APART = ("load generator", "stand-in")
+APART = ("postgres, bench database", "load generator", "stand-in")
 GROUP_LABELS = {
     "gunicorn": "gunicorn (master + workers)",
     "worker": "Celery worker(s) (+ children)",
     "beat": "Celery beat",
     "postgres": "PostgreSQL (server-wide: every postgres process on the machine)",
     "redis": "Redis (the bench's own)",
+    "postgres, bench database": "PostgreSQL, the bench database's backends only, apart",
     "load generator": "load generator (wrk; in-process sender and polling elsewhere), apart",
     "stand-in": "stand-in Mindbox (its thread), apart",
 }
@@ -195,6 +194,8 @@ def _background(lab: Lab, name: str) -> processes.Proc:
 
 
 def _probes(lab: Lab, workers: list[processes.Proc]) -> dict[str, cpu.Probe]:
+    from django.conf import settings
+
     web, beat = _background(lab, "web"), _background(lab, "beat")
     assert lab.redis.proc is not None
     redis_pid = lab.redis.proc.popen.pid
@@ -203,6 +204,7 @@ def _probes(lab: Lab, workers: list[processes.Proc]) -> dict[str, cpu.Probe]:
         "worker": lambda: cpu.trees_seconds(proc.popen.pid for proc in workers),
         "beat": lambda: cpu.tree_seconds(beat.popen.pid),
         "postgres": lambda: cpu.named_seconds("postgres"),
+        "postgres, bench database": cpu.DatabaseBackends(str(settings.DATABASES["default"]["NAME"])),
         "redis": lambda: cpu.tree_seconds(redis_pid),
         "stand-in": lab.standin.cpu_seconds,
         # This process (the paced sender, the polling), less the stand-in's thread.
@@ -372,50 +374,32 @@ def queue_deliveries(lab: Lab, target: Target, count: int, prefix: str) -> None:
 
 def paced(lab: Lab, target: Target, sizes: Sizes) -> dict[str, Any]:
     """A steady rate of events with a worker running: from the POST sent to the stand-in
-    receiving the request (before its delay)."""
+    receiving the request (before its delay). The sender is open loop: a slow answer never
+    holds back the next event."""
     url = f"http://127.0.0.1:{lab.web_port}/api/uis/events/calls/?token={target.token}"
     count = max(1, int(sizes.e2e_rate * sizes.e2e_seconds))
-    sent_at: dict[str, float] = {}
-    lag: list[float] = []
-    failed: list[str] = []
-    local = threading.local()
+    names = [f"paced-{i}" for i in range(count)]
+    bodies = [json.dumps(_payload(name, i), ensure_ascii=False).encode() for i, name in enumerate(names)]
     arrivals = Arrivals(lab.standin, target.operation)
-
-    def one(i: int, due: float) -> None:
-        session = getattr(local, "session", None) or requests.Session()
-        local.session = session
-        name = f"paced-{i}"
-        sent_at[name] = time.monotonic()
-        lag.append(sent_at[name] - due)
-        try:
-            session.post(url, json=_payload(name, i), timeout=30).raise_for_status()
-        except requests.RequestException:
-            failed.append(name)
-
     with lab.running_worker("bench-paced") as workers:
         window = cpu.Window(_probes(lab, workers))
-        started = time.monotonic()
-        with ThreadPoolExecutor(32) as pool:
-            for i in range(count):
-                due = started + i / sizes.e2e_rate
-                delay = due - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-                pool.submit(one, i, due)
-        sending = max(sent_at.values()) - min(sent_at.values()) if sent_at else 0.0
+        sent = loadgen.paced(url, bodies, sizes.e2e_rate)
+        accepted = sum(1 for status in sent.status if 200 <= status < 300)
         # Reported as measured: when delivery cannot keep up, what arrived within the wait counts.
-        complete = arrivals.wait_for(count - len(failed), timeout=max(120.0, 10 * sizes.e2e_seconds))
+        complete = arrivals.wait_for(accepted, timeout=max(120.0, 10 * sizes.e2e_seconds))
         _, seconds = window.stop()
-    latencies = [arrivals.first[name] - sent_at[name] for name in sent_at if name in arrivals.first]
+    sent_at = dict(zip(names, sent.sent, strict=True))
+    latencies = [arrivals.first[name] - sent_at[name] for name in names if name in arrivals.first]
+    span = max(sent.sent) - min(sent.sent)
     return {
         "rate_per_s": sizes.e2e_rate,
         "seconds": sizes.e2e_seconds,
         "events": count,
-        "sent_per_s": round((count - 1) / sending, 1) if sending else float(count),
-        "sender_lag_p99_ms": round(percentile(lag, 99) * 1000, 1),
-        "refused": len(failed),
+        "sent_per_s": round((count - 1) / span, 1) if span else float(count),
+        "sender_lag_p99_ms": round(percentile(sent.lag, 99) * 1000, 1),
+        "refused": count - accepted,
         "delivered": len(latencies),
-        "complete": complete,
+        "complete": complete and accepted == count,
         "p50_ms": round(percentile(latencies, 50) * 1000, 1),
         "p95_ms": round(percentile(latencies, 95) * 1000, 1),
         "p99_ms": round(percentile(latencies, 99) * 1000, 1),
@@ -648,7 +632,9 @@ def format_table(results: Results) -> str:
             "",
             _grid(cpu_rows(results)),
             "",
-            "PostgreSQL's CPU is server-wide: every postgres process on this machine, whoever it served.",
+            "PostgreSQL's CPU is server-wide: every postgres process on this machine, whoever it served",
+            "(the row of the bench database's backends shows the bench's own part, without the server's",
+            "shared processes and backends that disconnected).",
             "The load generator (wrk, or this process for the paced run and the drains' polling) and the",
             "stand-in run on the same cores; their CPU is shown apart and not counted in the totals.",
             f"Load average at the start (1, 5, 15 min): {', '.join(map(str, load))}; "

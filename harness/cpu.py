@@ -82,3 +82,28 @@ class Window:
 def per_unit_ms(seconds: dict[str, float], units: int) -> dict[str, float]:
     """CPU milliseconds per unit (event, delivery, request) for each group."""
     return {name: round(value * 1000 / units, 3) if units else 0.0 for name, value in seconds.items()}
+
+
+class DatabaseBackends:
+    """PostgreSQL's backends serving one database (pg_stat_activity's), for a Window: the first
+    call notes each backend's time and returns 0, the next returns what they used since (a
+    backend that connected meanwhile counts whole; one that disconnected meanwhile is missed).
+    On a shared machine it shows how much of the server-wide figure the bench caused."""
+
+    def __init__(self, database: str) -> None:
+        self.database = database
+        self.first: dict[int, float] | None = None
+
+    def pids(self) -> list[int]:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [self.database])
+            return [int(row[0]) for row in cursor.fetchall()]
+
+    def __call__(self) -> float:
+        now = {pid: own_seconds(pid) for pid in self.pids()}
+        if self.first is None:
+            self.first = now
+            return 0.0
+        return sum(seconds - self.first.get(pid, 0.0) for pid, seconds in now.items())
