@@ -446,6 +446,8 @@ def backlog(lab: Lab, target: Target, sizes: Sizes) -> dict[str, Any]:
         "rss_mid_mib": round(middle / mib, 1),
         "rss_peak_mib": round(max(samples, default=0) / mib, 1),
         "rss_end_mib": round(last / mib, 1),
+        # Twenty samples evenly through the drain, to tell a warm-up from a leak.
+        "rss_trace_mib": [round(samples[k * n // 20] / mib, 1) for k in range(20)] if n >= 20 else [],
     }
 
 
