@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 TEST_DATABASE_URL ?= postgres://postgres@localhost:5432/integration_portal
 TEST_REDIS_URL ?= redis://localhost:6379/5
 
-.PHONY: install test-tools run test faults bench lint typecheck check messages clean
+.PHONY: install test-tools bench-tools run test faults bench lint typecheck check messages clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -17,9 +17,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The bench drives its load with Debian's wrk (tests/test_bench_smoke.py runs a tiny bench too).
+bench-tools:
+	@command -v wrk >/dev/null 2>&1 || { \
+		echo "installing wrk (Debian package) for the bench's load"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+
 # The suite validates docker-compose.yml with Debian's docker-compose (it needs no engine), and
 # its browser tests drive Debian's Chromium (Playwright's own browser downloads are not used).
-test-tools:
+test-tools: bench-tools
 	@command -v docker-compose >/dev/null 2>&1 || { \
 		echo "installing docker-compose (Debian package) for the compose file check"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }
@@ -42,9 +48,10 @@ test: install test-tools
 faults: install
 	$(PY) -m harness.faults
 
-# Throughput and latency of the production processes against a 50 ms stand-in Mindbox; results
-# go to bench/results/. Not a test: nothing fails on speed.
-bench: install
+# CPU per event per process group, throughput and latency of the production processes against a
+# 50 ms stand-in Mindbox; results go to bench/results/. Not a test: nothing fails on speed.
+# BENCH_DATABASE_URL, BENCH_MINDBOX_DELAY and the BENCH_* sizes in harness/bench.py change the run.
+bench: install bench-tools
 	$(PY) -m harness.bench
 
 lint: install
