@@ -97,8 +97,10 @@ def test_a_worker_keeps_to_the_limit_and_delivers_everything(
     wait_for(lambda: Delivery.objects.filter(status=Delivery.Status.DELIVERED).count() == 16, timeout=30)
 
     times = sorted(request.at for request in mindbox.requests)
-    # One slot each 1/4 s: the last of 16 no sooner than 3.75 s after the first.
-    assert times[-1] - times[0] >= 3.75 - 0.1
+    # One slot each 1/4 s: the last of 16 no sooner than 3.75 s after the first. The first goes
+    # as soon as its slot is reserved and the others at theirs, so the time the first request
+    # takes to leave (longer on a busy machine) shortens the span by as much.
+    assert times[-1] - times[0] >= 3.75 - 0.25
     for start in times:  # at most the limit within any second (one more for a send late to its slot)
         assert sum(1 for t in times if start <= t < start + 1) <= 4 + 1
     assert set(Delivery.objects.values_list("attempts", flat=True)) == {1}  # waiting cost no attempt
