@@ -190,3 +190,15 @@ class ConfigChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()}: {self.object_label}"
+
+
+class ConfigVersion(models.Model):
+    """One row (id 1) whose stamp changes with every change of what the inbound endpoint reads
+    (integrations, operations, notifications), in the same transaction: each web process caches
+    that configuration and compares this stamp, read with the token in one query, on every
+    request (mindbox_integration.versions, notifications.plans)."""
+
+    stamp = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.stamp:x}"
