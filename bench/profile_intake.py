@@ -144,6 +144,7 @@ def traced(action: Callable[[], object]) -> list[str]:
     pool = getattr(connection, "pool", None)  # PostgreSQL's wrapper only
     connections = list(pool._pool) if pool is not None else []  # idle between requests
     sent: list[str] = []
+    statement = "Sync"
     with tempfile.TemporaryFile() as sink:
         for conn in connections:
             conn.pgconn.trace(sink.fileno())
@@ -155,8 +156,15 @@ def traced(action: Callable[[], object]) -> list[str]:
         sink.seek(0)
         for line in sink.read().decode(errors="replace").splitlines():
             fields = line.split("\t")
-            if len(fields) > 3 and fields[1] == "F" and fields[3].startswith(("Query", "Sync")):
-                sent.append(" ".join(" ".join(fields[3:]).split())[:150])
+            if len(fields) <= 3 or fields[1] != "F":
+                continue
+            message = " ".join(" ".join(fields[3:]).split())
+            if message.startswith("Parse"):  # server-side binding: the statement, then Bind, Execute, Sync
+                statement = message
+            elif message.startswith("Query"):
+                sent.append(message[:150])
+            elif message.startswith("Sync"):
+                sent.append(statement[:150])
     return sent
 
 

@@ -16,8 +16,20 @@ from typing import Any
 
 from django.db import IntegrityError, connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Field, ForeignObjectRel, Model
+from django.db.models import (
+    BooleanField,
+    CharField,
+    DateTimeField,
+    Field,
+    ForeignKey,
+    ForeignObjectRel,
+    IntegerField,
+    Model,
+    TextField,
+    UUIDField,
+)
 
+from notifications.cursors import server_bound
 from notifications.models import Delivery, InboundEvent
 
 
@@ -73,7 +85,7 @@ def store_in_one_statement(
 
 
 def _run(connection: BaseDatabaseWrapper, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-    with connection.cursor() as cursor:
+    with server_bound(connection) as cursor:
         cursor.execute(sql, params)
         return list(cursor.fetchall())
 
@@ -105,9 +117,24 @@ def _delivery_fields() -> "list[Field[Any, Any]]":
     return _columns(Delivery, skip=frozenset({"event_id"}))
 
 
+# Fields whose value, of the type the field holds, is what psycopg sends as it is: Django's own
+# preparation of it for PostgreSQL changes nothing, so it is skipped (it cost as much as the
+# statement's execution). Any other field (JSON here) is prepared as Django's insert would.
+_AS_IS = (CharField, TextField, IntegerField, BooleanField, DateTimeField, UUIDField, ForeignKey)
+
+
 def _values(obj: Model, fields: "list[Field[Any, Any]]", connection: BaseDatabaseWrapper) -> list[Any]:
     """What Django's own insert would send for obj's columns (defaults, pre_save and adaptation)."""
-    return [field.get_db_prep_save(field.pre_save(obj, True), connection=connection) for field in fields]
+    return [_value(obj, field, connection) for field in fields]
+
+
+def _value(obj: Model, field: "Field[Any, Any]", connection: BaseDatabaseWrapper) -> Any:
+    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        return field.get_db_prep_save(field.pre_save(obj, True), connection=connection)
+    value = getattr(obj, field.attname)
+    if isinstance(field, _AS_IS) and connection.vendor == "postgresql":
+        return value
+    return field.get_db_prep_save(value, connection=connection)
 
 
 @cache
