@@ -1,11 +1,12 @@
 """The configuration's version stamp: what lets each web process keep an account's notifications
 between requests (notifications.plans) and still see every change at its next request.
 
-Every save or delete of an integration, operation or notification gives ConfigVersion's one row
-a new random stamp, in the transaction of the change and after it. The inbound endpoint reads
-the stamp in the query that finds the token, so a process serves from its cache only what was
-loaded under the stamp that is current: a change is seen by the next request in every process,
-exact, with no extra query.
+Every save or delete of an account, integration, operation or notification gives ConfigVersion's
+one row a new random stamp, in the transaction of the change and after it. The inbound endpoint
+reads the stamp with the token (or checks it in the event's write, for a token it remembers,
+notifications.senders), so a process serves from its cache only what was loaded under the
+stamp that is current: a change is seen by the next request in every process, exact, with no
+extra query.
 
 Why Django's post_save and post_delete signals, not calls in the admin, import and services
 paths (the audit log's way) nor a database trigger: every ORM write of these models passes
@@ -14,18 +15,18 @@ and the tests' fixtures alike, and cascades send them for each row deleted. What
 queryset's update() or bulk_create() of these models, is done nowhere; a path that adds one
 calls bump() itself. Why a random stamp, not a counter or max(updated_at): a counter comes back
 to a value already seen when a transaction rolls back or the table is emptied (the tests do
-both), and a deleted row leaves no updated_at behind. Tokens need no stamp: the endpoint checks
-them in the database on every request."""
+both), and a deleted row leaves no updated_at behind. Tokens are checked in the database on every request
+anyway; accounts are watched for what a process remembers of them besides (the UIS app id)."""
 
 import secrets
 from typing import Any
 
 from django.db.models.signals import post_delete, post_save
 
-from mindbox_integration.models import ConfigVersion, MindboxIntegration, Notification, Operation
+from mindbox_integration.models import Account, ConfigVersion, MindboxIntegration, Notification, Operation
 
 ROW = 1
-WATCHED = (MindboxIntegration, Operation, Notification)
+WATCHED = (Account, MindboxIntegration, Operation, Notification)
 
 
 def bump() -> None:

@@ -91,8 +91,10 @@ def receive(
     request_id: str = "",
 ) -> IntakeResult:
     """Store one UIS event and its deliveries, atomically; `enqueue` gets the pending delivery
-    ids after commit. A repeat of a stored event changes nothing. A notification deleted since
-    the plan was loaded makes the database refuse the deliveries: tried once more, afresh."""
+    ids after commit. A repeat of a stored event changes nothing. A remembered sender (not
+    checked in this request) is checked by the write, which raises senders.Stale, having stored
+    nothing, when it no longer holds. A notification deleted since the plan was loaded makes the
+    database refuse the deliveries: tried once more, afresh."""
     try:
         return _receive(sender, communication_type, raw, values, enqueue, request_id)
     except IntegrityError:
@@ -151,7 +153,7 @@ def _receive(
         request_id=request_id,
         note="" if deliveries else skip_note(plan),
     )
-    stored = event_store.store(event=event, deliveries=deliveries)
+    stored = event_store.store(event=event, deliveries=deliveries, expect=None if sender.checked else sender)
     if stored.pending:
         transaction.on_commit(lambda: enqueue(stored.pending))
     return IntakeResult(

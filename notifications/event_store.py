@@ -3,7 +3,9 @@
 PostgreSQL: one statement. The event is inserted with ON CONFLICT DO NOTHING, its deliveries by
 an INSERT that selects from the event's RETURNING, both in one WITH; a single statement is its
 own transaction, so there is no BEGIN, savepoint or COMMIT to send. A repeat of a stored event
-inserts nothing, and one more query finds the first one's id. Elsewhere (SQLite, the local
+inserts nothing, and one more query finds the first one's id. For a sender the process
+remembers (notifications.senders), the same statement first checks that it still holds, and
+inserts nothing when it does not. Elsewhere (SQLite, the local
 set-up) the ORM does the same in a transaction, with a savepoint around the event's insert.
 
 Columns and their order come from the models, so a field added to either model (with a
@@ -29,6 +31,7 @@ from django.db.models import (
     UUIDField,
 )
 
+from notifications import senders
 from notifications.cursors import server_bound
 from notifications.models import Delivery, InboundEvent
 
@@ -40,12 +43,14 @@ class Stored:
     pending: list[int]  # ids of the new deliveries whose status is pending
 
 
-def store(*, event: InboundEvent, deliveries: Sequence[Delivery]) -> Stored:
+def store(*, event: InboundEvent, deliveries: Sequence[Delivery], expect: senders.Sender | None = None) -> Stored:
     """Insert `event` (unsaved) and `deliveries` (unsaved, their event left unset), or nothing
-    when an event with the same identity is stored already: its id comes back as a duplicate."""
+    when an event with the same identity is stored already: its id comes back as a duplicate.
+    With `expect` (a remembered sender, PostgreSQL only), only if it still holds, else Stale."""
     connection = connections[router.db_for_write(InboundEvent)]
     if connection.vendor == "postgresql":
-        return store_in_one_statement(event=event, deliveries=deliveries, connection=connection)
+        return store_in_one_statement(event=event, deliveries=deliveries, connection=connection, expect=expect)
+    assert expect is None, "remembered senders are checked by PostgreSQL's statement only"
     return store_with_orm(event=event, deliveries=deliveries)
 
 
@@ -65,11 +70,17 @@ def store_with_orm(*, event: InboundEvent, deliveries: Sequence[Delivery]) -> St
 
 
 def store_in_one_statement(
-    *, event: InboundEvent, deliveries: Sequence[Delivery], connection: BaseDatabaseWrapper
+    *,
+    event: InboundEvent,
+    deliveries: Sequence[Delivery],
+    connection: BaseDatabaseWrapper,
+    expect: senders.Sender | None = None,
 ) -> Stored:
-    """PostgreSQL: event and deliveries in one statement, one round trip."""
-    sql = _statement(len(deliveries), connection.alias)
-    params = _values(event, _event_fields(), connection)
+    """PostgreSQL: event and deliveries in one statement, one round trip; with `expect`, the
+    sender's check in the same statement."""
+    sql = _statement(len(deliveries), expect is not None, connection.alias)
+    params = [] if expect is None else senders.guard_params(expect, now=event.received_at)
+    params.extend(_values(event, _event_fields(), connection))
     for delivery in deliveries:
         params.extend(_values(delivery, _delivery_fields(), connection))
     if connection.in_atomic_block:
@@ -78,10 +89,13 @@ def store_in_one_statement(
             rows = _run(connection, sql, params)
     else:
         rows = _run(connection, sql, params)
-    if not rows:
+    (held, event_id, _, _), *_more = rows
+    if not held:
+        raise senders.Stale
+    if event_id is None:
         return _duplicate(event)
-    pending = [pk for _, pk, status in rows if status == Delivery.Status.PENDING]
-    return Stored(event_id=rows[0][0], duplicate=False, pending=pending)
+    pending = [pk for _, _, pk, status in rows if status == Delivery.Status.PENDING]
+    return Stored(event_id=event_id, duplicate=False, pending=pending)
 
 
 def _run(connection: BaseDatabaseWrapper, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
@@ -138,9 +152,10 @@ def _value(obj: Model, field: "Field[Any, Any]", connection: BaseDatabaseWrapper
 
 
 @cache
-def _statement(deliveries: int, alias: str) -> str:
-    """The statement for an event and this many deliveries; its rows are (event id, delivery id,
-    status), none for a duplicate. Names come from the models; values are all parameters."""
+def _statement(deliveries: int, guarded: bool, alias: str) -> str:
+    """The statement for an event and this many deliveries, with the sender's check or not. Its
+    rows are (1 when the check held, else 0; event id; delivery id; status), one at least: no
+    event id for a duplicate. Names come from the models; values are all parameters."""
     connection = connections[alias]
 
     def name(field: "Field[Any, Any] | ForeignObjectRel | None") -> str:
@@ -148,27 +163,35 @@ def _statement(deliveries: int, alias: str) -> str:
         assert isinstance(column, str), f"{field} has no column"
         return connection.ops.quote_name(column)
 
-    event_table = connection.ops.quote_name(InboundEvent._meta.db_table)
-    delivery_table = connection.ops.quote_name(Delivery._meta.db_table)
+    def casts(fields: "list[Field[Any, Any]]") -> str:
+        # Values selected (not inserted as VALUES) are typed by themselves, where a NULL is
+        # text: each is cast to its column's type (without a length: the column checks it).
+        return ", ".join(f"CAST(%s AS {_base_type(f, connection)})" for f in fields)
+
     event_fields, delivery_fields = _event_fields(), _delivery_fields()
+    event_table = connection.ops.quote_name(InboundEvent._meta.db_table)
     event_columns = ", ".join(name(f) for f in event_fields)
-    event_values = ", ".join(["%s"] * len(event_fields))
     event_pk, delivery_pk = name(InboundEvent._meta.pk), name(Delivery._meta.pk)
-    insert_event = f"INSERT INTO {event_table} ({event_columns}) VALUES ({event_values}) ON CONFLICT DO NOTHING"  # noqa: S608
+    guard = senders.GUARD_SQL if guarded else "SELECT 1"
+    ctes = [
+        f"g AS ({guard})",
+        f"e AS (INSERT INTO {event_table} ({event_columns}) SELECT {casts(event_fields)} FROM g "  # noqa: S608 - names from the models
+        f"ON CONFLICT DO NOTHING RETURNING {event_pk} AS id)",
+    ]
     if not deliveries:
-        return f"{insert_event} RETURNING {event_pk}, NULL, NULL"
-    # VALUES rows are typed by their first row, where a NULL is text: each value is cast to its
-    # column's type (without a length: the column itself checks lengths, as in a plain insert).
-    casts = ", ".join(f"CAST(%s AS {_base_type(f, connection)})" for f in delivery_fields)
-    rows = ", ".join([f"({casts})"] * deliveries)
+        return f"WITH {', '.join(ctes)} SELECT (SELECT count(*) FROM g), e.id, NULL, NULL FROM (SELECT 1) o LEFT JOIN e ON TRUE"  # noqa: S608 - names from the models
+    delivery_table = connection.ops.quote_name(Delivery._meta.db_table)
+    rows = ", ".join([f"({casts(delivery_fields)})"] * deliveries)
     aliases = ", ".join(f"c{i}" for i in range(len(delivery_fields)))
     delivery_columns = ", ".join(name(f) for f in delivery_fields)
     event_column, status = name(Delivery._meta.get_field("event")), name(Delivery._meta.get_field("status"))
+    ctes.append(
+        f"d AS (INSERT INTO {delivery_table} ({event_column}, {delivery_columns}) "  # noqa: S608 - names from the models
+        f"SELECT e.id, v.* FROM e, (VALUES {rows}) AS v ({aliases}) RETURNING {delivery_pk} AS id, {status} AS status)"
+    )
     return (
-        f"WITH e AS ({insert_event} RETURNING {event_pk} AS id), "  # noqa: S608 - names from the models
-        f"d AS (INSERT INTO {delivery_table} ({event_column}, {delivery_columns}) "
-        f"SELECT e.id, v.* FROM e, (VALUES {rows}) AS v ({aliases}) RETURNING {delivery_pk} AS id, {status} AS status) "
-        "SELECT e.id, d.id, d.status FROM e LEFT JOIN d ON TRUE"
+        f"WITH {', '.join(ctes)} SELECT (SELECT count(*) FROM g), e.id, d.id, d.status "  # noqa: S608
+        "FROM (SELECT 1) o LEFT JOIN e ON TRUE LEFT JOIN d ON TRUE"
     )
 
 

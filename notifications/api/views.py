@@ -22,8 +22,8 @@ from integration_portal import logs
 from notifications import senders
 from notifications.api.authentication import CHALLENGE, UNAUTHORIZED, token_from
 from notifications.api.throttling import failed_auth_wait, rate_wait
-from notifications.dispatch import receive
-from notifications.intake import IntakeError, parse_request
+from notifications.dispatch import IntakeResult, receive
+from notifications.intake import IntakeError, Received, parse_request
 from notifications.metrics import EVENTS
 from notifications.mnemonics import CommunicationType
 from notifications.tasks import enqueue_deliveries
@@ -89,43 +89,23 @@ def _receive(request: HttpRequest, communication_type: str) -> HttpResponse:
     wait = rate_wait(request, token)
     if wait:
         return _too_many(wait)
-    sender = senders.by_token(token)
+    # A token this process has seen is checked by the event's write (senders.remembered).
+    sender = senders.remembered(token) or senders.by_token(token)
     if sender is None:
-        wait = failed_auth_wait(request)
-        if wait:
-            return _too_many(wait)
-        return _error(UNAUTHORIZED, 401, {"WWW-Authenticate": CHALLENGE})
-    if communication_type not in TYPES:
-        known = ", ".join(CommunicationType.values)
-        return _error(f"unknown communication type {communication_type!r}; use one of: {known}", 404)
-    limit = settings.INBOUND_MAX_BODY_BYTES
+        return _unauthorized(request)
+    received = _read(request, communication_type, post=method == "POST")
+    if isinstance(received, HttpResponse):
+        # A remembered token is checked now: a refused one is a 401 first, as it always was.
+        if not sender.checked and senders.by_token(token) is None:
+            return _unauthorized(request)
+        return received
     try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return _error("the Content-Length header is not a number", 400)
-    from_body = method == "POST"
-    body = request.body if from_body and declared <= limit else None  # not read when too large
-    if declared > limit or (body is not None and len(body) > limit):
-        return _error(f"the body is over {limit // 1024} KiB", 413)
-    try:
-        received = parse_request(
-            query=request.META.get("QUERY_STRING", ""),
-            body=body,
-            content_type=request.META.get("CONTENT_TYPE", ""),
-            max_keys=settings.INBOUND_MAX_KEYS,
-            max_depth=settings.INBOUND_MAX_DEPTH,
-        )
-    except IntakeError as exc:
-        return _error(str(exc), 400)
-
-    result = receive(
-        sender=sender,
-        communication_type=communication_type,
-        raw=received.raw,
-        values=received.values,
-        enqueue=enqueue_deliveries,
-        request_id=logs.request_id.get(),
-    )
+        result = _store(sender, communication_type, received)
+    except senders.Stale:
+        sender = senders.by_token(token)  # what changed, read afresh
+        if sender is None:
+            return _unauthorized(request)
+        result = _store(sender, communication_type, received)
     log.info(
         "%s event %s from account %s: %s",
         communication_type,
@@ -136,3 +116,46 @@ def _receive(request: HttpRequest, communication_type: str) -> HttpResponse:
     if result.duplicate:
         return answer({"event_id": result.event_id, "duplicate": True}, 200)
     return answer({"event_id": result.event_id, "deliveries": result.deliveries}, 202)
+
+
+def _unauthorized(request: HttpRequest) -> HttpResponse:
+    wait = failed_auth_wait(request)
+    if wait:
+        return _too_many(wait)
+    return _error(UNAUTHORIZED, 401, {"WWW-Authenticate": CHALLENGE})
+
+
+def _read(request: HttpRequest, communication_type: str, *, post: bool) -> Received | HttpResponse:
+    """The values sent, or the answer refusing them."""
+    if communication_type not in TYPES:
+        known = ", ".join(CommunicationType.values)
+        return _error(f"unknown communication type {communication_type!r}; use one of: {known}", 404)
+    limit = settings.INBOUND_MAX_BODY_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return _error("the Content-Length header is not a number", 400)
+    body = request.body if post and declared <= limit else None  # not read when too large
+    if declared > limit or (body is not None and len(body) > limit):
+        return _error(f"the body is over {limit // 1024} KiB", 413)
+    try:
+        return parse_request(
+            query=request.META.get("QUERY_STRING", ""),
+            body=body,
+            content_type=request.META.get("CONTENT_TYPE", ""),
+            max_keys=settings.INBOUND_MAX_KEYS,
+            max_depth=settings.INBOUND_MAX_DEPTH,
+        )
+    except IntakeError as exc:
+        return _error(str(exc), 400)
+
+
+def _store(sender: senders.Sender, communication_type: str, received: Received) -> IntakeResult:
+    return receive(
+        sender=sender,
+        communication_type=communication_type,
+        raw=received.raw,
+        values=received.values,
+        enqueue=enqueue_deliveries,
+        request_id=logs.request_id.get(),
+    )
