@@ -5,8 +5,8 @@ an INSERT that selects from the event's RETURNING, both in one WITH; a single st
 own transaction, so there is no BEGIN, savepoint or COMMIT to send. A repeat of a stored event
 inserts nothing, and one more query finds the first one's id. For a sender the process
 remembers (notifications.senders), the same statement first checks that it still holds, and
-inserts nothing when it does not. Elsewhere (SQLite, the local
-set-up) the ORM does the same in a transaction, with a savepoint around the event's insert.
+inserts nothing when it does not. Elsewhere (SQLite, the local set-up) the ORM does the same in
+a transaction, with a savepoint around the event's insert.
 
 Columns and their order come from the models, so a field added to either model (with a
 default, as a migration needs anyway) is written here too."""
@@ -89,7 +89,7 @@ def store_in_one_statement(
             rows = _run(connection, sql, params)
     else:
         rows = _run(connection, sql, params)
-    (held, event_id, _, _), *_more = rows
+    held, event_id = rows[0][0], rows[0][1]
     if not held:
         raise senders.Stale
     if event_id is None:
