@@ -12,11 +12,12 @@ Why Django's post_save and post_delete signals, not calls in the admin, import a
 paths (the audit log's way) nor a database trigger: every ORM write of these models passes
 through them, the admin's saves, inlines, deletes and bulk deletes, the import, loaddata, a shell
 and the tests' fixtures alike, and cascades send them for each row deleted. What they miss, a
-queryset's update() or bulk_create() of these models, is done nowhere; a path that adds one
-calls bump() itself. Why a random stamp, not a counter or max(updated_at): a counter comes back
-to a value already seen when a transaction rolls back or the table is emptied (the tests do
-both), and a deleted row leaves no updated_at behind. Tokens are checked in the database on every request
-anyway; accounts are watched for what a process remembers of them besides (the UIS app id)."""
+queryset's update() or bulk_create() of these models, is done nowhere on what intake reads
+(services.reencrypt_secret_keys updates keys only); a path that adds one calls bump() itself.
+Why a random stamp, not a counter or max(updated_at): a counter comes back to a value already
+seen when a transaction rolls back or the table is emptied (the tests do both), and a deleted
+row leaves no updated_at behind. Tokens are checked in the database on every event anyway;
+accounts are watched for what a process remembers of them besides (the UIS app id)."""
 
 import secrets
 from typing import Any
