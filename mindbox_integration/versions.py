@@ -8,16 +8,16 @@ notifications.senders), so a process serves from its cache only what was loaded 
 stamp that is current: a change is seen by the next request in every process, exact, with no
 extra query.
 
-Why Django's post_save and post_delete signals, not calls in the admin, import and services
-paths (the audit log's way) nor a database trigger: every ORM write of these models passes
-through them, the admin's saves, inlines, deletes and bulk deletes, the import, loaddata, a shell
-and the tests' fixtures alike, and cascades send them for each row deleted. What they miss, a
-queryset's update() or bulk_create() of these models, is done nowhere on what intake reads
-(services.reencrypt_secret_keys updates keys only); a path that adds one calls bump() itself.
-Why a random stamp, not a counter or max(updated_at): a counter comes back to a value already
-seen when a transaction rolls back or the table is emptied (the tests do both), and a deleted
-row leaves no updated_at behind. Tokens are checked in the database on every event anyway;
-accounts are watched for what a process remembers of them besides (the UIS app id)."""
+Why Django's post_save and post_delete signals (and the models' ConfigQuerySet for the bulk
+writes that send none: update(), bulk_create(), bulk_update()), not calls in the admin, import
+and services paths (the audit log's way) nor a database trigger: every ORM write of these models
+passes through them, the admin's saves, inlines, deletes and bulk deletes, the import, loaddata,
+a shell, the harness and the tests' fixtures alike, and cascades send them for each row deleted.
+Only raw SQL gets past them; a path that writes these tables so calls bump() itself. Why a
+random stamp, not a counter or max(updated_at): a counter comes back to a value already seen
+when a transaction rolls back or the table is emptied (the tests do both), and a deleted row
+leaves no updated_at behind. Tokens are checked in the database on every event anyway; accounts
+are watched for what a process remembers of them besides (the UIS app id)."""
 
 import secrets
 from typing import Any
