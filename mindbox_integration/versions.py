@@ -40,11 +40,6 @@ def bump() -> None:
     )
 
 
-def current() -> int | None:
-    """The stamp now; None before the first one (nothing may be cached against it)."""
-    return ConfigVersion.objects.filter(pk=ROW).values_list("stamp", flat=True).first()
-
-
 def _changed(sender: type, **kwargs: Any) -> None:
     bump()
 

@@ -3,14 +3,14 @@ between requests: the active notifications of the account's active integration f
 their filters parsed and their templates compiled (rendering keeps those by text), and whether
 the integration is on.
 
-A plan is kept with the configuration's version stamp it was loaded under, and served only
-while the stamp the request read (notifications.senders, in the token's query) is the same; the
-stamp changes in the transaction of every change of integrations, operations and notifications
-(mindbox_integration.versions). A plan is loaded after its stamp was read, so it is never older
-than its stamp: the next request after a change, in any process, loads the change."""
+A plan is kept with the configuration's version stamp it was loaded under, and served only for
+that stamp: the one the request read with its token, or the one a process remembers for the
+token, which the event's write then checks is still current (notifications.senders). The stamp
+changes in the transaction of every change of accounts, integrations, operations and
+notifications (mindbox_integration.versions). A plan is loaded after its stamp was read, so it
+is never older than its stamp: the next event after a change, in any process, loads the change."""
 
 from dataclasses import dataclass
-from typing import Any
 
 from notifications import selectors
 from notifications.filters import Filters, parse_filters
@@ -78,8 +78,3 @@ def plan_for(*, account_id: int, communication_type: str, version: int | None) -
 def forget(*, account_id: int, communication_type: str) -> None:
     """Drop a plan the database refused (a notification deleted since it was loaded)."""
     _plans.pop((account_id, communication_type), None)
-
-
-def cached() -> dict[tuple[int, str], Any]:
-    """What this process keeps (for tests and a look from the shell)."""
-    return {key: plan for key, (_version, plan) in _plans.items()}

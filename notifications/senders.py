@@ -97,10 +97,6 @@ def remembered(token: str) -> Sender | None:
     return _remembered.get(crypto.token_hash(token)) if token else None
 
 
-def forget(sender: Sender) -> None:
-    _remembered.pop(sender.token_hash, None)
-
-
 def guard_params(sender: Sender, *, now: datetime | None = None) -> list[Any]:
     """GUARD_SQL's parameters: the sender as remembered."""
     digest = sender.token_hash
