@@ -82,7 +82,8 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        incoming = request.headers.get("X-Request-ID", "")
+        # From META: request.headers would build a mapping of every header first, on every request.
+        incoming = request.META.get("HTTP_X_REQUEST_ID", "")
         value = incoming if _INCOMING_ID.match(incoming) else uuid.uuid4().hex
         request.META[_META_KEY] = value
         with bound(value):

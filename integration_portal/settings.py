@@ -89,6 +89,7 @@ MIDDLEWARE = [
     "integration_portal.probes.ProbeMiddleware",  # /healthz, /readyz: before host checks and sessions
     "integration_portal.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "notifications.api.middleware.InboundMiddleware",  # UIS's events: none of the middleware below
     "whitenoise.middleware.WhiteNoiseMiddleware",  # the admin's static files, without a separate server
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -7,4 +7,9 @@ class MindboxIntegrationConfig(AppConfig):
     verbose_name = _("Mindbox integration")
 
     def ready(self) -> None:
-        from mindbox_integration import checks  # noqa: F401 - registers the checks
+        from mindbox_integration import (
+            checks,  # noqa: F401 - registers the checks
+            versions,
+        )
+
+        versions.connect()

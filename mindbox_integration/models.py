@@ -3,6 +3,7 @@ and the notifications under each operation."""
 
 import re
 import secrets
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.validators import MinValueValidator
@@ -27,6 +28,38 @@ def new_site_key() -> str:
 SITE_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{16,32}$")  # what new_site_key makes, and what an import may bring
 
 
+_M = TypeVar("_M", bound=models.Model)
+
+
+class ConfigQuerySet(models.QuerySet[_M]):
+    """The configuration's querysets: their bulk writes, which send no post_save, give the
+    configuration a new version stamp too (mindbox_integration.versions does it for the rest)."""
+
+    def update(self, **kwargs: Any) -> int:
+        count = super().update(**kwargs)
+        if count:
+            _bump()
+        return count
+
+    def bulk_create(self, *args: Any, **kwargs: Any) -> list[_M]:
+        created = super().bulk_create(*args, **kwargs)
+        if created:
+            _bump()
+        return created
+
+    def bulk_update(self, *args: Any, **kwargs: Any) -> int:
+        count = super().bulk_update(*args, **kwargs)
+        if count:
+            _bump()
+        return count
+
+
+def _bump() -> None:
+    from mindbox_integration.versions import bump  # versions reads these models
+
+    bump()
+
+
 class Account(models.Model):
     """A UIS client account."""
 
@@ -46,6 +79,8 @@ class Account(models.Model):
     managers = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="managed_accounts", verbose_name=_("account managers")
     )
+
+    objects = ConfigQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("account")
@@ -76,6 +111,8 @@ class MindboxIntegration(models.Model):
     )
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
+    objects = ConfigQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("Mindbox integration")
         verbose_name_plural = _("Mindbox integrations")
@@ -99,6 +136,8 @@ class Operation(models.Model):
     )
     name = models.CharField(_("operation system name"), max_length=200)
 
+    objects = ConfigQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("operation")
         verbose_name_plural = _("operations")
@@ -121,6 +160,8 @@ class Notification(models.Model):
     filters = models.JSONField(_("filter conditions"), default=dict, blank=True)
     body = models.TextField(_("body"))
     active = models.BooleanField(_("active"), default=True)
+
+    objects = ConfigQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("notification")
@@ -190,3 +231,15 @@ class ConfigChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()}: {self.object_label}"
+
+
+class ConfigVersion(models.Model):
+    """One row (id 1) whose stamp changes with every change of what the inbound endpoint reads
+    (integrations, operations, notifications), in the same transaction: each web process caches
+    that configuration and compares this stamp, read with the token in one query, on every
+    request (mindbox_integration.versions, notifications.plans)."""
+
+    stamp = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.stamp:x}"

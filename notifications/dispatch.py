@@ -1,7 +1,9 @@
-"""Intake to deliveries: store the event, match notifications, render, and queue after commit."""
+"""Intake to deliveries: match the event against the account's notifications (kept per process,
+notifications.plans), render, store it with its deliveries (notifications.event_store), and
+queue the pending ones after commit."""
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -11,12 +13,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from mindbox_integration.models import Account, Notification
-from notifications import selectors, site_visitors
-from notifications.filters import parse_filters, passes
+from mindbox_integration.models import Account
+from notifications import event_store, plans, senders, site_visitors
+from notifications.filters import passes
 from notifications.intake import event_identity
 from notifications.models import Delivery, InboundEvent
-from notifications.rendering import TemplateError, compile_body, compile_url
+from notifications.rendering import Templated, TemplateError, compile_body, compile_url
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,7 @@ class Rendered:
     error: str = ""
 
 
-def render_notification(notification: Notification, values: dict[str, Any]) -> Rendered:
+def render_notification(notification: Templated, values: dict[str, Any]) -> Rendered:
     try:
         body = compile_body(notification.body).render_json(values)
         url = compile_url(notification.url).render(values)
@@ -47,17 +49,13 @@ def render_notification(notification: Notification, values: dict[str, Any]) -> R
     return Rendered(url=url, body=body)
 
 
-def skip_note(*, account: Account, communication_type: str, notifications: Sequence[Notification]) -> str:
+def skip_note(plan: plans.Plan) -> str:
     """Why an event made no delivery: shown on the event, so nothing is skipped unseen."""
-    if notifications:
+    if plan.targets:
         return _("no notification's filter conditions matched")
-    if not selectors.integration_active(account_id=account.pk):
+    if not plan.integration_active:
         return _("the Mindbox integration is switched off")
     return _("no active notification for this communication type")
-
-
-def matching(notifications: Sequence[Notification], values: dict[str, Any]) -> list[Notification]:
-    return [n for n in notifications if passes(parse_filters(n.filters), values)]
 
 
 def receive_event(
@@ -69,61 +67,95 @@ def receive_event(
     enqueue: Callable[[list[int]], None],
     request_id: str = "",
 ) -> IntakeResult:
-    """Store one UIS event and its deliveries in one transaction; `enqueue` gets the
-    delivery ids after commit. A repeat of a stored event changes nothing."""
+    """receive() for an account at hand (a command, the tests): its state is read first."""
+    sender = senders.by_account(account.pk)
+    if sender is None:
+        raise Account.DoesNotExist(f"no account {account.pk}")
+    return receive(
+        sender=sender,
+        communication_type=communication_type,
+        raw=raw,
+        values=values,
+        enqueue=enqueue,
+        request_id=request_id,
+    )
+
+
+def receive(
+    *,
+    sender: senders.Sender,
+    communication_type: str,
+    raw: str,
+    values: dict[str, Any],
+    enqueue: Callable[[list[int]], None],
+    request_id: str = "",
+) -> IntakeResult:
+    """Store one UIS event and its deliveries, atomically; `enqueue` gets the pending delivery
+    ids after commit. A repeat of a stored event changes nothing. A remembered sender (not
+    checked in this request) is checked by the write, which raises senders.Stale, having stored
+    nothing, when it no longer holds. A notification deleted since the plan was loaded makes the
+    database refuse the deliveries: tried once more, afresh."""
+    try:
+        return _receive(sender, communication_type, raw, values, enqueue, request_id)
+    except IntegrityError:
+        plans.forget(account_id=sender.account_id, communication_type=communication_type)
+        return _receive(sender, communication_type, raw, values, enqueue, request_id)
+
+
+def _receive(
+    sender: senders.Sender,
+    communication_type: str,
+    raw: str,
+    values: dict[str, Any],
+    enqueue: Callable[[list[int]], None],
+    request_id: str,
+) -> IntakeResult:
     identity = event_identity(communication_type, values)
     now = timezone.now()
-    with transaction.atomic():
-        notifications = selectors.active_notifications(account_id=account.pk, communication_type=communication_type)
-        # Before the event is stored: its values are what its deliveries were rendered from.
-        values = site_visitors.with_device_uuid(account_id=account.pk, values=values, notifications=notifications)
-        try:
-            with transaction.atomic():
-                event = InboundEvent.objects.create(
-                    account=account,
-                    communication_type=communication_type,
-                    raw=raw,
-                    values=values,
-                    identity=identity,
-                    received_at=now,
-                    request_id=request_id,
-                )
-        except IntegrityError:
-            first = InboundEvent.objects.only("pk").get(
-                account=account, communication_type=communication_type, identity=identity
-            )
-            return IntakeResult(event_id=first.pk, deliveries=0, duplicate=True)
-
-        queued_until = now + timedelta(seconds=settings.DELIVERY_QUEUE_LEASE)
-        deliveries = []
-        for notification in matching(notifications, values):
-            rendered = render_notification(notification, values)
-            if rendered.error:
-                status = Delivery.Status.FAILED
-            elif selectors.is_paused(notification):
-                status = Delivery.Status.HELD
-            else:
-                status = Delivery.Status.PENDING
-            deliveries.append(
-                Delivery(
-                    event=event,
-                    notification=notification,
-                    url=rendered.url,
-                    body=rendered.body,
-                    status=status,
-                    next_attempt_at=now if status == Delivery.Status.PENDING else None,
-                    queued_until=queued_until if status == Delivery.Status.PENDING else None,
-                    last_error=rendered.error,
-                    finished_at=now if status == Delivery.Status.FAILED else None,
-                    created_at=now,
-                )
-            )
-        if deliveries:
-            Delivery.objects.bulk_create(deliveries)
+    plan = plans.plan_for(
+        account_id=sender.account_id, communication_type=communication_type, version=sender.config_version
+    )
+    # Before the event is stored: its values are what its deliveries were rendered from.
+    values = site_visitors.with_device_uuid(account_id=sender.account_id, values=values, notifications=plan.targets)
+    queued_until = now + timedelta(seconds=settings.DELIVERY_QUEUE_LEASE)
+    deliveries = []
+    for target in plan.targets:
+        if not passes(target.filters, values):
+            continue
+        rendered = render_notification(target, values)
+        if rendered.error:
+            status = Delivery.Status.FAILED
+        elif sender.paused:
+            status = Delivery.Status.HELD
         else:
-            event.note = skip_note(account=account, communication_type=communication_type, notifications=notifications)
-            event.save(update_fields=["note"])
-        pending = [d.pk for d in deliveries if d.status == Delivery.Status.PENDING]
-        if pending:
-            transaction.on_commit(lambda: enqueue(pending))
-    return IntakeResult(event_id=event.pk, deliveries=len(deliveries), duplicate=False)
+            status = Delivery.Status.PENDING
+        pending = status == Delivery.Status.PENDING
+        deliveries.append(
+            Delivery(
+                notification_id=target.pk,
+                url=rendered.url,
+                body=rendered.body,
+                status=status,
+                next_attempt_at=now if pending else None,
+                queued_until=queued_until if pending else None,
+                last_error=rendered.error,
+                finished_at=now if status == Delivery.Status.FAILED else None,
+                created_at=now,
+            )
+        )
+    event = InboundEvent(
+        account_id=sender.account_id,
+        communication_type=communication_type,
+        raw=raw,
+        values=values,
+        identity=identity,
+        received_at=now,
+        request_id=request_id,
+        note="" if deliveries else skip_note(plan),
+    )
+    stored = event_store.store(event=event, deliveries=deliveries, expect=None if sender.checked else sender)
+    if stored.pending:
+        transaction.on_commit(lambda: enqueue(stored.pending))
+    return IntakeResult(
+        event_id=stored.event_id, deliveries=0 if stored.duplicate else len(deliveries), duplicate=stored.duplicate
+    )

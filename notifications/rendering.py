@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.utils.translation import gettext as _
@@ -29,6 +29,19 @@ _Render = Callable[[Values], Any]
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _BRACES_RE = re.compile(r"\{\{(.*?)\}\}")
 _SENTINEL = "\ue000"  # private-use character marking an unquoted mnemonic after pre-parsing
+
+
+class Templated(Protocol):
+    """What has a URL and a body to render: a Notification, or a cached plan's target."""
+
+    @property
+    def pk(self) -> Any: ...
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def body(self) -> str: ...
 
 
 class TemplateError(ValueError):

@@ -3,6 +3,7 @@
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 
@@ -12,8 +13,9 @@ from notifications.models import Delivery, DeliveryAttempt, InboundEvent, Integr
 SEEN_EVENTS_LOOKBACK = 200
 
 
-def active_notifications(*, account_id: int, communication_type: str) -> list[Notification]:
-    """Active notifications of the account's active integration for this type."""
+def active_notification_rows(*, account_id: int, communication_type: str) -> list[tuple[int, str, str, Any]]:
+    """(pk, url, body, filters) of the active notifications of the account's active integration
+    for this type, oldest first."""
     return list(
         Notification.objects.filter(
             operation__integration__account_id=account_id,
@@ -21,15 +23,9 @@ def active_notifications(*, account_id: int, communication_type: str) -> list[No
             communication_type=communication_type,
             active=True,
         )
-        .select_related("operation__integration__health")
         .order_by("pk")
+        .values_list("pk", "url", "body", "filters")
     )
-
-
-def is_paused(notification: Notification) -> bool:
-    """Whether the notification's integration is paused (read with active_notifications' join)."""
-    health = getattr(notification.operation.integration, "health", None)
-    return health is not None and health.paused_at is not None
 
 
 def integration_active(*, account_id: int) -> bool:

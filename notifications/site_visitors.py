@@ -16,10 +16,10 @@ from typing import Any
 
 from django.utils import timezone
 
-from mindbox_integration.models import SITE_KEY_RE, Account, Notification
+from mindbox_integration.models import SITE_KEY_RE, Account
 from notifications.mnemonics import DEVICE_UUID
 from notifications.models import SiteVisitor
-from notifications.rendering import TemplateError, compile_body, compile_url
+from notifications.rendering import Templated, TemplateError, compile_body, compile_url
 
 VISITOR_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 MAX_BODY_BYTES = 2048
@@ -100,7 +100,7 @@ def device_uuid_for(*, account_id: int, visitor_id: Any) -> str | None:
     return str(found) if found else None
 
 
-def _needed_by(notifications: Iterable[Notification]) -> bool:
+def _needed_by(notifications: Iterable[Templated]) -> bool:
     """Whether any of these notifications' URL or body uses {{mindbox_device_uuid}}."""
     for notification in notifications:
         try:
@@ -113,7 +113,7 @@ def _needed_by(notifications: Iterable[Notification]) -> bool:
 
 
 def with_device_uuid(
-    *, account_id: int, values: Mapping[str, Any], notifications: Iterable[Notification]
+    *, account_id: int, values: Mapping[str, Any], notifications: Iterable[Templated]
 ) -> dict[str, Any]:
     """The event's values with the visitor's deviceUUID, when the site script linked one and one
     of the notifications to render uses it (most accounts have no site script: no query then).

@@ -5,7 +5,11 @@ from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
+from notifications.api.authentication import InboundTokenAuthentication
 from notifications.mnemonics import CommunicationType
 
 VALUES = {
@@ -116,3 +120,20 @@ class InboundTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-unt
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
         return {"type": "http", "scheme": "bearer", "description": "The account's inbound token; `?token=` works too."}
+
+
+class InboundEventDoc(APIView):
+    """The endpoint as the OpenAPI description shows it. Requests never reach this class: the
+    URLconf's view (notifications.api.urls) is the plain views.inbound_event, which carries this
+    class as `cls`, the attribute drf-spectacular reads an endpoint's description from."""
+
+    authentication_classes = [InboundTokenAuthentication]
+    http_method_names = ["get", "post"]
+
+    @get_schema
+    def get(self, request: Request, communication_type: str) -> Response:
+        raise NotImplementedError  # served by notifications.api.views.inbound_event
+
+    @post_schema
+    def post(self, request: Request, communication_type: str) -> Response:
+        raise NotImplementedError
