@@ -8,7 +8,7 @@ instead; elsewhere (SQLite, the local set-up) it falls back to bulk_update.
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from django.db import connection, models
+from django.db import connection, models, transaction
 
 
 def update_each(
@@ -17,18 +17,20 @@ def update_each(
     fields: Sequence[str],
     *,
     only_if: Mapping[str, Any] | None = None,
-) -> None:
-    """Write `fields` of every object in `objs` (found by primary key) in one statement. Rows
-    whose stored columns differ from `only_if` are left alone (a claim that is no longer ours)."""
+) -> set[Any]:
+    """Write `fields` of every object in `objs` (found by primary key) in one statement; the
+    primary keys of the rows written. Rows whose stored columns differ from `only_if` are left
+    alone (a claim that is no longer ours)."""
     if not objs:
-        return
+        return set()
     if connection.vendor != "postgresql":  # SQLite, the local set-up: Django's own, slower way
         manager = model._default_manager
-        if only_if:
-            keep = set(manager.filter(pk__in=[obj.pk for obj in objs], **only_if).values_list("pk", flat=True))
-            objs = [obj for obj in objs if obj.pk in keep]
-        manager.bulk_update(objs, list(fields))
-        return
+        with transaction.atomic():
+            keep = {obj.pk for obj in objs}
+            if only_if:
+                keep = set(manager.select_for_update().filter(pk__in=keep, **only_if).values_list("pk", flat=True))
+            manager.bulk_update([obj for obj in objs if obj.pk in keep], list(fields))
+        return keep
     meta = model._meta
     pk = meta.pk
     assert pk is not None
@@ -50,10 +52,11 @@ def update_each(
         assert isinstance(field, models.Field)
         condition += f" AND {table}.{connection.ops.quote_name(str(field.column))} = %s"
         params.append(field.get_db_prep_save(value, connection))
-    sql = f"UPDATE {table} SET {assignments} FROM (VALUES {values}) AS v({names}) WHERE {table}.{quoted[0]} = v.{quoted[0]}{condition}"  # noqa: S608
+    sql = f"UPDATE {table} SET {assignments} FROM (VALUES {values}) AS v({names}) WHERE {table}.{quoted[0]} = v.{quoted[0]}{condition} RETURNING {table}.{quoted[0]}"  # noqa: S608
     row_params: list[Any] = []
     for obj in objs:
         for field in typed:
             row_params.append(field.get_db_prep_save(getattr(obj, field.attname), connection))
     with connection.cursor() as cursor:
         cursor.execute(sql, row_params + params)
+        return {row[0] for row in cursor.fetchall()}

@@ -19,14 +19,15 @@ import random
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -36,16 +37,14 @@ from mindbox_integration.crypto import KeyUnavailable
 from mindbox_integration.mindbox import MindboxClient, Outcome, OutcomeKind, Policy
 from mindbox_integration.mindbox.client import Request
 from mindbox_integration.models import MindboxIntegration
-from notifications import bulk, health, metrics, ratelimit
+from notifications import bulk, claims, health, metrics, ratelimit
+from notifications.claims import NOTIFICATION_DELETED
 from notifications.models import Delivery, DeliveryAttempt
 
 log = logging.getLogger(__name__)
 
-NOTIFICATION_DELETED = "its notification was deleted before it could be sent"
 INTERRUPTED = "the worker stopped before Mindbox's answer was recorded"
 
-# A wake-up can run a little before the stored time; it may still claim.
-_EARLY_TOLERANCE = timedelta(seconds=1)
 # How late after its reserved send slot a delivery may be claimed and still use it (a later
 # one asks for a new slot rather than send late in a bunch), and how early.
 SLOT_TOLERANCE = timedelta(seconds=1)
@@ -118,69 +117,6 @@ def retry_delay(
     return delay
 
 
-def _unclaimed(now: datetime) -> Q:
-    return Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
-
-
-def claim(*, delivery_id: int, now: datetime) -> datetime | None:
-    """Take one delivery for one attempt; the lease's end, returned, is the claim's token:
-    every later write names it, so a worker whose claim ran out changes nothing."""
-    lease = now + timedelta(seconds=settings.DELIVERY_CLAIM_SECONDS)
-    taken = (
-        Delivery.objects.filter(
-            pk=delivery_id, status=Delivery.Status.PENDING, next_attempt_at__lte=now + _EARLY_TOLERANCE
-        )
-        .filter(_unclaimed(now))
-        .update(claimed_until=lease)
-    )
-    return lease if taken else None
-
-
-def claim_due(
-    *, queue: str, now: datetime, limit: int, skip_integrations: Collection[int] = ()
-) -> tuple[list[int], datetime]:
-    """Take up to `limit` due deliveries of `queue`, oldest due first, skipping rows another
-    worker is claiming (and those of `skip_integrations`); all share one lease, the claim's token."""
-    lease = now + timedelta(seconds=settings.DELIVERY_CLAIM_SECONDS)
-    due = Delivery.objects.select_for_update(skip_locked=True, of=("self",)).filter(
-        status=Delivery.Status.PENDING, queue=queue, next_attempt_at__lte=now + _EARLY_TOLERANCE
-    )
-    if skip_integrations:
-        due = due.exclude(notification__operation__integration_id__in=skip_integrations)
-    with transaction.atomic():
-        ids = list(due.filter(_unclaimed(now)).order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:limit])
-        if ids:
-            Delivery.objects.filter(pk__in=ids).update(claimed_until=lease)
-    return ids, lease
-
-
-def take_due(*, now: datetime, limit: int) -> list[int]:
-    """For the sweeper: due deliveries that no worker holds and no wake-up covers, oldest due
-    first. Each moves to the retries queue and is marked as covered for DELIVERY_QUEUE_LEASE,
-    so a sweep does not take it again meanwhile; the sweeper then wakes that queue."""
-    with transaction.atomic():
-        ids = list(
-            Delivery.objects.select_for_update(skip_locked=True)
-            .filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
-            .filter(_unclaimed(now))
-            .filter(Q(queued_until__isnull=True) | Q(queued_until__lt=now))
-            .order_by("next_attempt_at", "pk")
-            .values_list("pk", flat=True)[:limit]
-        )
-        Delivery.objects.filter(pk__in=ids).update(
-            queue=Delivery.Queue.RETRIES, queued_until=now + timedelta(seconds=settings.DELIVERY_QUEUE_LEASE)
-        )
-    return ids
-
-
-def fail_orphans(*, now: datetime) -> int:
-    """Unfinished deliveries whose notification was deleted can never be sent: say so, rather
-    than leave them held (or pending) for good."""
-    return Delivery.objects.filter(
-        status__in=Delivery.UNFINISHED, notification__isnull=True, claimed_until__isnull=True
-    ).update(status=Delivery.Status.FAILED, last_error=NOTIFICATION_DELETED, finished_at=now, next_attempt_at=None)
-
-
 def deliver_due(
     *,
     queue: str,
@@ -194,7 +130,7 @@ def deliver_due(
     another thread takes the next batch meanwhile, unless the bound held some back (they wait for
     this batch's answers), and again after them."""
     now = timezone.now()
-    ids, lease = claim_due(queue=queue, now=now, limit=limit, skip_integrations=_in_flight.full())
+    ids, lease = claims.claim_due(queue=queue, now=now, limit=limit, skip_integrations=_in_flight.full())
     if not ids:
         return BatchResult()
     full = len(ids) >= limit
@@ -214,7 +150,7 @@ def attempt_delivery(
 ) -> AttemptResult:
     """One step of one delivery: a batch of one."""
     now = timezone.now()
-    lease = claim(delivery_id=delivery_id, now=now)
+    lease = claims.claim(delivery_id=delivery_id, now=now)
     if lease is None:
         return AttemptResult(sent=False)
     results, _ = _deliver([delivery_id], lease, now, client or default_client(), rng or random.Random())
@@ -320,10 +256,16 @@ def _deliver(
     admitted: Callable[[_Batch], None] = lambda batch: None,
 ) -> tuple[dict[int, AttemptResult], bool]:
     """Send what the claim took; the results, and whether the in-flight bound held any back."""
+    sending = DeliveryAttempt.objects.filter(delivery=OuterRef("pk"), outcome=DeliveryAttempt.Outcome.SENDING)
     deliveries = list(
         Delivery.objects.filter(pk__in=ids)
         .select_related("event", "notification__operation__integration__health")
         .defer("event__raw", "event__values")
+        .annotate(
+            open_attempts=Coalesce(
+                Subquery(sending.order_by().values("delivery").annotate(n=Count("pk")).values("n")), 0
+            )
+        )
         .order_by("next_attempt_at", "pk")
     )
     batch = _Batch(lease=lease, now=now, rng=rng)
@@ -350,21 +292,18 @@ def _deliver(
     return batch.results, batch.bounded
 
 
-def _close_interrupted(deliveries: list[Delivery], lease: datetime) -> list[Delivery]:
+def _close_interrupted(deliveries: Sequence[Delivery], lease: datetime) -> Sequence[Delivery]:
     """Attempts a killed worker left `sending` count as spent: a delivery that crashes its
-    worker every time must still run out of attempts. One query when there are none."""
-    open_attempts = dict(
-        DeliveryAttempt.objects.filter(delivery__in=deliveries, outcome=DeliveryAttempt.Outcome.SENDING)
-        .values("delivery_id")
-        .annotate(n=Count("pk"))
-        .values_list("delivery_id", "n")
-    )
-    if open_attempts:
-        DeliveryAttempt.objects.filter(delivery_id__in=open_attempts, outcome=DeliveryAttempt.Outcome.SENDING).update(
+    worker every time must still run out of attempts. (Counted by the batch's load: no query
+    when there are none.)"""
+    crashed: dict[int, int] = {d.pk: getattr(d, "open_attempts", 0) for d in deliveries}
+    crashed = {pk: count for pk, count in crashed.items() if count}
+    if crashed:
+        DeliveryAttempt.objects.filter(delivery_id__in=crashed, outcome=DeliveryAttempt.Outcome.SENDING).update(
             outcome=DeliveryAttempt.Outcome.INTERRUPTED, error=INTERRUPTED
         )
         for delivery in deliveries:
-            if count := open_attempts.get(delivery.pk, 0):
+            if count := crashed.get(delivery.pk, 0):
                 delivery.attempts += count
                 Delivery.objects.filter(pk=delivery.pk, claimed_until=lease).update(attempts=delivery.attempts)
     return deliveries
@@ -521,6 +460,19 @@ def _next(delivery: Delivery, outcome: Outcome, rng: random.Random) -> _Next:
     return _Next(status=status, kind=kind, error=error, retry_in=retry_in, requeue_in=requeue_in)
 
 
+_RECORDED_FIELDS = (
+    "attempts",
+    "status",
+    "queue",
+    "next_attempt_at",
+    "claimed_until",
+    "send_slot",
+    "queued_until",
+    "last_error",
+    "finished_at",
+)
+
+
 def _record(
     batch: _Batch, deliveries: list[Delivery], attempts: list[DeliveryAttempt], outcomes: list[Outcome]
 ) -> None:
@@ -528,14 +480,25 @@ def _record(
     ours; an answer that came after the claim expired is kept as history only."""
     now = timezone.now()
     plans = [_next(delivery, outcome, batch.rng) for delivery, outcome in zip(deliveries, outcomes, strict=True)]
-    delivered: list[int] = []
-    changed: list[Delivery] = []
-    with transaction.atomic():
-        ours = set(
-            Delivery.objects.select_for_update()
-            .filter(pk__in=[d.pk for d in deliveries], claimed_until=batch.lease)
-            .values_list("pk", flat=True)
+    for delivery, plan in zip(deliveries, plans, strict=True):
+        next_attempt_at = now + timedelta(seconds=plan.retry_in) if plan.retry_in is not None else None
+        delivery.attempts += 1
+        delivery.status = plan.status
+        if plan.status == Delivery.Status.PENDING:
+            delivery.queue = Delivery.Queue.RETRIES
+        delivery.next_attempt_at = next_attempt_at
+        delivery.claimed_until = None
+        delivery.send_slot = None
+        # A wake-up will come; a longer wait is the sweeper's as soon as it is due.
+        delivery.queued_until = (
+            next_attempt_at + timedelta(seconds=settings.DELIVERY_QUEUE_LEASE)
+            if plan.requeue_in is not None and next_attempt_at is not None
+            else None
         )
+        delivery.last_error = plan.error
+        delivery.finished_at = None if plan.status == Delivery.Status.PENDING else now
+    with transaction.atomic():
+        ours = bulk.update_each(Delivery, deliveries, _RECORDED_FIELDS, only_if={"claimed_until": batch.lease})
         for delivery, attempt, outcome, plan in zip(deliveries, attempts, outcomes, plans, strict=True):
             attempt.http_status = outcome.http_status
             attempt.response_body = outcome.response_body
@@ -551,60 +514,12 @@ def _record(
                     "delivery %s: answer came after the claim expired; left to the worker that holds it", delivery.pk
                 )
                 continue
-            outcome_name = "retry" if plan.status == Delivery.Status.PENDING else str(plan.status)
-            queue = Delivery.Queue.RETRIES if plan.status == Delivery.Status.PENDING else delivery.queue
             batch.results[delivery.pk] = AttemptResult(
                 sent=True,
                 status=plan.status,
                 retry_in=plan.retry_in,
                 requeue_in=plan.requeue_in,
-                queue=queue,
-                outcome=outcome_name,
-            )
-            if plan.status == Delivery.Status.DELIVERED:
-                delivered.append(delivery.pk)
-                continue
-            next_attempt_at = now + timedelta(seconds=plan.retry_in) if plan.retry_in is not None else None
-            delivery.attempts += 1
-            delivery.status = plan.status
-            delivery.queue = queue
-            delivery.next_attempt_at = next_attempt_at
-            delivery.claimed_until = None
-            delivery.send_slot = None
-            # A wake-up will come; a longer wait is the sweeper's as soon as it is due.
-            delivery.queued_until = (
-                next_attempt_at + timedelta(seconds=settings.DELIVERY_QUEUE_LEASE)
-                if plan.requeue_in is not None and next_attempt_at is not None
-                else None
-            )
-            delivery.last_error = plan.error
-            delivery.finished_at = None if plan.status == Delivery.Status.PENDING else now
-            changed.append(delivery)
-        if delivered:
-            Delivery.objects.filter(pk__in=delivered).update(
-                status=Delivery.Status.DELIVERED,
-                attempts=F("attempts") + 1,
-                next_attempt_at=None,
-                claimed_until=None,
-                queued_until=None,
-                send_slot=None,
-                last_error="",
-                finished_at=now,
-            )
-        if changed:
-            bulk.update_each(
-                Delivery,
-                changed,
-                [
-                    "attempts",
-                    "status",
-                    "queue",
-                    "next_attempt_at",
-                    "claimed_until",
-                    "send_slot",
-                    "queued_until",
-                    "last_error",
-                    "finished_at",
-                ],
+                queue=delivery.queue,
+                outcome="retry" if plan.status == Delivery.Status.PENDING else str(plan.status),
             )
         bulk.update_each(DeliveryAttempt, attempts, ["http_status", "response_body", "duration_ms", "error", "outcome"])

@@ -10,7 +10,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from notifications import delivery, doorbell, health, retention
+from notifications import claims, delivery, doorbell, health, retention
 from notifications.models import Delivery
 
 log = logging.getLogger(__name__)
@@ -42,12 +42,12 @@ def sweep_due_deliveries() -> int:
     """Queue every due delivery that no worker holds and no queued message covers: late
     retries, ends of back-off, and messages lost with a crashed worker or a flushed broker.
     Also release what integrations switched back on may now send."""
-    delivery.fail_orphans(now=timezone.now())
+    claims.fail_orphans(now=timezone.now())
     for integration_id in health.releasable_integration_ids():
         health.release_held(integration_id=integration_id, enqueue=enqueue_replays)
     queued = 0
     while True:
-        ids = delivery.take_due(now=timezone.now(), limit=SWEEP_BATCH)
+        ids = claims.take_due(now=timezone.now(), limit=SWEEP_BATCH)
         queued += len(ids)
         if len(ids) < SWEEP_BATCH:
             break

@@ -10,7 +10,8 @@ from harness.mindbox_standin import Planned
 from mindbox_integration.mindbox import MindboxClient
 from notifications import doorbell
 from notifications.bulk import update_each
-from notifications.delivery import claim_due, deliver_due
+from notifications.claims import claim_due
+from notifications.delivery import deliver_due
 from notifications.models import Delivery, DeliveryAttempt, IntegrationHealth
 from tests.conftest import receive_call
 
@@ -38,7 +39,7 @@ def test_a_batch_costs_the_same_statements_for_few_or_many(make_account, make_no
     few = statements_for(3, make_account, make_notification, client)
     many = statements_for(40, make_account, make_notification, client)
     assert many == few, (few, many)
-    assert many <= 16
+    assert many <= 8, many  # claim, load, attempts, outcomes, attempts completed, health, and the transaction
     assert Delivery.objects.filter(status=Delivery.Status.DELIVERED).count() == 43
     assert DeliveryAttempt.objects.filter(outcome="delivered").count() == 43
     # Each request carried its own delivery's transactionId.

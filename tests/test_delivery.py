@@ -12,7 +12,8 @@ from django.utils import timezone
 from harness.mindbox_standin import Planned
 from mindbox_integration.mindbox import MindboxClient
 from notifications import dispatch
-from notifications.delivery import attempt_delivery, claim, retry_delay, take_due
+from notifications.claims import claim, take_due
+from notifications.delivery import attempt_delivery, retry_delay
 from notifications.models import Delivery, DeliveryAttempt
 from tests.conftest import wait_for
 
