@@ -6,16 +6,20 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, register
 
+from mindbox_integration.mindbox.transport import longest_request
+
 
 @register()
 def delivery_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
-    longest_request = settings.MINDBOX_CONNECT_TIMEOUT + settings.MINDBOX_READ_TIMEOUT
-    if longest_request >= settings.DELIVERY_CLAIM_SECONDS:
+    longest = longest_request(
+        connect_timeout=settings.MINDBOX_CONNECT_TIMEOUT, read_timeout=settings.MINDBOX_READ_TIMEOUT
+    )
+    if longest >= settings.DELIVERY_CLAIM_SECONDS:
         errors.append(
             Error(
                 f"DELIVERY_CLAIM_SECONDS ({settings.DELIVERY_CLAIM_SECONDS}) must exceed the longest request "
-                f"(MINDBOX_CONNECT_TIMEOUT + MINDBOX_READ_TIMEOUT = {longest_request:g} s): a claim that "
+                f"(MINDBOX_CONNECT_TIMEOUT + 1.5 x MINDBOX_READ_TIMEOUT = {longest:g} s): a claim that "
                 "expires mid-request lets a second worker send the same delivery.",
                 id="notifications.E001",
             )

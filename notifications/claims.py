@@ -17,12 +17,18 @@ from mindbox_integration.models import Notification, Operation
 from notifications.models import Delivery
 
 NOTIFICATION_DELETED = "its notification was deleted before it could be sent"
-# A wake-up can run a little before the stored time; it may still claim.
+# A wake-up can run a little before the stored time; it may still claim. Not so a delivery
+# waiting for its rate limit's send slot: it is claimed from just before that slot only.
 EARLY_TOLERANCE = timedelta(seconds=1)
+SLOT_EARLY = timedelta(milliseconds=20)
 
 
 def _unclaimed(now: datetime) -> Q:
     return Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+
+
+def _slot_come(now: datetime) -> Q:
+    return Q(send_slot__isnull=True) | Q(send_slot__lte=now + SLOT_EARLY)
 
 
 def claim(*, delivery_id: int, now: datetime) -> datetime | None:
@@ -33,7 +39,7 @@ def claim(*, delivery_id: int, now: datetime) -> datetime | None:
         Delivery.objects.filter(
             pk=delivery_id, status=Delivery.Status.PENDING, next_attempt_at__lte=now + EARLY_TOLERANCE
         )
-        .filter(_unclaimed(now))
+        .filter(_unclaimed(now), _slot_come(now))
         .update(claimed_until=lease)
     )
     return lease if taken else None
@@ -47,7 +53,7 @@ def claim_due(
     One statement on PostgreSQL (an UPDATE of the rows a SKIP LOCKED select picks)."""
     lease = now + timedelta(seconds=settings.DELIVERY_CLAIM_SECONDS)
     if connection.vendor == "postgresql":
-        params: list[Any] = [lease, Delivery.Status.PENDING, queue, now + EARLY_TOLERANCE, now]
+        params: list[Any] = [lease, Delivery.Status.PENDING, queue, now + EARLY_TOLERANCE, now, now + SLOT_EARLY]
         if skip_integrations:
             params.append(list(skip_integrations))
         with connection.cursor() as cursor:
@@ -59,7 +65,8 @@ def claim_due(
     if skip_integrations:
         due = due.exclude(notification__operation__integration_id__in=skip_integrations)
     with transaction.atomic():
-        ids = list(due.filter(_unclaimed(now)).order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:limit])
+        due = due.filter(_unclaimed(now), _slot_come(now)).order_by("next_attempt_at", "pk")
+        ids = list(due.values_list("pk", flat=True)[:limit])
         if ids:
             Delivery.objects.filter(pk__in=ids).update(claimed_until=lease)
     return ids, lease
@@ -67,7 +74,7 @@ def claim_due(
 
 @cache
 def _claim_sql(skipping: bool) -> str:
-    """Parameters: lease, pending, queue, due by, now[, integrations to skip], limit."""
+    """Parameters: lease, pending, queue, due by, now, slots by[, integrations to skip], limit."""
     q = connection.ops.quote_name
     delivery, notification, operation = (m._meta.db_table for m in (Delivery, Notification, Operation))
     skip = ""
@@ -76,7 +83,8 @@ def _claim_sql(skipping: bool) -> str:
     return (
         f"UPDATE {q(delivery)} SET {q('claimed_until')} = %s WHERE {q('id')} IN ("  # noqa: S608 - names from the models
         f"SELECT {q('id')} FROM {q(delivery)} WHERE {q('status')} = %s AND {q('queue')} = %s"
-        f" AND {q('next_attempt_at')} <= %s AND ({q('claimed_until')} IS NULL OR {q('claimed_until')} < %s){skip}"
+        f" AND {q('next_attempt_at')} <= %s AND ({q('claimed_until')} IS NULL OR {q('claimed_until')} < %s)"
+        f" AND ({q('send_slot')} IS NULL OR {q('send_slot')} <= %s){skip}"
         f" ORDER BY {q('next_attempt_at')}, {q('id')} LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING {q('id')}"
     )
 

@@ -38,7 +38,7 @@ from mindbox_integration.mindbox import MindboxClient, Outcome, OutcomeKind, Pol
 from mindbox_integration.mindbox.client import Request
 from mindbox_integration.models import MindboxIntegration
 from notifications import bulk, claims, health, metrics, ratelimit
-from notifications.claims import NOTIFICATION_DELETED
+from notifications.claims import NOTIFICATION_DELETED, SLOT_EARLY
 from notifications.models import Delivery, DeliveryAttempt
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,6 @@ INTERRUPTED = "the worker stopped before Mindbox's answer was recorded"
 # How late after its reserved send slot a delivery may be claimed and still use it (a later
 # one asks for a new slot rather than send late in a bunch), and how early.
 SLOT_TOLERANCE = timedelta(seconds=1)
-SLOT_EARLY = timedelta(milliseconds=20)
 
 Wake = tuple[str, float]  # (queue, epoch seconds): a wake-up to schedule for a short wait
 
@@ -121,39 +120,44 @@ def deliver_due(
     *,
     queue: str,
     limit: int,
-    wake_again: Callable[[], None] = lambda: None,
+    wake: Callable[[str], None] = lambda queue: None,
     client: MindboxClient | None = None,
     rng: random.Random | None = None,
 ) -> BatchResult:
     """One batch of `queue`: claim, admit, send and record. When more may be due (the batch was
-    full, or the in-flight bound held some back), `wake_again` is called: before the sends, so
-    another thread takes the next batch meanwhile, unless the bound held some back (they wait for
-    this batch's answers), and again after them."""
+    full, or the in-flight bound held some back), the queue is woken again (`wake`): before the
+    sends, so another thread takes the next batch meanwhile, unless the bound held some back
+    (they wait for this batch's answers), and again after them. Queues whose claims skipped an
+    integration at the bound are woken once this batch brings it below."""
     now = timezone.now()
-    ids, lease = claims.claim_due(queue=queue, now=now, limit=limit, skip_integrations=_in_flight.full())
+    ids, lease = claims.claim_due(queue=queue, now=now, limit=limit, skip_integrations=_in_flight.full(queue))
     if not ids:
         return BatchResult()
     full = len(ids) >= limit
 
     def admitted(batch: "_Batch") -> None:
         if full and not batch.bounded:
-            wake_again()
+            wake(queue)
 
-    results, bounded = _deliver(ids, lease, now, client or default_client(), rng or random.Random(), admitted)
+    results, bounded = _deliver(ids, lease, now, client or default_client(), rng or random.Random(), admitted, wake)
     if full or bounded:
-        wake_again()
+        wake(queue)
     return BatchResult(claimed=len(ids), results=results)
 
 
 def attempt_delivery(
-    *, delivery_id: int, client: MindboxClient | None = None, rng: random.Random | None = None
+    *,
+    delivery_id: int,
+    client: MindboxClient | None = None,
+    rng: random.Random | None = None,
+    wake: Callable[[str], None] = lambda queue: None,
 ) -> AttemptResult:
     """One step of one delivery: a batch of one."""
     now = timezone.now()
     lease = claims.claim(delivery_id=delivery_id, now=now)
     if lease is None:
         return AttemptResult(sent=False)
-    results, _ = _deliver([delivery_id], lease, now, client or default_client(), rng or random.Random())
+    results, _ = _deliver([delivery_id], lease, now, client or default_client(), rng or random.Random(), wake=wake)
     return results[delivery_id]
 
 
@@ -164,6 +168,7 @@ class _InFlight:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.counts: Counter[int] = Counter()
+        self.skipped: dict[int, set[str]] = defaultdict(set)  # queues whose claims passed an integration by
 
     def take(self, integration_id: int, wanted: int) -> int:
         with self.lock:
@@ -171,15 +176,24 @@ class _InFlight:
             self.counts[integration_id] += granted
             return granted
 
-    def give_back(self, taken: Iterable[tuple[int, int]]) -> None:
+    def give_back(self, taken: Iterable[tuple[int, int]]) -> set[str]:
+        """The queues to wake: those whose claims skipped an integration now below the bound."""
+        queues: set[str] = set()
         with self.lock:
             for integration_id, count in taken:
                 self.counts[integration_id] -= count
+                if self.counts[integration_id] < settings.DELIVERY_MAX_IN_FLIGHT:
+                    queues |= self.skipped.pop(integration_id, set())
+        return queues
 
-    def full(self) -> list[int]:
-        """Integrations at the bound: a claim skips their deliveries rather than let them go again."""
+    def full(self, queue: str) -> list[int]:
+        """Integrations at the bound: a claim of `queue` skips their deliveries rather than let
+        them go again, and the queue is woken when they are below it again."""
         with self.lock:
-            return [pk for pk, count in self.counts.items() if count >= settings.DELIVERY_MAX_IN_FLIGHT]
+            at_bound = [pk for pk, count in self.counts.items() if count >= settings.DELIVERY_MAX_IN_FLIGHT]
+            for pk in at_bound:
+                self.skipped[pk].add(queue)
+            return at_bound
 
 
 _in_flight = _InFlight()
@@ -193,7 +207,7 @@ class _Batch:
     now: datetime
     rng: random.Random
     results: dict[int, AttemptResult] = field(default_factory=dict)
-    to_send: list[tuple[Delivery, str]] = field(default_factory=list)  # with the integration's secret key
+    to_send: list[tuple[Delivery, str]] = field(default_factory=list, repr=False)  # with the integration's secret key
     in_flight: dict[int, int] = field(default_factory=dict)  # taken from _in_flight, per integration
     bounded: bool = False  # the in-flight bound held some back: they are still due
     released: list[Delivery] = field(default_factory=list)  # not sent now: written together by flush()
@@ -254,6 +268,7 @@ def _deliver(
     client: MindboxClient,
     rng: random.Random,
     admitted: Callable[[_Batch], None] = lambda batch: None,
+    wake: Callable[[str], None] = lambda queue: None,
 ) -> tuple[dict[int, AttemptResult], bool]:
     """Send what the claim took; the results, and whether the in-flight bound held any back."""
     sending = DeliveryAttempt.objects.filter(delivery=OuterRef("pk"), outcome=DeliveryAttempt.Outcome.SENDING)
@@ -284,7 +299,8 @@ def _deliver(
         admitted(batch)
         _send(batch, client)
     finally:
-        _in_flight.give_back(batch.in_flight.items())
+        for skipped in _in_flight.give_back(batch.in_flight.items()):
+            wake(skipped)
     for delivery in deliveries:
         result = batch.results[delivery.pk]
         operation = delivery.notification.operation.name if delivery.notification else ""
@@ -378,6 +394,7 @@ def _within_rate(batch: _Batch, integration: MindboxIntegration, group: list[Del
     horizon = settings.DELIVERY_COUNTDOWN_MAX
     # Burst 1: slots 1/rate apart, so no second holds more than `rate` sends.
     waits = ratelimit.reserve_many(key=str(integration.pk), rate=rate, burst=1, horizon=horizon, count=len(asking))
+    reserved = timezone.now()  # the waits count from now, not from the claim
     for delivery, wait in zip(asking, waits, strict=True):
         if wait == 0:
             going.append(delivery)
@@ -386,9 +403,7 @@ def _within_rate(batch: _Batch, integration: MindboxIntegration, group: list[Del
             until = batch.now + timedelta(seconds=horizon * batch.rng.uniform(0.5, 1))
             batch.wait(delivery, until=until, outcome="rate_limited", wake=False)
         else:
-            batch.wait(
-                delivery, until=batch.now + timedelta(seconds=wait), outcome="rate_limited", wake=True, slot=True
-            )
+            batch.wait(delivery, until=reserved + timedelta(seconds=wait), outcome="rate_limited", wake=True, slot=True)
     return going
 
 
@@ -402,7 +417,11 @@ def _send(batch: _Batch, client: MindboxClient) -> None:
         Request(url=d.url, body=d.body, secret_key=key, transaction_id=str(d.transaction_id))
         for d, key in batch.to_send
     ]
-    outcomes = client.send_many(requests, policy=outbound_policy())
+    try:
+        outcomes = client.send_many(requests, policy=outbound_policy())
+    except Exception as exc:  # the transport itself failed: each request may or may not have left
+        log.exception("sending a batch of %d failed", len(requests))
+        outcomes = [Outcome(kind=OutcomeKind.RETRY, error=f"unexpected error: {type(exc).__name__}")] * len(requests)
     deliveries = [delivery for delivery, _ in batch.to_send]
     numbers = [delivery.attempts + 1 for delivery in deliveries]  # for the log: _record counts them
     for outcome in outcomes:
@@ -415,7 +434,10 @@ def _send(batch: _Batch, client: MindboxClient) -> None:
             by_integration[delivery.notification.operation.integration_id].append(outcome)
     done = timezone.now()
     for integration_id, answered in by_integration.items():
-        health.note_outcomes(integration_id=integration_id, outcomes=answered, now=done)
+        try:
+            health.note_outcomes(integration_id=integration_id, outcomes=answered, now=done)
+        except Exception:  # the outcomes are recorded; the batch's wake-ups must still go out
+            log.exception("integration %s: the batch's answers were not counted towards its health", integration_id)
     for delivery, attempt, number in zip(deliveries, attempts, numbers, strict=True):
         with logs.bound(delivery.event.request_id):
             error = f" ({attempt.error})" if attempt.error else ""

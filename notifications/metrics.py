@@ -32,7 +32,7 @@ EVENTS = Counter(
 SITE_LINKS = Counter("portal_site_links_total", "Posts of the site script, by HTTP answer", ["answer"])
 DELIVERIES = Counter(
     "portal_deliveries_total",
-    "Delivery steps by outcome (delivered, retry, failed, held, backoff, rate_limited, claim_lost) and Mindbox operation",
+    "Delivery steps by outcome (delivered, retry, failed, held, backoff, rate_limited, in_flight_bound, claim_lost) and Mindbox operation",
     ["outcome", "operation"],
 )
 ATTEMPT_SECONDS = Histogram(

@@ -23,7 +23,7 @@ def deliver_due(queue: str) -> None:
     """Claim up to DELIVERY_BATCH_SIZE due deliveries of `queue` and send them at once. A full
     batch wakes the queue again, so another thread takes the next batch meanwhile."""
     doorbell.answer(queue=queue)
-    batch = delivery.deliver_due(queue=queue, limit=settings.DELIVERY_BATCH_SIZE, wake_again=lambda: wake(queue))
+    batch = delivery.deliver_due(queue=queue, limit=settings.DELIVERY_BATCH_SIZE, wake=wake)
     for wait_queue, at in batch.wake_ups:
         wake(wait_queue, at=at)
 
@@ -32,7 +32,7 @@ def deliver_due(queue: str) -> None:
 def deliver(delivery_id: int, slot: float | None = None) -> None:
     """A message of the earlier one-delivery form (left in the broker across an upgrade, or
     queued by hand): that delivery alone, as a batch of one."""
-    result = delivery.attempt_delivery(delivery_id=delivery_id)
+    result = delivery.attempt_delivery(delivery_id=delivery_id, wake=wake)
     for wait_queue, at in result.wake_ups:
         wake(wait_queue, at=at)
 

@@ -1,6 +1,8 @@
 """Batches: one claim, one load, one write of attempts and a few of outcomes, however many
 deliveries; each delivery keeps its own claim, attempt row, transactionId and outcome."""
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -8,7 +10,7 @@ from django.utils import timezone
 
 from harness.mindbox_standin import Planned
 from mindbox_integration.mindbox import MindboxClient
-from notifications import doorbell
+from notifications import delivery, doorbell
 from notifications.bulk import update_each
 from notifications.claims import claim_due
 from notifications.delivery import deliver_due
@@ -107,7 +109,7 @@ def test_the_in_flight_bound_leaves_the_rest_due_at_no_cost(make_account, make_n
     for n in range(5):
         receive_call(account, f"bound-{n}")
     woken = []
-    batch = deliver_due(queue="deliveries", limit=5, client=client, wake_again=lambda: woken.append(1))
+    batch = deliver_due(queue="deliveries", limit=5, client=client, wake=woken.append)
     assert sorted(r.outcome for r in batch.results.values()) == ["delivered"] * 2 + ["in_flight_bound"] * 3
     assert len(mindbox.requests) == 2
     waiting = Delivery.objects.filter(status=Delivery.Status.PENDING)
@@ -115,7 +117,7 @@ def test_the_in_flight_bound_leaves_the_rest_due_at_no_cost(make_account, make_n
     assert all(d.claimed_until is None and d.attempts == 0 and d.next_attempt_at <= timezone.now() for d in waiting)
     assert not DeliveryAttempt.objects.filter(delivery__in=waiting).exists()
     # Held back, not given up: the queue is woken once the batch's answers are in.
-    assert woken == [1]
+    assert woken == ["deliveries"]
     # A claim skips an integration at its bound rather than take its deliveries again.
     assert claim_due(queue="deliveries", now=timezone.now(), limit=5, skip_integrations=[account.mindbox.pk])[0] == []
     assert len(claim_due(queue="deliveries", now=timezone.now(), limit=5)[0]) == 3
@@ -129,3 +131,52 @@ def test_a_doorbell_rings_once_until_answered(settings):
     assert doorbell.ring(queue="t-bell") is True
     settings.REDIS_URL = ""
     assert doorbell.ring(queue="t-bell") is doorbell.ring(queue="t-bell") is True  # no Redis: always publish
+
+
+def test_a_queue_whose_claim_skipped_a_bound_integration_is_woken_when_it_drops_below(
+    make_account, make_notification, client, mindbox, settings
+):
+    settings.DELIVERY_MAX_IN_FLIGHT = 1
+    account = make_account()
+    make_notification(account)
+    receive_call(account, "skip-1")
+    woken: list[str] = []
+    # While another batch of this process has the one request allowed on its way...
+    assert delivery._in_flight.take(account.mindbox.pk, 1) == 1
+    try:
+        skipped = deliver_due(queue="deliveries", limit=5, client=client, wake=woken.append)
+        assert skipped.claimed == 0 and woken == []  # passed by, not taken and let go
+    finally:
+        for queue in delivery._in_flight.give_back([(account.mindbox.pk, 1)]):
+            woken.append(queue)
+    # ...the queue is woken when that batch gives its request back.
+    assert woken == ["deliveries"]
+    assert deliver_due(queue="deliveries", limit=5, client=client).claimed == 1
+
+
+def test_a_delivery_waiting_for_its_slot_is_not_claimed_before_it(make_account, make_notification):
+    account = make_account()
+    make_notification(account)
+    waiting = Delivery.objects.get(event_id=receive_call(account, "slot-1").event_id)
+    slot = timezone.now() + timedelta(milliseconds=500)
+    Delivery.objects.filter(pk=waiting.pk).update(next_attempt_at=slot, send_slot=slot)
+    # Within the claim's early tolerance of a second, but the slot has not come.
+    assert claim_due(queue="deliveries", now=timezone.now(), limit=5)[0] == []
+    assert claim_due(queue="deliveries", now=slot, limit=5)[0] == [waiting.pk]
+
+
+def test_a_transport_that_fails_leaves_each_delivery_recorded_for_a_retry(make_account, make_notification, mindbox):
+    class Broken(MindboxClient):
+        def send_many(self, requests, *, policy):
+            raise RuntimeError("the loop is gone")
+
+    account = make_account()
+    make_notification(account)
+    receive_call(account, "broken-1")
+    batch = deliver_due(queue="deliveries", limit=5, client=Broken(connect_timeout=1, read_timeout=1))
+    (result,) = batch.results.values()
+    assert result.outcome == "retry"
+    row = Delivery.objects.get()
+    assert row.claimed_until is None and row.attempts == 1 and "RuntimeError" in row.last_error
+    (attempt,) = DeliveryAttempt.objects.filter(delivery=row)
+    assert attempt.outcome == "retry"  # completed, not left `sending` to count as a crash later

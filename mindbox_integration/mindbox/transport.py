@@ -35,6 +35,12 @@ T = TypeVar("T")
 Post = tuple[str, bytes, dict[str, str], Approved]  # url, body, headers, where it may go
 
 
+def longest_request(*, connect_timeout: float, read_timeout: float) -> float:
+    """How long one request may take in all: connecting, then the answer, whose parts may each
+    take up to `read_timeout` apart, bounded at half as much again."""
+    return connect_timeout + 1.5 * read_timeout
+
+
 class PinnedResolver(AbstractResolver):
     """Resolves a host only to the addresses the guard approved for it: fail closed otherwise."""
 
@@ -68,7 +74,12 @@ class Transport:
     any thread hand it a batch of requests and wait for the outcomes."""
 
     def __init__(self, *, connect_timeout: float, read_timeout: float, pool_size: int) -> None:
-        self.timeout = aiohttp.ClientTimeout(sock_connect=connect_timeout, sock_read=read_timeout)
+        # A request as a whole, its wait for a pooled connection included, is bounded too: an
+        # answer trickled byte by byte must not outlive the delivery's claim.
+        self.total = longest_request(connect_timeout=connect_timeout, read_timeout=read_timeout)
+        self.timeout = aiohttp.ClientTimeout(
+            total=self.total, connect=connect_timeout, sock_connect=connect_timeout, sock_read=read_timeout
+        )
         self.pool_size = pool_size
         self.ca_file = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or certifi.where()
         self._lock = threading.Lock()
@@ -83,7 +94,8 @@ class Transport:
         return self._run(self._post_all(posts))
 
     def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._running_loop()).result()
+        # Every request is bounded by `total`; a margin for the loop's own turn.
+        return asyncio.run_coroutine_threadsafe(coroutine, self._running_loop()).result(timeout=self.total + 5)
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
