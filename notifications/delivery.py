@@ -17,7 +17,6 @@ import logging
 import math
 import random
 import threading
-import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -45,8 +44,8 @@ log = logging.getLogger(__name__)
 
 INTERRUPTED = "the worker stopped before Mindbox's answer was recorded"
 
-# How late after its reserved send slot a delivery may be claimed and still use it (a later
-# one asks for a new slot rather than send late in a bunch), and how early.
+# How late after its reserved send slot a delivery may be claimed and still use it: a later one
+# asks for a new slot rather than send late in a bunch (how early: claims.SLOT_EARLY).
 SLOT_TOLERANCE = timedelta(seconds=1)
 
 Wake = tuple[str, float]  # (queue, epoch seconds): a wake-up to schedule for a short wait
@@ -81,14 +80,17 @@ class AttemptResult:
     retry_in: float | None = None  # seconds until the next attempt, when one is planned
     requeue_in: float | None = None  # a wake-up of its queue comes in this many seconds (short waits only)
     queue: str = ""  # the queue it waits in
-    outcome: str = "not_claimed"  # for metrics: delivered, retry, failed, held, backoff, rate_limited, claim_lost
+    outcome: str = (
+        "not_claimed"  # for metrics: delivered, retry, failed, held, backoff, rate_limited, in_flight_bound, claim_lost
+    )
+    wake_at: datetime | None = None  # when that wake-up is due: the time stored on the delivery
     slot: bool = False  # it waits for its reserved send slot: wake its queue then, to the hundredth
 
     @property
     def wake_ups(self) -> list[Wake]:
-        if self.requeue_in is None:
+        if self.requeue_in is None or self.wake_at is None:
             return []
-        at = time.time() + self.requeue_in
+        at = self.wake_at.timestamp()
         # Other waits are not that exact (a retry has ±20 % of jitter): one wake-up per second.
         return [(self.queue, math.ceil(at * 100) / 100 if self.slot else float(math.ceil(at)))]
 
@@ -253,6 +255,7 @@ class _Batch:
                 requeue_in=seconds if wake else None,
                 queue=delivery.queue,
                 outcome=outcome,
+                wake_at=until if wake else None,
                 slot=slot,
             ),
             next_attempt_at=until,
@@ -312,8 +315,7 @@ def _close_interrupted(deliveries: Sequence[Delivery], lease: datetime) -> Seque
     """Attempts a killed worker left `sending` count as spent: a delivery that crashes its
     worker every time must still run out of attempts. (Counted by the batch's load: no query
     when there are none.)"""
-    crashed: dict[int, int] = {d.pk: getattr(d, "open_attempts", 0) for d in deliveries}
-    crashed = {pk: count for pk, count in crashed.items() if count}
+    crashed: dict[int, int] = {d.pk: n for d in deliveries if (n := getattr(d, "open_attempts", 0))}
     if crashed:
         DeliveryAttempt.objects.filter(delivery_id__in=crashed, outcome=DeliveryAttempt.Outcome.SENDING).update(
             outcome=DeliveryAttempt.Outcome.INTERRUPTED, error=INTERRUPTED
@@ -542,6 +544,7 @@ def _record(
                 retry_in=plan.retry_in,
                 requeue_in=plan.requeue_in,
                 queue=delivery.queue,
+                wake_at=delivery.next_attempt_at if plan.requeue_in is not None else None,
                 outcome="retry" if plan.status == Delivery.Status.PENDING else str(plan.status),
             )
         bulk.update_each(DeliveryAttempt, attempts, ["http_status", "response_body", "duration_ms", "error", "outcome"])

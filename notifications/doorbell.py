@@ -41,13 +41,8 @@ def ring(*, queue: str, at: int | None = None, ttl: float = DOORBELL_LEASE) -> b
         return True  # publishing more than needed is harmless; the publish says if the broker is down
 
 
-def silence(*, queue: str, at: int | None = None) -> None:
-    """Forget a ring whose message could not be published, so the next ring publishes."""
-    answer(queue=queue, at=at)
-
-
 def answer(*, queue: str, at: int | None = None) -> None:
-    """A worker took the message: later rings publish again."""
+    """A worker took the message (or it could not be published): later rings publish again."""
     if not settings.REDIS_URL:
         return
     with contextlib.suppress(redis.RedisError):  # the key expires by itself

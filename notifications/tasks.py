@@ -101,7 +101,7 @@ def wake(queue: str, *, at: float | None = None, force: bool = False) -> None:
             deliver_due.apply_async((queue,), queue=queue, eta=datetime.fromtimestamp(tick / 100, UTC), retry=False)
     except Exception:
         _broker_down_until = time.monotonic() + BROKER_DOWN_PAUSE
-        doorbell.silence(queue=queue, at=tick)
+        doorbell.answer(queue=queue, at=tick)  # unpublished: the next ring must publish
         log.warning("could not wake the %s queue; the sweeper will send its deliveries", queue, exc_info=True)
 
 

@@ -1,6 +1,7 @@
 """Batches: one claim, one load, one write of attempts and a few of outcomes, however many
 deliveries; each delivery keeps its own claim, attempt row, transactionId and outcome."""
 
+import math
 from datetime import timedelta
 
 import pytest
@@ -81,6 +82,8 @@ def test_each_delivery_of_a_batch_gets_its_own_outcome(make_account, make_notifi
     assert all(d.claimed_until is None for d in rows.values())
     # A short wait is woken again, once per queue and second.
     assert [queue for queue, _ in batch.wake_ups] == ["retries"]
+    # ...at the time stored on the row (not counted from when the batch's answers came in).
+    assert batch.wake_ups == [("retries", float(math.ceil(retry.next_attempt_at.timestamp())))]
     # Every request had its attempt row, completed with its own answer.
     attempts = DeliveryAttempt.objects.filter(delivery__in=[ids[f"h{n}"] for n in range(4)])
     assert sorted(attempts.values_list("http_status", flat=True)) == [200, 200, 200, 503]

@@ -106,7 +106,8 @@ class MindboxClient:
     def _check(self, url: str, policy: guard.Policy, lookups: dict[tuple[str, str], Any]) -> guard.Approved:
         """guard.check, asked once per scheme and authority within one send_many."""
         try:
-            key = (urlsplit(url.strip()).scheme, urlsplit(url.strip()).netloc)
+            parts = urlsplit(url.strip())
+            key = (parts.scheme, parts.netloc)
         except ValueError:
             key = ("", url)  # unreadable: guard.check says why
         if key not in lookups:

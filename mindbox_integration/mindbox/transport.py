@@ -14,6 +14,7 @@ by REQUESTS_CA_BUNDLE (or CURL_CA_BUNDLE) is honoured as by requests.
 import asyncio
 import atexit
 import contextlib
+import dataclasses
 import os
 import socket
 import ssl
@@ -158,4 +159,4 @@ class Transport:
             outcome = Outcome(kind=OutcomeKind.FAILED, error=f"the request could not be sent: {type(exc).__name__}")
         except Exception as exc:  # anything else: retry on the schedule, which is bounded
             outcome = Outcome(kind=OutcomeKind.RETRY, error=f"unexpected error: {type(exc).__name__}")
-        return Outcome(**{**outcome.__dict__, "duration_ms": int((time.monotonic() - started) * 1000)})
+        return dataclasses.replace(outcome, duration_ms=int((time.monotonic() - started) * 1000))
