@@ -212,6 +212,32 @@ def _probes(lab: Lab, workers: list[processes.Proc]) -> dict[str, cpu.Probe]:
     }
 
 
+def _claims() -> tuple[float, float]:
+    """(claims, deliveries claimed) so far, every process's, from the metrics directory they share."""
+    from prometheus_client import CollectorRegistry, multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    totals = {"count": 0.0, "sum": 0.0}
+    for family in registry.collect():
+        if family.name == "portal_delivery_batch_size":
+            for sample in family.samples:
+                for part in totals:
+                    if sample.name.endswith(f"_{part}"):
+                        totals[part] += sample.value
+    return totals["count"], totals["sum"]
+
+
+def _batching(before: tuple[float, float], events: int) -> dict[str, Any]:
+    """How the deliveries went out in batches since `before`: claims per event, and the mean
+    deliveries per claim that found any."""
+    count, total = (now - then for now, then in zip(_claims(), before, strict=True))
+    return {
+        "claims_per_event": round(count / events, 2) if events else 0.0,
+        "deliveries_per_claim": round(total / count, 2) if count else 0.0,
+    }
+
+
 def _cost(seconds: dict[str, float], units: int) -> dict[str, Any]:
     """Per-unit CPU: each counted group, their total, and the apart ones."""
     per = cpu.per_unit_ms(seconds, units)
@@ -383,11 +409,13 @@ def paced(lab: Lab, target: Target, sizes: Sizes) -> dict[str, Any]:
     arrivals = Arrivals(lab.standin, target.operation)
     with lab.running_worker("bench-paced") as workers:
         window = cpu.Window(_probes(lab, workers))
+        claims_before = _claims()
         sent = loadgen.paced(url, bodies, sizes.e2e_rate)
         accepted = sum(1 for status in sent.status if 200 <= status < 300)
         # Reported as measured: when delivery cannot keep up, what arrived within the wait counts.
         complete = arrivals.wait_for(accepted, timeout=max(120.0, 10 * sizes.e2e_seconds))
         _, seconds = window.stop()
+        batching = _batching(claims_before, count)
     sent_at = dict(zip(names, sent.sent, strict=True))
     latencies = [arrivals.first[name] - sent_at[name] for name in names if name in arrivals.first]
     span = max(sent.sent) - min(sent.sent)
@@ -403,6 +431,7 @@ def paced(lab: Lab, target: Target, sizes: Sizes) -> dict[str, Any]:
         "p50_ms": round(percentile(latencies, 50) * 1000, 1),
         "p95_ms": round(percentile(latencies, 95) * 1000, 1),
         "p99_ms": round(percentile(latencies, 99) * 1000, 1),
+        **batching,
         **_cost(seconds, len(latencies)),
     }
 
@@ -550,6 +579,12 @@ def goals_rows(results: Results) -> list[tuple[str, str, str, str]]:
             f"at {GOALS['paced_rate']:g}/s: p50 <= {GOALS['paced_p50_ms']:g} ms, p99 <= {GOALS['paced_p99_ms']:g} ms",
             _mark(p["complete"] and p["p50_ms"] <= GOALS["paced_p50_ms"] and p["p99_ms"] <= GOALS["paced_p99_ms"])
             + ("" if paced_at else f" at {p['rate_per_s']:g}/s (the goal is at {GOALS['paced_rate']:g}/s)"),
+        ),
+        (
+            "paced: how the deliveries went out",
+            f"{p.get('claims_per_event', 0):g} claims per event, {p.get('deliveries_per_claim', 0):g} deliveries per claim",
+            f"(CPU {p['cpu_ms_total']:.2f} ms per event)",
+            "",
         ),
         (
             "rendering a typical body, one core",

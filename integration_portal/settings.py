@@ -295,11 +295,16 @@ DELIVERY_RETRY_SCHEDULE = _seconds_list("DELIVERY_RETRY_SCHEDULE", "10,60,300,18
 DELIVERY_COUNTDOWN_MAX = env.int("DELIVERY_COUNTDOWN_MAX", default=300)
 # Deliveries one task claims and sends at once (one Celery message, a few statements).
 DELIVERY_BATCH_SIZE = env.int("DELIVERY_BATCH_SIZE", default=50)
+# Milliseconds a task waits before it answers a busy queue's bell, gathering the events that
+# arrive meanwhile into its batch (notifications/tasks.py); 0: answer at once.
+DELIVERY_LINGER_MS = env.int("DELIVERY_LINGER_MS", default=5)
 # Requests one worker process has on their way to one integration at most: a Mindbox that stops
 # answering holds that many until back-off starts, not every batch. And connections kept open
 # to Mindbox per worker process, all hosts together.
 DELIVERY_MAX_IN_FLIGHT = env.int("DELIVERY_MAX_IN_FLIGHT", default=64)
 DELIVERY_MAX_CONNECTIONS = env.int("DELIVERY_MAX_CONNECTIONS", default=256)
+if DELIVERY_LINGER_MS < 0:
+    raise environ.ImproperlyConfigured("DELIVERY_LINGER_MS must be 0 or more")
 if min(DELIVERY_BATCH_SIZE, DELIVERY_MAX_IN_FLIGHT, DELIVERY_MAX_CONNECTIONS) < 1:
     raise environ.ImproperlyConfigured(
         "DELIVERY_BATCH_SIZE, DELIVERY_MAX_IN_FLIGHT and DELIVERY_MAX_CONNECTIONS must be positive"

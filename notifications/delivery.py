@@ -19,6 +19,7 @@ import random
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
@@ -133,6 +134,7 @@ def deliver_due(
     integration at the bound are woken once this batch brings it below."""
     now = timezone.now()
     ids, lease = claims.claim_due(queue=queue, now=now, limit=limit, skip_integrations=_in_flight.full(queue))
+    metrics.BATCH_SIZE.labels(queue=queue).observe(len(ids))
     if not ids:
         return BatchResult()
     full = len(ids) >= limit
@@ -213,6 +215,9 @@ class _Batch:
     in_flight: dict[int, int] = field(default_factory=dict)  # taken from _in_flight, per integration
     bounded: bool = False  # the in-flight bound held some back: they are still due
     released: list[Delivery] = field(default_factory=list)  # not sent now: written together by flush()
+    lock: threading.Lock = field(
+        default_factory=threading.Lock, repr=False
+    )  # in_flight, from the transport's thread too
 
     RELEASED_FIELDS = ("status", "next_attempt_at", "queued_until", "send_slot", "last_error", "finished_at")
 
@@ -224,6 +229,21 @@ class _Batch:
         delivery.claimed_until = None
         self.released.append(delivery)
         self.results[delivery.pk] = result
+
+    def give_back_one(self, integration_id: int) -> set[str]:
+        """A request has its answer: its in-flight place is free for another batch now, not
+        when this batch's slowest answer is in. The queues to wake (see _InFlight.give_back)."""
+        with self.lock:
+            if self.in_flight.get(integration_id, 0) < 1:
+                return set()  # given back already (the batch gave up waiting)
+            self.in_flight[integration_id] -= 1
+        return _in_flight.give_back([(integration_id, 1)])
+
+    def give_back_rest(self) -> set[str]:
+        """The places still held (requests never made, or the batch stopped waiting)."""
+        with self.lock:
+            rest, self.in_flight = list(self.in_flight.items()), {}
+        return _in_flight.give_back(rest)
 
     def flush(self) -> None:
         bulk.update_each(
@@ -300,9 +320,9 @@ def _deliver(
             _admit(batch, group)
         batch.flush()
         admitted(batch)
-        _send(batch, client)
+        _send(batch, client, wake)
     finally:
-        for skipped in _in_flight.give_back(batch.in_flight.items()):
+        for skipped in batch.give_back_rest():
             wake(skipped)
     for delivery in deliveries:
         result = batch.results[delivery.pk]
@@ -409,7 +429,11 @@ def _within_rate(batch: _Batch, integration: MindboxIntegration, group: list[Del
     return going
 
 
-def _send(batch: _Batch, client: MindboxClient) -> None:
+# Wakes asked for on the transport's thread are published from this one, off the loop.
+_waker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="delivery-wake")
+
+
+def _send(batch: _Batch, client: MindboxClient, wake: Callable[[str], None] = lambda queue: None) -> None:
     if not batch.to_send:
         return
     attempts = DeliveryAttempt.objects.bulk_create(
@@ -419,8 +443,14 @@ def _send(batch: _Batch, client: MindboxClient) -> None:
         Request(url=d.url, body=d.body, secret_key=key, transaction_id=str(d.transaction_id))
         for d, key in batch.to_send
     ]
+    integrations = [d.notification.operation.integration_id if d.notification else 0 for d, _ in batch.to_send]
+
+    def free_place(index: int) -> None:
+        for queue in batch.give_back_one(integrations[index]):
+            _waker.submit(wake, queue)
+
     try:
-        outcomes = client.send_many(requests, policy=outbound_policy())
+        outcomes = client.send_many(requests, policy=outbound_policy(), on_answer=free_place)
     except Exception as exc:  # the transport itself failed: each request may or may not have left
         log.exception("sending a batch of %d failed", len(requests))
         outcomes = [Outcome(kind=OutcomeKind.RETRY, error=f"unexpected error: {type(exc).__name__}")] * len(requests)

@@ -42,6 +42,13 @@ ATTEMPT_SECONDS = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20),
 )
 
+BATCH_SIZE = Histogram(
+    "portal_delivery_batch_size",
+    "Deliveries one task claimed at once, by queue (0: the claim found none due)",
+    ["queue"],
+    buckets=(0, 1, 2, 5, 10, 20, 50, 100),
+)
+
 
 class StateCollector(Collector):
     """Gauges read at scrape time."""

@@ -18,10 +18,24 @@ log = logging.getLogger(__name__)
 SWEEP_BATCH = 1000
 
 
+# When this process last answered each queue's bell (monotonic seconds).
+_answered: dict[str, float] = {}
+
+
 @shared_task(ignore_result=True)
 def deliver_due(queue: str) -> None:
     """Claim up to DELIVERY_BATCH_SIZE due deliveries of `queue` and send them at once. A full
-    batch wakes the queue again, so another thread takes the next batch meanwhile."""
+    batch wakes the queue again, so another thread takes the next batch meanwhile.
+
+    A queue that is busy (its bell answered within the last DELIVERY_LINGER_MS x 5) is answered
+    DELIVERY_LINGER_MS late: events committed meanwhile find the bell rung and publish nothing,
+    and this batch takes them all. At a steady 200 events/s that makes batches of a few instead
+    of one message, one claim and one attempt statement per event; an idle queue is answered at
+    once, so a lone event does not wait."""
+    linger = settings.DELIVERY_LINGER_MS / 1000
+    if linger and time.monotonic() - _answered.get(queue, -math.inf) < 5 * linger:
+        time.sleep(linger)
+    _answered[queue] = time.monotonic()
     doorbell.answer(queue=queue)
     batch = delivery.deliver_due(queue=queue, limit=settings.DELIVERY_BATCH_SIZE, wake=wake)
     for wait_queue, at in batch.wake_ups:

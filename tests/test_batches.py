@@ -2,6 +2,7 @@
 deliveries; each delivery keeps its own claim, attempt row, transactionId and outcome."""
 
 import math
+import threading
 from datetime import timedelta
 
 import pytest
@@ -126,6 +127,34 @@ def test_the_in_flight_bound_leaves_the_rest_due_at_no_cost(make_account, make_n
     assert len(claim_due(queue="deliveries", now=timezone.now(), limit=5)[0]) == 3
 
 
+def test_an_answer_frees_its_in_flight_place_before_the_batch_s_slowest(
+    make_account, make_notification, client, mindbox
+):
+    account = make_account()
+    make_notification(account)
+    for n in range(2):
+        receive_call(account, f"free-{n}")
+    mindbox.plan(Planned(), Planned(delay=1.5))  # one answers at once, the other late
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(0.01):
+            seen.append(delivery._in_flight.counts[account.mindbox.pk])
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        batch = deliver_due(queue="deliveries", limit=5, client=client)
+    finally:
+        stop.set()
+        watcher.join()
+    assert [r.outcome for r in batch.results.values()] == ["delivered"] * 2
+    # While the batch waited for its slow answer, the fast one's place was free for others.
+    assert seen.count(1) > 50 and 2 in seen
+    assert delivery._in_flight.counts[account.mindbox.pk] == 0
+
+
 def test_a_doorbell_rings_once_until_answered(settings):
     assert doorbell.ring(queue="t-bell") is True
     assert doorbell.ring(queue="t-bell") is False  # a message is on its way
@@ -170,7 +199,7 @@ def test_a_delivery_waiting_for_its_slot_is_not_claimed_before_it(make_account, 
 
 def test_a_transport_that_fails_leaves_each_delivery_recorded_for_a_retry(make_account, make_notification, mindbox):
     class Broken(MindboxClient):
-        def send_many(self, requests, *, policy):
+        def send_many(self, requests, *, policy, on_answer=None):
             raise RuntimeError("the loop is gone")
 
     account = make_account()

@@ -4,14 +4,16 @@ backlog in one does not hold up the others."""
 import base64
 import json
 import os
+import threading
 from collections.abc import Iterator
 
 import pytest
 import redis
+from django.db import connection
 from django.utils import timezone
 
 from harness.mindbox_standin import Planned
-from notifications import dispatch
+from notifications import dispatch, doorbell, tasks
 from notifications.models import Delivery
 from notifications.tasks import enqueue_deliveries, enqueue_replays, sweep_due_deliveries
 from tests.conftest import wait_for, woken
@@ -108,3 +110,35 @@ def test_a_fresh_event_is_not_held_up_by_a_backlog_of_retries(
     # Served in turn with the retries, not after them: most of the backlog is still to go.
     assert still_waiting > 200, still_waiting
     wait_for(lambda: not Delivery.objects.filter(pk__in=backlog, status=Delivery.Status.PENDING).exists(), timeout=120)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_busy_queue_gathers_the_events_of_its_linger_into_one_batch(
+    broker, make_account, make_notification, mindbox, settings
+):
+    settings.DELIVERY_LINGER_MS = 1000
+    account = make_account()
+    make_notification(account)
+    tasks.deliver_due("deliveries")  # the bell answered just now: the queue counts as busy
+    assert doorbell.ring(queue="deliveries")  # the message the worker below has taken
+
+    def worker() -> None:
+        try:
+            tasks.deliver_due("deliveries")
+        finally:
+            connection.close()
+
+    lingering = threading.Thread(target=worker)
+    lingering.start()
+    for n in range(3):  # committed while it lingers: each rings, and finds the bell rung
+        dispatch.receive_event(
+            account=account,
+            communication_type="calls",
+            raw="{}",
+            values={**CALL_VALUES, "call_session_id": f"linger-{n}"},
+            enqueue=enqueue_deliveries,
+        )
+    lingering.join()
+    assert queued(broker)["deliveries"] == 0  # no message published for them
+    assert len(mindbox.succeeded()) == 3  # one batch took all three
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"delivered"}

@@ -12,7 +12,7 @@ Requests go out concurrently on one asyncio loop per process (aiohttp, kept-aliv
 requests in a pool of threads, and a worker sends hundreds a second.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -71,11 +71,18 @@ class MindboxClient:
         request = Request(url=url, body=body, secret_key=secret_key, transaction_id=transaction_id)
         return self.send_many([request], policy=policy)[0]
 
-    def send_many(self, requests: Sequence[Request], *, policy: guard.Policy) -> list[Outcome]:
+    def send_many(
+        self,
+        requests: Sequence[Request],
+        *,
+        policy: guard.Policy,
+        on_answer: Callable[[int], None] | None = None,
+    ) -> list[Outcome]:
         """Check each URL against `policy`, then POST every approved request at once, each to its
         approved address; the outcomes in the order of `requests`. A refused URL is a permanent
         failure with no request made; a host that does not resolve is retried. Each host is
-        looked up once per call."""
+        looked up once per call. `on_answer(i)`: called, on the transport's thread, as soon as
+        request i (one that was made) has its outcome."""
         outcomes: list[Outcome | None] = [None] * len(requests)
         prepared: list[tuple[int, str, bytes, dict[str, str], guard.Approved]] = []
         lookups: dict[tuple[str, str], Any] = {}
@@ -97,7 +104,8 @@ class MindboxClient:
                     kind=OutcomeKind.FAILED, error=f"the request could not be sent: {type(exc).__name__}"
                 )
         answers = self.transport.post_many(
-            [(url, body, headers, approved) for _, url, body, headers, approved in prepared]
+            [(url, body, headers, approved) for _, url, body, headers, approved in prepared],
+            on_answer=None if on_answer is None else lambda i: on_answer(prepared[i][0]),
         )
         for (index, *_), answer in zip(prepared, answers, strict=True):
             outcomes[index] = answer

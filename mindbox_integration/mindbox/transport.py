@@ -20,7 +20,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 import aiohttp
@@ -89,10 +89,12 @@ class Transport:
         self._session: aiohttp.ClientSession | None = None
         self._resolver = PinnedResolver()
 
-    def post_many(self, posts: Sequence[Post]) -> list[Outcome]:
+    def post_many(self, posts: Sequence[Post], *, on_answer: Callable[[int], None] | None = None) -> list[Outcome]:
+        """POST each at once; the outcomes in order. `on_answer(i)` is called on the loop's
+        thread as soon as post i has its outcome, before the slowest one is in."""
         if not posts:
             return []
-        return self._run(self._post_all(posts))
+        return self._run(self._post_all(posts, on_answer))
 
     def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         # Every request is bounded by `total`; a margin for the loop's own turn.
@@ -131,9 +133,16 @@ class Transport:
             )
         return self._session
 
-    async def _post_all(self, posts: Sequence[Post]) -> list[Outcome]:
+    async def _post_all(self, posts: Sequence[Post], on_answer: Callable[[int], None] | None) -> list[Outcome]:
         session = self._client_session()
-        return list(await asyncio.gather(*(self._post(session, post) for post in posts)))
+
+        async def post(index: int, post: Post) -> Outcome:
+            outcome = await self._post(session, post)
+            if on_answer is not None:
+                on_answer(index)
+            return outcome
+
+        return list(await asyncio.gather(*(post(index, item) for index, item in enumerate(posts))))
 
     async def _post(self, session: aiohttp.ClientSession, post: Post) -> Outcome:
         url, body, headers, approved = post
