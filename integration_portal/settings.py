@@ -126,16 +126,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # A pool of connections per process, shared by the worker's threads: opening a connection per
     # request or task (Django's default, and Celery closes it after every task) cost more than the
-    # event's own queries. A connection is checked before it is handed out, so a restarted
-    # database costs no request. DB_POOL_MAX_SIZE covers the worker's threads, which hold one
-    # each while they send.
+    # event's own queries. A connection idle for DB_POOL_CHECK_SECONDS is checked before it is
+    # handed out, so a restarted database costs no request (integration_portal/postgres/).
+    # DB_POOL_MAX_SIZE covers the worker's threads, which hold one each while they send.
+    DATABASES["default"]["ENGINE"] = "integration_portal.postgres"
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
         "max_size": env.int("DB_POOL_MAX_SIZE", default=40),
         # Seconds to wait for a connection: with the database down, UIS gets its 503 after this.
         "timeout": env.float("DB_POOL_TIMEOUT", default=3.0),
     }
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # with a pool: checked when handed out
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = False  # checked by our backend, now and then
+DB_POOL_CHECK_SECONDS = env.float("DB_POOL_CHECK_SECONDS", default=1.0)
+if DB_POOL_CHECK_SECONDS < 0:
+    raise environ.ImproperlyConfigured("DB_POOL_CHECK_SECONDS must be 0 or more")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
