@@ -231,8 +231,8 @@ class _Batch:
         self.results[delivery.pk] = result
 
     def give_back_one(self, integration_id: int) -> set[str]:
-        """A request has its answer: its in-flight place is free for another batch now, not
-        when this batch's slowest answer is in. The queues to wake (see _InFlight.give_back)."""
+        """A request was delivered: its in-flight place is free for another batch now, not when
+        this batch's slowest answer is in. The queues to wake (see _InFlight.give_back)."""
         with self.lock:
             if self.in_flight.get(integration_id, 0) < 1:
                 return set()  # given back already (the batch gave up waiting)
@@ -445,9 +445,13 @@ def _send(batch: _Batch, client: MindboxClient, wake: Callable[[str], None] = la
     ]
     integrations = [d.notification.operation.integration_id if d.notification else 0 for d, _ in batch.to_send]
 
-    def free_place(index: int) -> None:
-        for queue in batch.give_back_one(integrations[index]):
-            _waker.submit(wake, queue)
+    def free_place(index: int, outcome: Outcome) -> None:
+        # Only a delivered answer frees its place early: a failure keeps it until the batch has
+        # counted it towards back-off, so a Mindbox that stops answering still gets no more than
+        # DELIVERY_MAX_IN_FLIGHT requests before back-off starts.
+        if outcome.kind == OutcomeKind.DELIVERED:
+            for queue in batch.give_back_one(integrations[index]):
+                _waker.submit(wake, queue)
 
     try:
         outcomes = client.send_many(requests, policy=outbound_policy(), on_answer=free_place)

@@ -76,13 +76,13 @@ class MindboxClient:
         requests: Sequence[Request],
         *,
         policy: guard.Policy,
-        on_answer: Callable[[int], None] | None = None,
+        on_answer: Callable[[int, Outcome], None] | None = None,
     ) -> list[Outcome]:
         """Check each URL against `policy`, then POST every approved request at once, each to its
         approved address; the outcomes in the order of `requests`. A refused URL is a permanent
         failure with no request made; a host that does not resolve is retried. Each host is
-        looked up once per call. `on_answer(i)`: called, on the transport's thread, as soon as
-        request i (one that was made) has its outcome."""
+        looked up once per call. `on_answer(i, outcome)`: called, on the transport's thread, as
+        soon as request i (one that was made) has its outcome."""
         outcomes: list[Outcome | None] = [None] * len(requests)
         prepared: list[tuple[int, str, bytes, dict[str, str], guard.Approved]] = []
         lookups: dict[tuple[str, str], Any] = {}
@@ -105,7 +105,7 @@ class MindboxClient:
                 )
         answers = self.transport.post_many(
             [(url, body, headers, approved) for _, url, body, headers, approved in prepared],
-            on_answer=None if on_answer is None else lambda i: on_answer(prepared[i][0]),
+            on_answer=None if on_answer is None else lambda i, outcome: on_answer(prepared[i][0], outcome),
         )
         for (index, *_), answer in zip(prepared, answers, strict=True):
             outcomes[index] = answer

@@ -89,9 +89,11 @@ class Transport:
         self._session: aiohttp.ClientSession | None = None
         self._resolver = PinnedResolver()
 
-    def post_many(self, posts: Sequence[Post], *, on_answer: Callable[[int], None] | None = None) -> list[Outcome]:
-        """POST each at once; the outcomes in order. `on_answer(i)` is called on the loop's
-        thread as soon as post i has its outcome, before the slowest one is in."""
+    def post_many(
+        self, posts: Sequence[Post], *, on_answer: Callable[[int, Outcome], None] | None = None
+    ) -> list[Outcome]:
+        """POST each at once; the outcomes in order. `on_answer(i, outcome)` is called on the
+        loop's thread as soon as post i has its outcome, before the slowest one is in."""
         if not posts:
             return []
         return self._run(self._post_all(posts, on_answer))
@@ -133,13 +135,13 @@ class Transport:
             )
         return self._session
 
-    async def _post_all(self, posts: Sequence[Post], on_answer: Callable[[int], None] | None) -> list[Outcome]:
+    async def _post_all(self, posts: Sequence[Post], on_answer: Callable[[int, Outcome], None] | None) -> list[Outcome]:
         session = self._client_session()
 
         async def post(index: int, post: Post) -> Outcome:
             outcome = await self._post(session, post)
             if on_answer is not None:
-                on_answer(index)
+                on_answer(index, outcome)
             return outcome
 
         return list(await asyncio.gather(*(post(index, item) for index, item in enumerate(posts))))
