@@ -7,7 +7,7 @@ import math
 import re
 from dataclasses import dataclass
 from typing import Any, NoReturn
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_plus
 
 from notifications.mnemonics import CommunicationType
 
@@ -28,6 +28,7 @@ IDENTITY_MAX = 255
 MAX_KEYS = 500
 MAX_DEPTH = 5
 _NOT_VALUES = frozenset({"token"})  # query parameters that are ours, not UIS's values
+MASKED = "***"
 
 
 class IntakeError(ValueError):
@@ -181,16 +182,40 @@ class Received:
     raw: str  # what UIS sent, as text, without the token
 
 
-def parse_request(*, query: str, body: bytes | None, content_type: str, max_keys: int, max_depth: int) -> Received:
+def _is_ours(name: str) -> bool:
+    """Whether a query parameter is the token's, however it is spelled: the endpoint reads it by
+    its decoded name (`%74oken` is `token`), so it is left out by that name, and by any spelling
+    that decodes near it (capitals, a NUL, spaces), which it never is a UIS value under."""
+    return unquote_plus(name).replace("\x00", "").strip().casefold() in _NOT_VALUES
+
+
+def _without(secret: str, value: Any) -> Any:
+    """The token in clear is kept out of what is stored wherever it stands (a body, a value)."""
+    if isinstance(value, str):
+        return value.replace(secret, MASKED)
+    if isinstance(value, list):
+        return [_without(secret, v) for v in value]
+    if isinstance(value, dict):
+        return {k: _without(secret, v) for k, v in value.items()}
+    return value
+
+
+def parse_request(
+    *, query: str, body: bytes | None, content_type: str, max_keys: int, max_depth: int, token: str = ""
+) -> Received:
     """Values from the query string (the token left out) and, for a POST, the body, whose
-    values win; each within the limits. Raises IntakeError when there is nothing usable."""
-    values = parse_form(query, exclude=_NOT_VALUES, max_keys=max_keys)
-    raw = "&".join(part for part in query.split("&") if part.split("=", 1)[0] not in _NOT_VALUES).replace("\x00", "")
+    values win; each within the limits. Raises IntakeError when there is nothing usable.
+    `token`, the one the request authenticated with, is masked wherever else it appears."""
+    query = "&".join(part for part in query.split("&") if not _is_ours(part.split("=", 1)[0]))
+    values = parse_form(query, max_keys=max_keys)
+    raw = query.replace("\x00", "")
     if body is not None:
         values.update(parse_body(body, content_type, max_keys=max_keys, max_depth=max_depth))
         raw = body.decode("utf-8-sig").replace("\x00", "")  # parse_body has checked the encoding
     if not values:
         raise IntakeError("no values: send a JSON object of mnemonic -> value")
+    if token and (token in raw or token in query):  # two substring searches: the values come from these
+        raw, values = raw.replace(token, MASKED), _without(token, values)
     return Received(values=values, raw=raw)
 
 

@@ -93,7 +93,7 @@ def _receive(request: HttpRequest, communication_type: str) -> HttpResponse:
     sender = senders.remembered(token) or senders.by_token(token)
     if sender is None:
         return _unauthorized(request)
-    received = _read(request, communication_type, post=method == "POST")
+    received = _read(request, communication_type, token, post=method == "POST")
     if isinstance(received, HttpResponse):
         # A remembered token is checked now: a refused one is a 401 first, as it always was.
         if not sender.checked and senders.by_token(token) is None:
@@ -125,7 +125,7 @@ def _unauthorized(request: HttpRequest) -> HttpResponse:
     return _error(UNAUTHORIZED, 401, {"WWW-Authenticate": CHALLENGE})
 
 
-def _read(request: HttpRequest, communication_type: str, *, post: bool) -> Received | HttpResponse:
+def _read(request: HttpRequest, communication_type: str, token: str, *, post: bool) -> Received | HttpResponse:
     """The values sent, or the answer refusing them."""
     if communication_type not in TYPES:
         known = ", ".join(CommunicationType.values)
@@ -145,6 +145,7 @@ def _read(request: HttpRequest, communication_type: str, *, post: bool) -> Recei
             content_type=request.META.get("CONTENT_TYPE", ""),
             max_keys=settings.INBOUND_MAX_KEYS,
             max_depth=settings.INBOUND_MAX_DEPTH,
+            token=token,
         )
     except IntakeError as exc:
         return _error(str(exc), 400)
