@@ -186,6 +186,8 @@ def trial_send_view(request: HttpRequest) -> JsonResponse:
     values = editor.preview_values(communication_type=ctype, event=_event(request, draft, operation, ctype))
     result = trial_send.send_draft(
         integration=operation.integration,
+        operation_name=operation.name,
+        communication_type=ctype,
         url=str(draft.get("url", "")),
         body=str(draft.get("body", "")),
         values=values,
