@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 from urllib.parse import parse_qsl, unquote_plus
 
 from notifications.mnemonics import CommunicationType
+from notifications.nesting import deeper_than
 
 # `"key": ""Анна""`: UIS's output when a user quoted a mnemonic in UIS's template.
 _DOUBLED_QUOTES_RE = re.compile(r'([:\[,]\s*)""((?:[^"\\]|\\.)*)""(\s*[,}\]])')
@@ -17,9 +18,6 @@ _DOUBLED_QUOTES_RE = re.compile(r'([:\[,]\s*)""((?:[^"\\]|\\.)*)""(\s*[,}\]])')
 _BARE_MNEMONIC_RE = re.compile(r"([:\[,]\s*)\{\{\s*[A-Za-z_][A-Za-z0-9_]*\s*\}\}(\s*[,}\]])")
 _LITERAL_MNEMONIC_RE = re.compile(r"^\s*\{\{\s*[A-Za-z_][A-Za-z0-9_]*\s*\}\}\s*$")
 
-# Any bracket outside a string, or a string (its closing quote optional, so that an unterminated
-# one ends the scan instead of being tried again from every later quote): one linear pass.
-_JSON_TOKEN_RE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
 # Half of a UTF-16 pair, as `"\ud800"` decodes to: not text PostgreSQL (or UTF-8) can hold.
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
@@ -55,21 +53,6 @@ def _clean_values(values: dict[str, Any]) -> dict[str, Any]:
     return {_text(key): _clean(value) for key, value in values.items()}
 
 
-def _nested_deeper_than(text: str, limit: int) -> bool:
-    """Whether arrays and objects nest deeper than `limit`, brackets in strings aside. Iterative,
-    and run before json.loads, which recurses once per level: 60,000 `[` must not reach it."""
-    depth = 0
-    for match in _JSON_TOKEN_RE.finditer(text):
-        token = match.group()
-        if token in ("[", "{"):
-            depth += 1
-            if depth > limit:
-                return True
-        elif token in ("]", "}"):
-            depth = max(depth - 1, 0)
-    return False
-
-
 def _integer(literal: str) -> int:
     try:
         return int(literal)
@@ -89,7 +72,7 @@ def _constant(name: str) -> NoReturn:
 
 
 def _loads(text: str, *, max_depth: int) -> Any:
-    if _nested_deeper_than(text, max_depth):
+    if deeper_than(text, max_depth):  # before json.loads, which recurses once per level
         raise IntakeError(f"the body is nested deeper than the limit of {max_depth} levels")
     return json.loads(text, parse_int=_integer, parse_float=_finite, parse_constant=_constant)
 
