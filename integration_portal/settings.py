@@ -97,10 +97,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "integration_portal.csp.AdminContentSecurityPolicyMiddleware",  # no inline scripts or styles
     "axes.middleware.AxesMiddleware",  # turns a locked-out login into the lockout page
 ]
 
 ROOT_URLCONF = "integration_portal.urls"
+# Where a login goes when its `next=` is refused (another site) or absent: the admin, the portal's
+# only pages (Django's default, /accounts/profile/, is no page here).
+LOGIN_REDIRECT_URL = "admin:index"
 WSGI_APPLICATION = "integration_portal.wsgi.application"
 
 TEMPLATES = [

@@ -13,12 +13,13 @@ import math
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import SuspiciousOperation
+from django.core.exceptions import DisallowedHost, SuspiciousOperation
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from integration_portal import logs
+from integration_portal.errors import BAD_HOST
 from notifications import senders
 from notifications.api.authentication import CHALLENGE, UNAUTHORIZED, token_from
 from notifications.api.throttling import failed_auth_wait, rate_wait
@@ -68,6 +69,9 @@ def inbound_event(request: HttpRequest, communication_type: str) -> HttpResponse
     except DatabaseError:
         log.exception("inbound event not stored")
         response = _error("the event could not be stored", 500)
+    except DisallowedHost as exc:  # its text names the host back and advises on ALLOWED_HOSTS
+        log.warning("inbound request refused: %s", exc)
+        response = _error(BAD_HOST, 400)
     except SuspiciousOperation as exc:  # e.g. over DATA_UPLOAD_MAX_NUMBER_FIELDS query parameters
         log.warning("inbound request refused: %s", exc)
         response = _error(f"bad request: {exc}", 400)
