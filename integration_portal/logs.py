@@ -19,7 +19,9 @@ _META_KEY = "portal.request_id"  # Django logs 4xx/5xx after the middleware has 
 _EMAIL = re.compile(r"\b([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
 # A phone: 10 to 15 digits, maybe with +, spaces, dashes, dots or brackets between them.
 _PHONE_LIKE = re.compile(r"(?<![\w-])\+?\d[\d ().-]{8,22}\d(?![\w-])")
-_TOKEN_QUERY = re.compile(r"(token=)[^&\s\"'>]+", re.IGNORECASE)
+# `token=` however its name is spelled in a URL: each letter itself or percent-encoded (%74oken=).
+_TOKEN_NAME = "".join(f"(?:{c}|%{ord(c):02x}|%{ord(c.upper()):02x})" for c in "token")
+_TOKEN_QUERY = re.compile(rf"({_TOKEN_NAME}=)[^&\s\"'>]+", re.IGNORECASE)
 
 
 def _phone(match: re.Match[str]) -> str:

@@ -1,6 +1,8 @@
 """Admin login throttling (django-axes) as this portal needs it: the caller's address behind
-trusted proxies, and the lockout answer as an admin page in the admin's language."""
+trusted proxies (the lock-out, /metrics and the site script's rate limit all ask it), and the
+lockout answer as an admin page in the admin's language."""
 
+import logging
 import math
 from typing import Any
 
@@ -9,6 +11,23 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext
+
+log = logging.getLogger(__name__)
+
+
+_warned = False  # once per process: a log line per request would drown the rest
+
+
+def _warn_untrusted_forwarding(request: HttpRequest) -> None:
+    global _warned
+    if _warned or "HTTP_X_FORWARDED_FOR" not in request.META:
+        return
+    _warned = True
+    log.warning(
+        "requests come with X-Forwarded-For but TRUSTED_PROXY_COUNT=0: behind a proxy every caller has its "
+        "address, so the login lock-out and /metrics cannot tell clients apart; set TRUSTED_PROXY_COUNT "
+        "(README, Security)"
+    )
 
 
 def client_ip(request: HttpRequest) -> str | None:
@@ -20,6 +39,7 @@ def client_ip(request: HttpRequest) -> str | None:
     remote: str | None = request.META.get("REMOTE_ADDR")
     count = settings.TRUSTED_PROXY_COUNT
     if count <= 0:
+        _warn_untrusted_forwarding(request)
         return remote
     hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
     return hops[-count] if len(hops) >= count else remote

@@ -97,10 +97,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "integration_portal.csp.AdminContentSecurityPolicyMiddleware",  # no inline scripts or styles
     "axes.middleware.AxesMiddleware",  # turns a locked-out login into the lockout page
 ]
 
 ROOT_URLCONF = "integration_portal.urls"
+# Where a login goes when its `next=` is refused (another site) or absent: the admin, the portal's
+# only pages (Django's default, /accounts/profile/, is no page here).
+LOGIN_REDIRECT_URL = "admin:index"
 WSGI_APPLICATION = "integration_portal.wsgi.application"
 
 TEMPLATES = [
@@ -164,8 +168,12 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "integration_portal.security.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "integration_portal.security.client_ip"
 # Proxies in front of the app that append the caller's address to X-Forwarded-For (0: none, the
-# caller is REMOTE_ADDR). Only for login throttling; with a wrong count callers can pick their address.
+# caller is REMOTE_ADDR). The login lock-out, /metrics' networks and the site script's per-address
+# rate limit read the caller by it (security.client_ip). Too low, every caller has a proxy's
+# address (`check --deploy` refuses that behind a TLS proxy); too high, callers pick their address.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise environ.ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 (no proxy) or the number of proxies")
 
 LANGUAGE_CODE = "ru"  # the admin speaks Russian to everyone; code and msgids are English
 LANGUAGES = [("ru", "Русский"), ("en", "English")]

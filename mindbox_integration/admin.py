@@ -93,6 +93,14 @@ class AccountAdmin(AuditedModelAdmin):
         # also ignored when posted.
         return (*fields, "managers") if request.user.is_superuser else fields
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Account | None = None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        # import_integrations finds accounts by their UIS app id: a manager who could change it
+        # could take over the next client imported with that id (its key, its operations).
+        if obj is not None and not request.user.is_superuser:
+            fields.append("uis_app_id")
+        return fields
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         # A new account would be nobody's: only superusers create accounts and assign them.
         return request.user.is_superuser and super().has_add_permission(request)

@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.contrib.admin.options import TO_FIELD_VAR
 from django.contrib.admin.utils import unquote
 from django.db.models import Model, QuerySet
+from django.db.models.constants import LOOKUP_SEP
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.text import capfirst
 from django.utils.translation import gettext
@@ -16,6 +17,7 @@ from django.utils.translation import gettext
 from mindbox_integration import audit, tenancy
 
 SECRET_FIELDS = ("secret_key", "inbound_token", "token_hash")
+REGEX_LOOKUPS = frozenset({"regex", "iregex"})
 
 
 class TenancyMixin:
@@ -62,6 +64,11 @@ class PortalModelAdmin(TenancyMixin, admin.ModelAdmin):  # type: ignore[type-arg
         # The changelist accepts filters on any field from the URL; one on a secret would let
         # its row count reveal the secret a character at a time.
         if any(name in lookup for name in SECRET_FIELDS):
+            return False
+        # Django allows any lookup on a local field, JSON keys of an event's values included:
+        # `?values__visitor_name__regex=` would let a user run patterns of their choosing on
+        # PostgreSQL over every row. Nothing in the admin offers one; the URL may not either.
+        if any(part in REGEX_LOOKUPS for part in lookup.split(LOOKUP_SEP)):
             return False
         return super().lookup_allowed(lookup, value, request)
 

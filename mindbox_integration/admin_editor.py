@@ -20,9 +20,11 @@ from notifications.delivery import default_client, outbound_policy
 from notifications.error_text import for_people
 from notifications.mnemonics import CATALOGUE, CommunicationType
 from notifications.models import InboundEvent
+from notifications.nesting import deeper_than
 from notifications.rendering import pretty_json
 
 MAX_DRAFT_CHARS = 200_000
+DRAFT_DEPTH = 2
 
 
 def editor_urls(model_admin: "ModelAdmin[Any]") -> list[URLPattern]:
@@ -75,7 +77,9 @@ def _draft(request: HttpRequest) -> dict[str, Any]:
     if len(request.body) > MAX_DRAFT_CHARS:
         raise BadRequest("draft too large")
     try:
-        data = json.loads(request.body or b"{}")
+        text = request.body.decode()
+        # A draft is one object of strings; deeper would only make json.loads recurse.
+        data = None if deeper_than(text, DRAFT_DEPTH) else json.loads(text or "{}")
     except ValueError:
         data = None
     if not isinstance(data, dict):
@@ -186,6 +190,8 @@ def trial_send_view(request: HttpRequest) -> JsonResponse:
     values = editor.preview_values(communication_type=ctype, event=_event(request, draft, operation, ctype))
     result = trial_send.send_draft(
         integration=operation.integration,
+        operation_name=operation.name,
+        communication_type=ctype,
         url=str(draft.get("url", "")),
         body=str(draft.get("body", "")),
         values=values,

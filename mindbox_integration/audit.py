@@ -56,7 +56,7 @@ SECRET_LABELS = {
 # Fields not in any form, so without a verbose name of their own.
 FIELD_LABELS = {"previous_token_valid_until": _("previous token valid until")}
 # Bookkeeping that changes with every save and says nothing of the configuration.
-SKIPPED_COLUMNS = {"id", "created_at", "updated_at"}
+SKIPPED_COLUMNS = {"id", "created_at", "updated_at", "uis_app_id_changed_at"}
 EMPTY: tuple[Any, ...] = (None, "", [], {})
 
 

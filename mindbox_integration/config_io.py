@@ -3,10 +3,13 @@ notifications as JSON. Import validates everything first, then applies it in one
 transaction; applying the same file twice changes nothing. Export holds no secrets (the site script's key is public: it stands in clients' pages)."""
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import transaction
 from django.db.models import Model, Q
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from mindbox_integration import audit, crypto, services, validation
 from mindbox_integration.audit import Actor
@@ -121,10 +124,39 @@ def _validate_notification(
         errors.extend(f"{path}.{key}: {m}" for m in messages)
 
 
+def _written_at(data: dict[str, Any], errors: list[str]) -> datetime | None:
+    """When the file was exported (`exported_at`); None for a file written by hand."""
+    value = data.get("exported_at")
+    if value is None:
+        return None
+    written = parse_datetime(value) if isinstance(value, str) else None
+    if written is None or timezone.is_naive(written):
+        errors.append("$.exported_at: a date and time with its offset, as exported (2026-12-04T15:00:00+00:00)")
+        return None
+    return written
+
+
+def _repointed(account: Account, written: datetime | None) -> str:
+    """Why merging a file's entry into `account` would be a mistake: its UIS app id is not the one
+    it had when the file was written (a file without exported_at cannot say, so it is refused too)."""
+    changed = account.uis_app_id_changed_at
+    if changed is None or (written is not None and written >= changed):
+        return ""
+    when = f"exported_at is {written.isoformat()}" if written else "the file has no exported_at"
+    return (
+        f"account {account.name!r} got this UIS app id on {changed.astimezone(UTC):%Y-%m-%d %H:%M} UTC, after this "
+        f"file was written ({when}): importing would merge this entry into it. If the entry means that account, "
+        "export again and edit the new export; if it is another client, it needs its own UIS app id"
+    )
+
+
 def validate_config(data: Any) -> list[str]:
     errors: list[str] = []
     if not isinstance(data, dict) or not isinstance(data.get("accounts"), list):
         return ['$: must be an object {"accounts": [...]}']
+    for key in sorted(set(data) - {"accounts", "exported_at"}):
+        errors.append(f"$.{key}: unknown key; allowed: accounts, exported_at")
+    written = _written_at(data, errors)
     accounts = data["accounts"]
     _unique(accounts, "uis_app_id", "$.accounts", errors)
     _unique(accounts, "inbound_token", "$.accounts", errors)
@@ -133,7 +165,13 @@ def validate_config(data: Any) -> list[str]:
         path = f"$.accounts[{a}]"
         if not _check_shape(account, path, _ACCOUNT_KEYS, ("name", "uis_app_id"), errors, Account):
             continue
-        existing = Account.objects.filter(uis_app_id=account.get("uis_app_id")).only("pk").first()
+        existing = (
+            Account.objects.filter(uis_app_id=account.get("uis_app_id"))
+            .only("pk", "name", "uis_app_id_changed_at")
+            .first()
+        )
+        if existing is not None and (repointed := _repointed(existing, written)):
+            errors.append(f"{path}.uis_app_id: {repointed}")
         token = account.get("inbound_token")
         if isinstance(token, str) and token:
             digest = crypto.token_hash(token)
@@ -304,6 +342,8 @@ def import_config(data: Any, *, actor: Actor, replace_tokens: bool = False) -> I
 
 
 def export_config() -> dict[str, Any]:
+    """`exported_at` lets an import tell an account whose UIS app id changed since (_repointed)."""
+    exported_at = timezone.now().astimezone(UTC).isoformat()  # to the microsecond: a change is too
     accounts = []
     for account in Account.objects.select_related("mindbox").order_by("uis_app_id"):
         item: dict[str, Any] = {"name": account.name, "uis_app_id": account.uis_app_id, "site_key": account.site_key}
@@ -331,4 +371,4 @@ def export_config() -> dict[str, Any]:
                 ],
             }
         accounts.append(item)
-    return {"accounts": accounts}
+    return {"exported_at": exported_at, "accounts": accounts}

@@ -17,6 +17,7 @@ from mindbox_integration.mindbox.client import with_transaction_id
 from mindbox_integration.selectors import known_mnemonics
 from notifications.mnemonics import CATALOGUE, DEVICE_UUID, mnemonics_for, sample_values
 from notifications.models import InboundEvent
+from notifications.nesting import MAX_CONFIG_DEPTH, deeper_than
 from notifications.rendering import TemplateError, compile_body, compile_url, json_error_reason
 
 RECENT_EVENTS = 10
@@ -85,6 +86,8 @@ def parse_filters_text(text: str) -> tuple[object, list[str]]:
     """The filter conditions as typed (JSON text): the value and any message about the text."""
     if not text.strip():
         return {}, []
+    if deeper_than(text, MAX_CONFIG_DEPTH):
+        return None, [validation.filters_too_deep()]
     try:
         return json.loads(text), []
     except json.JSONDecodeError as exc:
@@ -242,7 +245,10 @@ def fill_mindbox_url(*, pasted: str, endpoint_id: str, operation_name: str | Non
     its placeholder (`{Идентификатор точки интеграции}`), transactionId dropped (each delivery
     adds its own), deviceUUID={{mindbox_device_uuid}} added when asked; and whether it calls this
     notification's operation."""
-    parts = urlsplit(pasted.strip())
+    try:
+        parts = urlsplit(pasted.strip())
+    except ValueError:  # `http://[::1`: an unclosed IPv6 bracket
+        parts = urlsplit("")
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return FilledUrl(
             url="", errors=[_("Paste the whole URL from the operation's settings in Mindbox, starting with https://")]

@@ -4,6 +4,7 @@ import json
 from typing import Any
 
 from django import forms
+from django.forms.fields import InvalidJSONInput
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext
@@ -13,6 +14,7 @@ from django.views.decorators.debug import sensitive_variables
 from mindbox_integration import services, validation
 from mindbox_integration.models import MindboxIntegration, Notification, Operation
 from mindbox_integration.selectors import known_mnemonics
+from notifications.nesting import MAX_CONFIG_DEPTH, deeper_than
 
 
 class MindboxIntegrationForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -157,10 +159,26 @@ class NotificationBodyWidget(forms.Textarea):
         return context
 
 
+class FilterConditionsField(forms.JSONField):
+    """Django's JSON field, measuring the text before json.loads: nested too deep it would raise
+    RecursionError (a 500) while cleaning, and again while showing the form with its errors."""
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, str) and deeper_than(value, MAX_CONFIG_DEPTH):
+            raise forms.ValidationError(validation.filters_too_deep(), code="invalid")
+        return super().to_python(value)
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        if isinstance(data, str) and deeper_than(data, MAX_CONFIG_DEPTH):
+            return InvalidJSONInput(data)  # shown back as typed
+        return super().bound_data(data, initial)
+
+
 class NotificationForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = Notification
         fields = ["operation", "name", "url", "communication_type", "filters", "body", "active"]
+        field_classes = {"filters": FilterConditionsField}
         widgets = {
             "url": forms.TextInput(attrs={"class": "vLargeTextField", "size": 110}),
             "body": NotificationBodyWidget(attrs={"rows": 12, "cols": 100, "class": "mono", "spellcheck": "false"}),

@@ -65,6 +65,9 @@ class Account(models.Model):
 
     name = models.CharField(_("name"), max_length=200)
     uis_app_id = models.CharField(_("UIS app id"), max_length=32, unique=True)
+    # When uis_app_id last changed (never: null). import_integrations finds accounts by that id, so
+    # a file written before the change would merge its entry into an account it did not mean.
+    uis_app_id_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     # The inbound token itself is shown once and never stored: only its SHA-256 (crypto.token_hash).
     inbound_token_hash = models.CharField(max_length=64, unique=True, editable=False)
     inbound_token_hint = models.CharField(_("inbound token"), max_length=16, editable=False)
@@ -92,6 +95,18 @@ class Account(models.Model):
 
     def __repr__(self) -> str:
         return f"<Account {self.pk} {self.uis_app_id}>"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Notes when uis_app_id changes, whoever saves it (admin, services, the shell); a
+        queryset's update() is not seen here, and nothing in the portal changes the id that way."""
+        update_fields = kwargs.get("update_fields")
+        if self.pk is not None and (update_fields is None or "uis_app_id" in update_fields):
+            stored = Account.objects.filter(pk=self.pk).values_list("uis_app_id", flat=True).first()
+            if stored is not None and stored != self.uis_app_id:
+                self.uis_app_id_changed_at = timezone.now()
+                if update_fields is not None:
+                    kwargs["update_fields"] = {*update_fields, "uis_app_id_changed_at"}
+        super().save(*args, **kwargs)
 
 
 class MindboxIntegration(models.Model):

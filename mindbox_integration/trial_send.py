@@ -8,14 +8,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
-from mindbox_integration import services
+from mindbox_integration import services, validation
 from mindbox_integration.crypto import KeyUnavailable
 from mindbox_integration.mindbox.client import MindboxClient, with_transaction_id
 from mindbox_integration.mindbox.guard import Policy
 from mindbox_integration.models import MindboxIntegration
+from mindbox_integration.selectors import known_mnemonics
 from notifications.rendering import TemplateError, compile_body, compile_url, template_at
 
 MASKED_KEY = "SecretKey ••••••••"
@@ -46,20 +48,32 @@ class TrialResult:
 def send_draft(
     *,
     integration: MindboxIntegration,
+    operation_name: str,
+    communication_type: str,
     url: str,
     body: str,
     values: Mapping[str, Any],
     client: MindboxClient,
     policy: Policy,
 ) -> TrialResult:
-    """Render and send once; the answer is classified as a delivery's would be."""
+    """Render and send once; the answer is classified as a delivery's would be. The URL must
+    pass the checks saving applies (host, path, this operation, no transactionId): a test send
+    uses the integration's key, so it goes nowhere a saved notification could not."""
+    url_errors = validation.validate_url(
+        url,
+        operation_name=operation_name,
+        communication_type=communication_type,
+        known_mnemonics=known_mnemonics(account_id=integration.account_id, communication_type=communication_type),
+        allowed_hosts=settings.MINDBOX_ALLOWED_HOSTS,
+        require_https=settings.MINDBOX_REQUIRE_HTTPS,
+    )
+    if url_errors:
+        return TrialResult(error="; ".join(url_errors))
     try:
         rendered_body = compile_body(body).render_json(values)
         rendered_url = compile_url(url).render(values)
     except TemplateError as exc:
         return TrialResult(error=_("cannot render: %(error)s") % {"error": exc})
-    if not url.strip():
-        return TrialResult(error=_("URL: paste the operation's URL from Mindbox"))
     transaction_id = str(uuid.uuid4())
     headers = {"Content-Type": "application/json; charset=utf-8", "Accept": "application/json"}
     try:

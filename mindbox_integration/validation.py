@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from mindbox_integration.mindbox.guard import host_allowed, scheme_allowed
 from notifications.filters import validate_filters
 from notifications.mnemonics import CommunicationType, sample_values
+from notifications.nesting import MAX_CONFIG_DEPTH
 from notifications.rendering import TemplateError, compile_body, compile_url
 
 MINDBOX_PATHS = ("/v3/operations/sync", "/v3/operations/async")
@@ -49,10 +50,13 @@ def validate_url(
         return [_("URL: paste the operation's URL from Mindbox")]
     try:
         template = compile_url(url)
-        parts = urlsplit(url)
-        port = parts.port
-    except (TemplateError, ValueError) as exc:
+    except TemplateError as exc:
         return [_("URL: %(error)s") % {"error": exc}]
+    parts = urlsplit(url)  # compile_url has split it once already
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or over 65535
+        return [_("URL: the port after the host must be a number from 1 to 65535")]
     if not parts.scheme and not parts.netloc:  # "api.mindbox.ru/v3/...": one cause, one message
         return [_("URL: paste the whole URL, starting with https://")]
     errors = []
@@ -100,8 +104,12 @@ def validate_url(
 
 
 def url_operation(url: str) -> str:
-    """The `operation` query value of a notification URL ("" when absent)."""
-    return dict(parse_qsl(urlsplit(url.strip()).query)).get("operation", "")
+    """The `operation` query value of a notification URL ("" when absent, or not a URL)."""
+    try:
+        query = urlsplit(url.strip()).query
+    except ValueError:  # an unclosed IPv6 bracket: validate_url says so
+        return ""
+    return dict(parse_qsl(query)).get("operation", "")
 
 
 def validate_secret_key(key: str) -> list[str]:
@@ -126,6 +134,13 @@ def validate_body(body: str, *, communication_type: str, known_mnemonics: Collec
     except (TypeError, ValueError) as exc:  # a guard: the renderer builds values, not text
         return [_("Body: rendered with sample values it is not valid JSON: %(error)s") % {"error": exc}]
     return []
+
+
+def filters_too_deep() -> str:
+    """Said before JSON text of filter conditions is parsed (nesting.deeper_than)."""
+    return _("Filter conditions: nested deeper than %(limit)d levels; conditions are a list of rows") % {
+        "limit": MAX_CONFIG_DEPTH
+    }
 
 
 def validate_notification_filters(filters: object, *, known_mnemonics: Collection[str]) -> list[str]:

@@ -489,6 +489,7 @@ class _Next:
     error: str
     retry_in: float | None
     requeue_in: float | None
+    spent: bool = True  # whether the answer counts as one of the delivery's attempts
 
 
 def _next(delivery: Delivery, outcome: Outcome, rng: random.Random) -> _Next:
@@ -496,8 +497,14 @@ def _next(delivery: Delivery, outcome: Outcome, rng: random.Random) -> _Next:
     kind = outcome.kind
     error = outcome.error
     if health.is_auth_refusal(outcome):
-        # Refused keys pause the whole integration (health.note_outcomes); until then, retry.
-        kind = OutcomeKind.RETRY
+        # Refused keys pause the whole integration (health.note_outcomes), which then holds this
+        # delivery; until then it waits, spending no attempt (README: "waits instead of failing").
+        age = (timezone.now() - delivery.created_at).total_seconds()
+        wait = health.refusal_delay(
+            age=age, schedule=settings.DELIVERY_RETRY_SCHEDULE, retry_after=outcome.retry_after, rng=rng
+        )
+        requeue = wait if wait <= settings.DELIVERY_COUNTDOWN_MAX else None
+        return _Next(Delivery.Status.PENDING, OutcomeKind.RETRY, error, wait, requeue, spent=False)
     retry_in = None
     if kind == OutcomeKind.RETRY:
         retry_in = retry_delay(
@@ -540,7 +547,7 @@ def _record(
     plans = [_next(delivery, outcome, batch.rng) for delivery, outcome in zip(deliveries, outcomes, strict=True)]
     for delivery, plan in zip(deliveries, plans, strict=True):
         next_attempt_at = now + timedelta(seconds=plan.retry_in) if plan.retry_in is not None else None
-        delivery.attempts += 1
+        delivery.attempts += 1 if plan.spent else 0
         delivery.status = plan.status
         if plan.status == Delivery.Status.PENDING:
             delivery.queue = Delivery.Queue.RETRIES

@@ -8,6 +8,7 @@ an attempt, so an outage costs a few probes instead of a request per delivery, a
 free for other integrations.
 """
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -53,6 +54,24 @@ def gate(*, integration: MindboxIntegration, health: IntegrationHealth | None, n
 
 def is_auth_refusal(outcome: Outcome) -> bool:
     return outcome.http_status in AUTH_REFUSED and outcome.kind == OutcomeKind.FAILED
+
+
+def refusal_delay(*, age: float, schedule: list[int], retry_after: float | None, rng: random.Random) -> float:
+    """Seconds a delivery waits after Mindbox refused the key (401/403). The refusal spends none of
+    its attempts (the key is wrong, not the delivery) and never fails it: the integration's pause
+    (DELIVERY_PAUSE_AFTER refusals in a row) holds it, however short the retry schedule. Until
+    then it waits the schedule's step for as long as it has existed (`age`, seconds), so a refusal
+    that never pauses (a 403 for one operation while the others succeed) asks ever more rarely,
+    up to the schedule's longest step."""
+    elapsed = 0
+    step = schedule[-1]
+    for candidate in schedule:
+        elapsed += candidate
+        if age < elapsed:
+            step = candidate
+            break
+    delay = step * rng.uniform(0.8, 1.2)
+    return max(delay, retry_after or 0.0)
 
 
 def backoff_seconds(streak: int) -> float:

@@ -7,9 +7,10 @@ import math
 import re
 from dataclasses import dataclass
 from typing import Any, NoReturn
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_plus
 
 from notifications.mnemonics import CommunicationType
+from notifications.nesting import deeper_than
 
 # `"key": ""Анна""`: UIS's output when a user quoted a mnemonic in UIS's template.
 _DOUBLED_QUOTES_RE = re.compile(r'([:\[,]\s*)""((?:[^"\\]|\\.)*)""(\s*[,}\]])')
@@ -17,9 +18,6 @@ _DOUBLED_QUOTES_RE = re.compile(r'([:\[,]\s*)""((?:[^"\\]|\\.)*)""(\s*[,}\]])')
 _BARE_MNEMONIC_RE = re.compile(r"([:\[,]\s*)\{\{\s*[A-Za-z_][A-Za-z0-9_]*\s*\}\}(\s*[,}\]])")
 _LITERAL_MNEMONIC_RE = re.compile(r"^\s*\{\{\s*[A-Za-z_][A-Za-z0-9_]*\s*\}\}\s*$")
 
-# Any bracket outside a string, or a string (its closing quote optional, so that an unterminated
-# one ends the scan instead of being tried again from every later quote): one linear pass.
-_JSON_TOKEN_RE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
 # Half of a UTF-16 pair, as `"\ud800"` decodes to: not text PostgreSQL (or UTF-8) can hold.
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
@@ -28,6 +26,7 @@ IDENTITY_MAX = 255
 MAX_KEYS = 500
 MAX_DEPTH = 5
 _NOT_VALUES = frozenset({"token"})  # query parameters that are ours, not UIS's values
+MASKED = "***"
 
 
 class IntakeError(ValueError):
@@ -54,21 +53,6 @@ def _clean_values(values: dict[str, Any]) -> dict[str, Any]:
     return {_text(key): _clean(value) for key, value in values.items()}
 
 
-def _nested_deeper_than(text: str, limit: int) -> bool:
-    """Whether arrays and objects nest deeper than `limit`, brackets in strings aside. Iterative,
-    and run before json.loads, which recurses once per level: 60,000 `[` must not reach it."""
-    depth = 0
-    for match in _JSON_TOKEN_RE.finditer(text):
-        token = match.group()
-        if token in ("[", "{"):
-            depth += 1
-            if depth > limit:
-                return True
-        elif token in ("]", "}"):
-            depth = max(depth - 1, 0)
-    return False
-
-
 def _integer(literal: str) -> int:
     try:
         return int(literal)
@@ -88,7 +72,7 @@ def _constant(name: str) -> NoReturn:
 
 
 def _loads(text: str, *, max_depth: int) -> Any:
-    if _nested_deeper_than(text, max_depth):
+    if deeper_than(text, max_depth):  # before json.loads, which recurses once per level
         raise IntakeError(f"the body is nested deeper than the limit of {max_depth} levels")
     return json.loads(text, parse_int=_integer, parse_float=_finite, parse_constant=_constant)
 
@@ -181,16 +165,40 @@ class Received:
     raw: str  # what UIS sent, as text, without the token
 
 
-def parse_request(*, query: str, body: bytes | None, content_type: str, max_keys: int, max_depth: int) -> Received:
+def _is_ours(name: str) -> bool:
+    """Whether a query parameter is the token's, however it is spelled: the endpoint reads it by
+    its decoded name (`%74oken` is `token`), so it is left out by that name, and by any spelling
+    that decodes near it (capitals, a NUL, spaces), which it never is a UIS value under."""
+    return unquote_plus(name).replace("\x00", "").strip().casefold() in _NOT_VALUES
+
+
+def _without(secret: str, value: Any) -> Any:
+    """The token in clear is kept out of what is stored wherever it stands (a body, a value)."""
+    if isinstance(value, str):
+        return value.replace(secret, MASKED)
+    if isinstance(value, list):
+        return [_without(secret, v) for v in value]
+    if isinstance(value, dict):
+        return {k: _without(secret, v) for k, v in value.items()}
+    return value
+
+
+def parse_request(
+    *, query: str, body: bytes | None, content_type: str, max_keys: int, max_depth: int, token: str = ""
+) -> Received:
     """Values from the query string (the token left out) and, for a POST, the body, whose
-    values win; each within the limits. Raises IntakeError when there is nothing usable."""
-    values = parse_form(query, exclude=_NOT_VALUES, max_keys=max_keys)
-    raw = "&".join(part for part in query.split("&") if part.split("=", 1)[0] not in _NOT_VALUES).replace("\x00", "")
+    values win; each within the limits. Raises IntakeError when there is nothing usable.
+    `token`, the one the request authenticated with, is masked wherever else it appears."""
+    query = "&".join(part for part in query.split("&") if not _is_ours(part.split("=", 1)[0]))
+    values = parse_form(query, max_keys=max_keys)
+    raw = query.replace("\x00", "")
     if body is not None:
         values.update(parse_body(body, content_type, max_keys=max_keys, max_depth=max_depth))
         raw = body.decode("utf-8-sig").replace("\x00", "")  # parse_body has checked the encoding
     if not values:
         raise IntakeError("no values: send a JSON object of mnemonic -> value")
+    if token and (token in raw or token in query):  # two substring searches: the values come from these
+        raw, values = raw.replace(token, MASKED), _without(token, values)
     return Received(values=values, raw=raw)
 
 

@@ -19,6 +19,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from integration_portal.security import client_ip
+
 log = logging.getLogger(__name__)
 
 # Files are named by process; processes of different containers sharing the directory can have
@@ -123,12 +125,14 @@ def registry() -> CollectorRegistry:
 
 def allowed(request: HttpRequest) -> bool:
     """`Authorization: Bearer <METRICS_TOKEN>` when that is set; otherwise callers from
-    METRICS_ALLOWED_NETWORKS (loopback by default: behind a proxy every caller has the proxy's address)."""
+    METRICS_ALLOWED_NETWORKS (loopback by default). The caller is found as the lock-out finds it:
+    behind TRUSTED_PROXY_COUNT proxies, the address the outermost one saw, so a proxy on this host
+    does not make every caller loopback."""
     if settings.METRICS_TOKEN:
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
         return scheme == "Bearer" and hmac.compare_digest(given.strip().encode(), settings.METRICS_TOKEN.encode())
     try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+        address = ipaddress.ip_address(client_ip(request) or "")
     except ValueError:
         return False
     return any(address in ipaddress.ip_network(net) for net in settings.METRICS_ALLOWED_NETWORKS)

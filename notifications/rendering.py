@@ -23,6 +23,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from notifications.nesting import MAX_CONFIG_DEPTH, deeper_than
+
 Values = Mapping[str, Any]
 _Render = Callable[[Values], Any]
 
@@ -251,8 +253,14 @@ class BodyTemplate:
 def compile_body(text: str) -> BodyTemplate:
     if _SENTINEL in text:
         raise TemplateError(_("the body contains the reserved character U+E000; remove it"))
+    marked = _mark_unquoted(text)
+    if deeper_than(marked, MAX_CONFIG_DEPTH):  # compiling and rendering recurse once per level too
+        raise TemplateError(
+            _("the body nests objects and arrays deeper than %(limit)d levels; Mindbox's bodies need far fewer")
+            % {"limit": MAX_CONFIG_DEPTH}
+        )
     try:
-        parsed = json.loads(_mark_unquoted(text))
+        parsed = json.loads(marked)
     except json.JSONDecodeError as exc:
         reason = json_error_reason(exc)
         raise TemplateError(
@@ -294,7 +302,10 @@ class UrlTemplate:
 
 @lru_cache(maxsize=4096)
 def compile_url(url: str) -> UrlTemplate:
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # `http://[::1`: an unclosed IPv6 bracket
+        raise TemplateError(_("the URL cannot be read: check the brackets around the host")) from None
     for where, text in ((_("host"), parts.netloc), (_("path"), parts.path)):
         if "{{" in text:
             raise TemplateError(_("mnemonics may stand only in query values, not in the %(where)s") % {"where": where})
@@ -318,8 +329,11 @@ def template_at(text: str, pointer: str) -> str | None:
     """The template's text at a JSON pointer of the rendered body (`/customer/mobilePhone`,
     as Mindbox's validation messages give `location`): `{{name}}` for a whole-value mnemonic,
     the string or JSON of a constant; None when the template has nothing there."""
+    marked = _mark_unquoted(text)
+    if deeper_than(marked, MAX_CONFIG_DEPTH):
+        return None
     try:
-        node: Any = json.loads(_mark_unquoted(text))
+        node: Any = json.loads(marked)
     except json.JSONDecodeError:
         return None
     for raw in pointer.strip().lstrip("/").split("/") if pointer.strip("/ ") else []:
@@ -339,6 +353,8 @@ def template_at(text: str, pointer: str) -> str | None:
 
 def pretty_json(text: str) -> str:
     """JSON text indented for reading (a rendered body, an answer); anything else as it is."""
+    if deeper_than(text, MAX_CONFIG_DEPTH):  # e.g. an answer from Mindbox: shown as it came
+        return text
     try:
         return json.dumps(json.loads(text), ensure_ascii=False, indent=2)
     except ValueError:

@@ -30,6 +30,7 @@ def production_env(**overrides: str) -> dict[str, str]:
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "DJANGO_ALLOWED_HOSTS": "portal.example.com",
         "DJANGO_PROXY_SSL_HEADER": "X-Forwarded-Proto",
+        "TRUSTED_PROXY_COUNT": "1",  # the TLS proxy appends the caller, as compose has it
         "FIELD_ENCRYPTION_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
         **overrides,
     }

@@ -7,6 +7,8 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from mindbox_integration import crypto, services
 from mindbox_integration.models import Account, MindboxIntegration, Notification, Operation
@@ -140,6 +142,7 @@ def test_export_has_no_secrets_and_imports_back(tmp_path):
     del expected["accounts"][0]["inbound_token"]
     del expected["accounts"][0]["mindbox"]["secret_key"]
     expected["accounts"][0]["site_key"] = Account.objects.get().site_key  # public: clients' pages hold it
+    assert timezone.now() - parse_datetime(exported.pop("exported_at")) < timedelta(minutes=1)
     assert exported == expected
     before = snapshot()
     run_import(write(tmp_path, exported))

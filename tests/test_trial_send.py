@@ -6,7 +6,7 @@ import json
 
 import pytest
 from django.contrib.auth.models import Permission, User
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import reverse
 
 from harness.mindbox_standin import Planned
@@ -33,6 +33,8 @@ VALIDATION = {
 def send(account, mindbox, **draft):
     return trial_send.send_draft(
         integration=account.mindbox,
+        operation_name=draft.get("operation_name", "Zvonok"),
+        communication_type="calls",
         url=draft.get("url", mindbox.url("Zvonok")),
         body=draft.get("body", BODY),
         values=draft.get("values", preview_values(communication_type="calls")),
@@ -69,9 +71,52 @@ def test_validation_messages_are_mapped_to_the_templates_mnemonics(mindbox, make
 def test_a_url_the_guard_refuses_is_not_requested(mindbox, make_account):
     account = make_account()
     result = send(account, mindbox, url="https://evil.example.com/v3/operations/async?endpointId=x&operation=Zvonok")
-    assert not result.sent and result.error.startswith("refused:")
-    assert "evil.example.com" in result.error and mindbox.requests == []
+    assert not result.sent and "evil.example.com" in result.error and mindbox.requests == []
     assert "JSON" in send(account, mindbox, body="{").error
+    # The guard itself, at send time: the stand-in's host, but no longer allowed to be private.
+    with override_settings(MINDBOX_ALLOW_PRIVATE_NETWORKS=[]):
+        guarded = trial_send.send_draft(
+            integration=account.mindbox,
+            operation_name="Zvonok",
+            communication_type="calls",
+            url=mindbox.url("Zvonok"),
+            body=BODY,
+            values=preview_values(communication_type="calls"),
+            client=default_client(),
+            policy=outbound_policy(),
+        )
+    assert not guarded.sent and guarded.error.startswith("refused:") and mindbox.requests == []
+
+
+@pytest.mark.parametrize(
+    ("path_and_query", "said"),
+    [
+        # Saving refuses each of these; so does a test send, before any request with the key.
+        ("/v3/customers/export?endpointId=acme.Custom&operation=Zvonok", "путь должен быть"),
+        ("/v3/operations/async?endpointId=acme.Custom&operation=DeleteCustomer", "указано DeleteCustomer"),
+        ("/v3/operations/async?endpointId=acme.Custom&operation=Zvonok&transactionId=fixed", "удалите transactionId"),
+        ("/v3/operations/async?operation=Zvonok", "не указан endpointId"),
+        (
+            "/v3/operations/async?endpointId=acme.Custom&operation=Zvonok&x={{no_such}}",
+            "неизвестные мнемоники {{no_such}}",
+        ),
+    ],
+)
+def test_a_test_send_applies_the_checks_saving_applies(mindbox, accounts, path_and_query, said):
+    own, _ = accounts
+    draft = {
+        "operation": own.pk,
+        "communication_type": "calls",
+        "url": f"http://{mindbox.host}{path_and_query}",
+        "body": BODY,
+    }
+    answer = manager_of(own).post(
+        reverse("admin:mindbox_integration_notification_test_send"), json.dumps(draft), content_type="application/json"
+    )
+    assert answer.status_code == 200
+    assert answer.json()["sent"] is False
+    assert said in answer.json()["error"]
+    assert mindbox.requests == []
 
 
 def test_template_at_follows_json_pointers():

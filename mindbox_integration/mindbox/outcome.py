@@ -54,7 +54,7 @@ def classify(status: int, text: str, retry_after: float | None = None) -> Outcom
     kept = text[:RESPONSE_KEEP_CHARS]
     try:
         payload = json.loads(text) if text else {}
-    except ValueError:
+    except (ValueError, RecursionError):  # an answer nested too deep to parse is no answer we know
         payload = {}
     if not isinstance(payload, dict):
         payload = {}

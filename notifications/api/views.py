@@ -13,12 +13,13 @@ import math
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import SuspiciousOperation
+from django.core.exceptions import DisallowedHost, SuspiciousOperation
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from integration_portal import logs
+from integration_portal.errors import BAD_HOST
 from notifications import senders
 from notifications.api.authentication import CHALLENGE, UNAUTHORIZED, token_from
 from notifications.api.throttling import failed_auth_wait, rate_wait
@@ -68,6 +69,9 @@ def inbound_event(request: HttpRequest, communication_type: str) -> HttpResponse
     except DatabaseError:
         log.exception("inbound event not stored")
         response = _error("the event could not be stored", 500)
+    except DisallowedHost as exc:  # its text names the host back and advises on ALLOWED_HOSTS
+        log.warning("inbound request refused: %s", exc)
+        response = _error(BAD_HOST, 400)
     except SuspiciousOperation as exc:  # e.g. over DATA_UPLOAD_MAX_NUMBER_FIELDS query parameters
         log.warning("inbound request refused: %s", exc)
         response = _error(f"bad request: {exc}", 400)
@@ -93,7 +97,7 @@ def _receive(request: HttpRequest, communication_type: str) -> HttpResponse:
     sender = senders.remembered(token) or senders.by_token(token)
     if sender is None:
         return _unauthorized(request)
-    received = _read(request, communication_type, post=method == "POST")
+    received = _read(request, communication_type, token, post=method == "POST")
     if isinstance(received, HttpResponse):
         # A remembered token is checked now: a refused one is a 401 first, as it always was.
         if not sender.checked and senders.by_token(token) is None:
@@ -125,7 +129,7 @@ def _unauthorized(request: HttpRequest) -> HttpResponse:
     return _error(UNAUTHORIZED, 401, {"WWW-Authenticate": CHALLENGE})
 
 
-def _read(request: HttpRequest, communication_type: str, *, post: bool) -> Received | HttpResponse:
+def _read(request: HttpRequest, communication_type: str, token: str, *, post: bool) -> Received | HttpResponse:
     """The values sent, or the answer refusing them."""
     if communication_type not in TYPES:
         known = ", ".join(CommunicationType.values)
@@ -145,6 +149,7 @@ def _read(request: HttpRequest, communication_type: str, *, post: bool) -> Recei
             content_type=request.META.get("CONTENT_TYPE", ""),
             max_keys=settings.INBOUND_MAX_KEYS,
             max_depth=settings.INBOUND_MAX_DEPTH,
+            token=token,
         )
     except IntakeError as exc:
         return _error(str(exc), 400)

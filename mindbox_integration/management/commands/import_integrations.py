@@ -28,6 +28,8 @@ class Command(BaseCommand):
             raise CommandError(
                 f"{options['file']} is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
             ) from None
+        except RecursionError:  # json.load recurses once per level
+            raise CommandError(f"{options['file']} nests objects and arrays too deep to be a configuration") from None
         try:
             summary = import_config(data, actor="import_integrations", replace_tokens=options["replace_tokens"])
         except ConfigError as exc:
