@@ -91,6 +91,7 @@ def editor_labels() -> dict[str, str]:
         "preview_button": gettext("Preview"),
         "preview_values": gettext("Values for the preview"),
         "sample_values": gettext("sample values"),
+        "sample_of": gettext("sample: %(value)s"),
         "event_values": gettext("event %(event)s"),
         "preview_url": gettext("URL"),
         "preview_body": gettext("Body"),

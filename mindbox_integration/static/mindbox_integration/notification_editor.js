@@ -362,9 +362,12 @@
     data.mnemonics.forEach(function (m) {
       var button = el("button", {type: "button", "data-mnemonic": m.name, tabindex: "-1",
         "aria-label": format(L.insert, {name: m.name, meaning: m.meaning}), text: "{{" + m.name + "}}"});
-      var item = el("li", {"data-name": m.name, "class": m.seen ? "seen" : ""}, [
-        button, el("span", {"class": "meaning", text: m.meaning})
-      ]);
+      var parts = [button, el("span", {"class": "meaning", text: m.meaning})];
+      // The catalogue's values are made up: said to be samples, never taken for data.
+      if (m.sample !== null && m.sample !== undefined) {
+        parts.push(el("span", {"class": "sample", text: format(L.sample_of, {value: JSON.stringify(m.sample)})}));
+      }
+      var item = el("li", {"data-name": m.name, "class": m.seen ? "seen" : ""}, parts);
       list.appendChild(item);
     });
     this.filterPalette();
