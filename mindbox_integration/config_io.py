@@ -286,11 +286,14 @@ def import_config(data: Any, *, actor: Actor, replace_tokens: bool = False) -> I
                     summary.unchanged += 1
                 for nt in op.get("notifications") or []:
                     notification = Notification.objects.filter(operation=operation, name=nt["name"]).first()
+                    url, note = validation.fill_url(nt["url"])
+                    if note:
+                        summary.changes.append(f"{op_label} notification {nt['name']}: {note}")
                     _assign(
                         notification or Notification(operation=operation),
                         {
                             "name": nt["name"],
-                            "url": nt["url"].strip(),
+                            "url": url,
                             "communication_type": nt["communication_type"],
                             "filters": nt.get("filters") or {},
                             "body": nt["body"],

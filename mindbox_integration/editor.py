@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from mindbox_integration import validation
 from mindbox_integration.mindbox.client import with_transaction_id
+from mindbox_integration.mindbox.placeholders import placeholders
 from mindbox_integration.selectors import known_mnemonics
 from notifications.mnemonics import CATALOGUE, DEVICE_UUID, mnemonics_for, sample_values
 from notifications.models import InboundEvent
@@ -223,6 +224,7 @@ def recent_events(*, account_id: int, communication_type: str, limit: int = RECE
 class FilledUrl:
     url: str  # "" when it could not be built
     errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what was put in place of a placeholder
 
 
 def _is_placeholder(endpoint: str) -> bool:
@@ -274,5 +276,13 @@ def fill_mindbox_url(*, pasted: str, endpoint_id: str, operation_name: str | Non
         )
     if device_uuid and "deviceUUID" not in query:
         pairs.append(("deviceUUID", "{{" + DEVICE_UUID.name + "}}"))
-    url = urlunsplit((parts.scheme, parts.netloc, parts.path, _query_text(pairs), ""))
-    return FilledUrl(url=url, errors=errors)
+    url, note = validation.fill_url(urlunsplit((parts.scheme, parts.netloc, parts.path, _query_text(pairs), "")))
+    # Any other {...} of Mindbox's description is the user's to fill (endpointId's is said above).
+    endpoint = dict(parse_qsl(urlsplit(url).query)).get("endpointId", "")
+    errors += [
+        _("The URL still has the placeholder %(placeholder)s: put the real value in its place")
+        % {"placeholder": placeholder}
+        for placeholder in placeholders(url)
+        if placeholder not in endpoint
+    ]
+    return FilledUrl(url=url, errors=errors, notes=[note] if note else [])

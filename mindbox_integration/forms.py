@@ -179,11 +179,18 @@ class NotificationForm(forms.ModelForm):  # type: ignore[type-arg]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.notes: list[str] = []  # what saving put in place of what the user typed
         if self.instance.pk:  # the editor's test send names the notification it was made from
             self.fields["body"].widget.attrs["data-notification"] = str(self.instance.pk)
 
     def clean_filters(self) -> Any:
         return self.cleaned_data.get("filters") or {}  # an emptied field means no conditions
+
+    def clean_url(self) -> str:
+        url, note = validation.fill_url(self.cleaned_data.get("url") or "")
+        if note:
+            self.notes.append(note)  # the admin says it once the form is saved
+        return url
 
     def clean(self) -> dict[str, Any]:
         data: dict[str, Any] = super().clean() or {}

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from mindbox_integration.mindbox.guard import host_allowed, scheme_allowed
+from mindbox_integration.mindbox.placeholders import DEVICE_UUID_MNEMONIC, fill_device_uuid, placeholders
 from notifications.filters import validate_filters
 from notifications.mnemonics import CommunicationType, sample_values
 from notifications.rendering import TemplateError, compile_body, compile_url
@@ -44,7 +45,9 @@ def validate_url(
     allowed_hosts: Collection[str],
     require_https: bool,
 ) -> list[str]:
-    url = url.strip()
+    # deviceUUID's placeholder is put in its place on save and import (see fill_url), so a draft
+    # holding it is checked as it will be saved.
+    url, _replaced = fill_device_uuid(url.strip())
     if not url:
         return [_("URL: paste the operation's URL from Mindbox")]
     try:
@@ -67,13 +70,21 @@ def validate_url(
             _("URL: host %(host)s is not a Mindbox API host; allowed: %(allowed)s")
             % {"host": parts.netloc, "allowed": ", ".join(allowed_hosts)}
         )
-    if parts.path not in MINDBOX_PATHS:
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    endpoint = query.get("endpointId", "").strip()
+    # Mindbox's description leaves {...} where the user's values go; endpointId's is said below.
+    for placeholder in placeholders(url):
+        if placeholder not in endpoint:
+            errors.append(
+                _("URL: %(placeholder)s is a placeholder from Mindbox's description; put the real value in its place")
+                % {"placeholder": placeholder}
+                + (_(" (async or sync)") if "sync" in placeholder.lower() else "")
+            )
+    if parts.path not in MINDBOX_PATHS and not placeholders(parts.path):
         errors.append(
             _("URL: the path must be %(async)s (or %(sync)s), not %(path)s")
             % {"async": MINDBOX_PATHS[1], "sync": MINDBOX_PATHS[0], "path": parts.path or "/"}
         )
-    query = dict(parse_qsl(parts.query, keep_blank_values=True))
-    endpoint = query.get("endpointId", "").strip()
     if not endpoint:
         errors.append(_("URL: endpointId is missing; copy it from the integration point in Mindbox"))
     elif "{" in endpoint or "}" in endpoint or "Идентификатор" in endpoint:
@@ -97,6 +108,18 @@ def validate_url(
     if unknown:
         errors.append(_unknown_message(_("URL"), unknown, communication_type))
     return errors
+
+
+def fill_url(url: str) -> tuple[str, str]:
+    """The URL as it is saved (stripped, deviceUUID's placeholder made {{mindbox_device_uuid}}),
+    and a note saying what was put in place of what ("" when nothing was)."""
+    filled, replaced = fill_device_uuid(url.strip())
+    if not replaced:
+        return filled, ""
+    return filled, _("URL: deviceUUID=%(placeholder)s was replaced by deviceUUID=%(mnemonic)s") % {
+        "placeholder": replaced,
+        "mnemonic": DEVICE_UUID_MNEMONIC,
+    }
 
 
 def url_operation(url: str) -> str:

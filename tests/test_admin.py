@@ -5,6 +5,7 @@ import re
 from html import unescape
 
 import pytest
+from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from mindbox_integration import crypto, services
@@ -150,6 +151,40 @@ def test_invalid_notification_is_refused_with_a_message(admin_client, operation,
     assert response.status_code == 200
     errors = errors_of(response)
     assert any(message in e.replace("&quot;", '"').replace("&#x27;", "'") for e in errors), errors
+    assert not Notification.objects.exists()
+
+
+UIS_GUIDE_URL = (
+    "https://api.s.mindbox.ru/v3/operations/async?endpointId=acme.Custom&operation=Zvonok&deviceUUID={UUID устройства}"
+)
+
+
+def test_the_device_placeholder_of_uiss_guide_becomes_the_mnemonic_on_save_and_is_said(admin_client, operation):
+    response = save_notification(admin_client, operation, url=UIS_GUIDE_URL)
+    assert response.status_code == 302, errors_of(response)
+    notification = Notification.objects.get(operation=operation)
+    assert notification.url.endswith("&deviceUUID={{mindbox_device_uuid}}")
+    said = [str(m) for m in get_messages(response.wsgi_request)]
+    assert "URL: deviceUUID={UUID устройства} заменён на deviceUUID={{mindbox_device_uuid}}" in said
+
+
+@pytest.mark.parametrize(
+    ("url", "named"),
+    [
+        (
+            "https://api.s.mindbox.ru/v3/operations/{sync/async}?endpointId=acme.Custom&operation=Zvonok",
+            "{sync/async}",
+        ),
+        (
+            "https://api.s.mindbox.ru/v3/operations/async?endpointId=acme.Custom&operation=Zvonok&customer={Номер}",
+            "{Номер}",
+        ),
+    ],
+)
+def test_any_other_placeholder_is_refused_by_name(admin_client, operation, url, named):
+    response = save_notification(admin_client, operation, url=url)
+    assert response.status_code == 200
+    assert any(named in e and "заполнитель" in e for e in errors_of(response)), errors_of(response)
     assert not Notification.objects.exists()
 
 

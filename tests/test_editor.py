@@ -188,6 +188,28 @@ def test_the_pasted_url_gets_the_endpoint_id_in_place_of_the_placeholder():
     assert check(url=with_device.url).ok
 
 
+def test_the_pasted_url_of_uiss_guide_gets_the_device_mnemonic_and_says_so():
+    filled = editor.fill_mindbox_url(
+        pasted=MINDBOX_SHOWS + "&deviceUUID={UUID устройства}",
+        endpoint_id="acme.Website",
+        operation_name="Zvonok",
+        device_uuid=False,
+    )
+    assert filled.url == ZVONOK + "&deviceUUID={{mindbox_device_uuid}}" and filled.errors == []
+    assert filled.notes == ["URL: deviceUUID={UUID устройства} заменён на deviceUUID={{mindbox_device_uuid}}"]
+    assert check(url=filled.url).ok
+
+
+def test_the_pasted_url_with_the_mode_placeholder_is_refused_naming_it():
+    filled = editor.fill_mindbox_url(
+        pasted=MINDBOX_SHOWS.replace("/async?", "/{sync/async}?"),
+        endpoint_id="acme.Website",
+        operation_name="Zvonok",
+        device_uuid=False,
+    )
+    assert any("{sync/async}" in e for e in filled.errors), filled.errors
+
+
 def test_the_pasted_url_is_refused_saying_why():
     def errors(pasted=MINDBOX_SHOWS, endpoint_id="acme.Website", operation_name="Zvonok"):
         return " ".join(

@@ -502,7 +502,7 @@
         input.value = result.url;
         input.dispatchEvent(new Event("input", {bubbles: true}));
         messages.className = "url-helper-messages ok";
-        messages.textContent = L.url_helper_done;
+        messages.textContent = [L.url_helper_done].concat(result.notes || []).join(". ");
         panel.hidden = true;
         toggle.setAttribute("aria-expanded", "false");
         // One note beside the button, however often the URL is pasted.
@@ -511,7 +511,8 @@
           done = el("span", {"class": "url-helper-done", role: "status"});
           toggle.insertAdjacentElement("afterend", done);
         }
-        done.textContent = L.url_helper_done;
+        // Said, not done silently: what was put in place of a placeholder (deviceUUID's).
+        done.textContent = [L.url_helper_done].concat(result.notes || []).join(". ");
         input.focus();
       }, function (error) {
         messages.textContent = format(L.check_failed, {status: error.message});
