@@ -373,9 +373,12 @@ class MindboxIntegrationAdmin(AuditedModelAdmin):
 
 
 def _say_notes(request: HttpRequest, form: Any) -> None:
-    """What saving a notification put in place of what was typed (deviceUUID's placeholder)."""
+    """What saving a notification put in place of what was typed (deviceUUID's placeholder), and
+    what it saved that is likely not what was meant (a filter value that never matches)."""
     for note in getattr(form, "notes", []):
         messages.info(request, note)
+    for warning in getattr(form, "warnings", []):
+        messages.warning(request, warning)
 
 
 class NotificationInline(PortalStackedInline):

@@ -91,7 +91,7 @@ def palette_view(request: HttpRequest) -> JsonResponse:
     operation = _operation(request, request.GET.get("operation"))
     ctype = request.GET.get("type", "")
     if ctype not in CATALOGUE:
-        return JsonResponse({"type": ctype, "label": "", "mnemonics": [], "events": []})
+        return JsonResponse({"type": ctype, "label": "", "mnemonics": [], "filter_values": {}, "events": []})
     account_id = _account_id(operation)
     events = editor.recent_events(account_id=account_id, communication_type=ctype) if account_id is not None else []
     return JsonResponse(
@@ -99,6 +99,7 @@ def palette_view(request: HttpRequest) -> JsonResponse:
             "type": ctype,
             "label": str(CommunicationType(ctype).label),
             "mnemonics": [asdict(entry) for entry in editor.palette(account_id=account_id, communication_type=ctype)],
+            "filter_values": editor.filter_values(ctype),
             "events": [
                 {
                     "id": event.pk,
@@ -127,6 +128,7 @@ def check_view(request: HttpRequest) -> JsonResponse:
             "errors": result.errors,
             "unknown": result.unknown,
             "problems": [asdict(problem) for problem in result.problems],
+            "warnings": result.warnings,
         }
     )
 

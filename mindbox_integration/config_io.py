@@ -287,8 +287,9 @@ def import_config(data: Any, *, actor: Actor, replace_tokens: bool = False) -> I
                 for nt in op.get("notifications") or []:
                     notification = Notification.objects.filter(operation=operation, name=nt["name"]).first()
                     url, note = validation.fill_url(nt["url"])
-                    if note:
-                        summary.changes.append(f"{op_label} notification {nt['name']}: {note}")
+                    said = [note] if note else []
+                    said += validation.filter_warnings(nt.get("filters"), communication_type=nt["communication_type"])
+                    summary.changes += [f"{op_label} notification {nt['name']}: {line}" for line in said]
                     _assign(
                         notification or Notification(operation=operation),
                         {

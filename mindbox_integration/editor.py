@@ -6,7 +6,7 @@ import json
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
@@ -16,11 +16,30 @@ from mindbox_integration import validation
 from mindbox_integration.mindbox.client import with_transaction_id
 from mindbox_integration.mindbox.placeholders import placeholders
 from mindbox_integration.selectors import known_mnemonics
+from notifications.filter_fields import known_fields
 from notifications.mnemonics import CATALOGUE, DEVICE_UUID, mnemonics_for, sample_values
 from notifications.models import InboundEvent
 from notifications.rendering import TemplateError, compile_body, compile_url, json_error_reason
 
 RECENT_EVENTS = 10
+
+
+@dataclass(frozen=True)
+class FieldChoice:
+    code: str
+    label: str  # translated: UIS's word
+
+
+def filter_values(communication_type: str) -> dict[str, dict[str, Any]]:
+    """The filter builder's offer for the fields of known values: each value's code (stored)
+    with UIS's word for it, and how a derived field is derived."""
+    return {
+        name: {
+            "choices": [asdict(FieldChoice(code=c.code, label=_(c.label))) for c in known.choices],
+            "note": _(known.note) if known.note else "",
+        }
+        for name, known in known_fields(communication_type).items()
+    }
 
 
 @dataclass(frozen=True)
@@ -76,6 +95,7 @@ class DraftCheck:
     unknown: list[str] = field(default_factory=list)  # mnemonics of the body and URL that are not known
     # The messages of errors in order, then each unknown mnemonic where it stands.
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what saving would save but say (not errors)
 
     @property
     def ok(self) -> bool:
@@ -178,8 +198,12 @@ def check_draft(
     if filter_errors:
         errors["filters"] = filter_errors
     unknown = _mnemonics_of(url, body) - known
+    warnings = [] if errors else validation.filter_warnings(filters, communication_type=communication_type)
     return DraftCheck(
-        errors=errors, unknown=sorted(unknown), problems=_problems(errors, url=url, body=body, unknown=unknown)
+        errors=errors,
+        unknown=sorted(unknown),
+        problems=_problems(errors, url=url, body=body, unknown=unknown),
+        warnings=warnings,
     )
 
 

@@ -110,6 +110,7 @@ def editor_labels() -> dict[str, str]:
         "include": gettext("Include"),
         "exclude": gettext("Exclude"),
         "values": gettext("Values, comma-separated"),
+        "values_known": gettext("Values"),
         "add_condition": gettext("Add a condition"),
         "remove_condition": gettext("Remove condition %(number)s"),
         "show_json": gettext("Show JSON"),
@@ -180,6 +181,7 @@ class NotificationForm(forms.ModelForm):  # type: ignore[type-arg]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.notes: list[str] = []  # what saving put in place of what the user typed
+        self.warnings: list[str] = []  # saved, but likely not what was meant
         if self.instance.pk:  # the editor's test send names the notification it was made from
             self.fields["body"].widget.attrs["data-notification"] = str(self.instance.pk)
 
@@ -213,4 +215,6 @@ class NotificationForm(forms.ModelForm):  # type: ignore[type-arg]
         for field, messages in errors.items():
             for message in messages:
                 self.add_error(field, message)
+        if not errors:
+            self.warnings += validation.filter_warnings(data.get("filters"), communication_type=ctype)
         return data

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 
 from mindbox_integration.mindbox.guard import host_allowed, scheme_allowed
 from mindbox_integration.mindbox.placeholders import DEVICE_UUID_MNEMONIC, fill_device_uuid, placeholders
+from notifications.filter_fields import known_fields, never_matching
 from notifications.filters import validate_filters
 from notifications.mnemonics import CommunicationType, sample_values
 from notifications.rendering import TemplateError, compile_body, compile_url
@@ -179,3 +180,26 @@ def notification_errors(
         "filters": validate_notification_filters(filters, known_mnemonics=known_mnemonics),
     }
     return {field: messages for field, messages in errors.items() if messages}
+
+
+def filter_warnings(filters: object, *, communication_type: str) -> list[str]:
+    """Values of valid conditions that can never match a field of known values (a label typed
+    for its code): saved, but said, since such a row silently passes nothing (or everything)."""
+    if not isinstance(filters, dict) or not isinstance(filters.get("conditions"), list):
+        return []
+    warnings = []
+    fields = known_fields(communication_type)
+    for number, row in enumerate(filters["conditions"], start=1):
+        if not isinstance(row, dict) or not isinstance(row.get("values"), list):
+            continue
+        field = str(row.get("field"))
+        wrong = never_matching(communication_type=communication_type, field=field, values=row["values"])
+        if wrong:
+            offered = ", ".join(f"{c.code} ({_(c.label)})" for c in fields[field].choices)
+            warnings.append(
+                _(
+                    "Filter conditions: condition %(number)d: %(values)s can never match %(field)s, whose values are %(offered)s"
+                )
+                % {"number": number, "values": ", ".join(f"«{v}»" for v in wrong), "field": field, "offered": offered}
+            )
+    return warnings

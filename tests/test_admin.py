@@ -188,6 +188,18 @@ def test_any_other_placeholder_is_refused_by_name(admin_client, operation, url, 
     assert not Notification.objects.exists()
 
 
+def test_a_filter_value_in_uiss_words_is_saved_but_warned_about(admin_client, operation):
+    filters = '{"conditions": [{"field": "direction", "mode": "include", "values": ["Входящий"]}]}'
+    response = save_notification(admin_client, operation, filters=filters)
+    assert response.status_code == 302, errors_of(response)
+    said = [str(m) for m in get_messages(response.wsgi_request)]
+    assert any("«Входящий» никогда не совпадёт с полем direction" in m and "in (Входящий)" in m for m in said), said
+    # Codes are what is stored and what matches: no warning for them.
+    admin_client.get(reverse("admin:index"))  # the messages above are shown, so gone
+    response = save_notification(admin_client, operation, name="Другое", filters=filters.replace("Входящий", "in"))
+    assert not any("никогда не совпадёт" in str(m) for m in get_messages(response.wsgi_request))
+
+
 def test_keys_sent_by_uis_become_usable_mnemonics(admin_client, operation, client):
     body = '{"customer": {"customFields": {"source": {{my_custom_field}}}}}'
     assert save_notification(admin_client, operation, body=body).status_code == 200  # unknown yet

@@ -280,13 +280,14 @@ def test_paste_the_url_from_mindbox_and_build_filter_conditions(page, shot, live
     row = builder.locator(".filter-row").nth(0)
     row.get_by_label("Поле").select_option("direction")
     row.get_by_label("Режим").select_option(label="Включить")
-    row.get_by_label("Значения через запятую").fill("in")
+    row.get_by_label("Входящий (in)").check()  # a field of known values offers them in UIS's words
     expect(builder.locator(".filter-match-row")).to_be_hidden()  # one row: nothing to join
     builder.get_by_role("button", name="Добавить условие").click()
     row = builder.locator(".filter-row").nth(1)
     row.get_by_label("Поле").select_option("call_source")
     row.get_by_label("Режим").select_option(label="Исключить")
-    row.get_by_label("Значения через запятую").fill("va, callapi")
+    row.get_by_label("Виртуальная АТС (va)").check()
+    row.get_by_label("Call API (callapi)").check()
     builder.get_by_label("Условия объединяются через").select_option(label="ИЛИ — любое условие")
     expected = {
         "match": "any",
@@ -313,7 +314,7 @@ def test_paste_the_url_from_mindbox_and_build_filter_conditions(page, shot, live
     builder.get_by_role("button", name="Добавить условие").click()
     row = builder.locator(".filter-row").nth(0)
     row.get_by_label("Поле").select_option("direction")
-    row.get_by_label("Значения через запятую").fill("in")
+    row.get_by_label("Входящий (in)").check()
     expect(status).to_have_text("Проверено: ошибок нет")
     page.set_viewport_size(TABLET)
     shot(page, "filter-builder-tablet")

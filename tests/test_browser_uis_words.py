@@ -66,3 +66,45 @@ def test_the_guides_device_placeholder_is_filled_and_said_and_others_are_named(p
     )
     assert Notification.objects.get(operation=operation).url == FILLED + "&deviceUUID={{mindbox_device_uuid}}"
     shot(page, "saved-and-said")
+
+
+def test_filter_conditions_in_uiss_words_store_codes_and_warn(page, shot, live_server, make_account):
+    import json
+
+    operation = open_operation(page, live_server, make_account)
+    page.locator("#id_notifications-0-url").fill(FILLED)
+    form = page.locator("#notifications-0")
+    status = form.locator(".editor-check")
+    builder = form.locator(".filter-builder")
+    filters = page.locator("#id_notifications-0-filters")
+
+    # UIS's own example: «Направление звонка: Включить Входящий» И «Статус звонка: Включить Потерянный».
+    builder.get_by_role("button", name="Добавить условие").click()
+    row = builder.locator(".filter-row").nth(0)
+    row.get_by_label("Поле").select_option("direction")
+    expect(row.get_by_label("Значения через запятую")).to_be_hidden()  # the values are offered instead
+    row.get_by_label("Входящий (in)").check()
+    builder.get_by_role("button", name="Добавить условие").click()
+    row = builder.locator(".filter-row").nth(1)
+    row.get_by_label("Поле").select_option("call_status")
+    expect(row).to_contain_text("выводится из talk_time_duration")
+    row.get_by_label("Потерянный (lost)").check()
+    assert json.loads(filters.input_value()) == {
+        "match": "all",
+        "conditions": [
+            {"field": "direction", "mode": "include", "values": ["in"]},
+            {"field": "call_status", "mode": "include", "values": ["lost"]},
+        ],
+    }
+    expect(status).to_have_text("Проверено: ошибок нет")
+    shot(page, "uis-example-as-rows")
+
+    # A manager who types UIS's word in the JSON is warned before saving, and on save.
+    builder.get_by_role("button", name="Показать JSON").click()
+    filters.fill(json.dumps({"conditions": [{"field": "direction", "mode": "include", "values": ["Входящий"]}]}))
+    expect(status).to_contain_text("«Входящий» никогда не совпадёт с полем direction")
+    shot(page, "label-typed-warned")
+    page.get_by_role("button", name="Сохранить и продолжить редактирование").click()
+    expect(page.locator(".messagelist .warning")).to_contain_text("«Входящий» никогда не совпадёт")
+    assert Notification.objects.get(operation=operation).filters["conditions"][0]["values"] == ["Входящий"]
+    shot(page, "saved-with-warning")

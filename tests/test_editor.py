@@ -265,7 +265,7 @@ def test_a_manager_uses_the_endpoints_with_their_own_operation_and_event(manager
     assert palette.json()["label"] == "Звонки"
     assert [e["id"] for e in palette.json()["events"]] == [event_id]
     checked = post(manager, "check", operation=operation.pk, communication_type="calls", url=ZVONOK, body=BODY)
-    assert checked.json() == {"ok": True, "errors": {}, "unknown": [], "problems": []}
+    assert checked.json() == {"ok": True, "errors": {}, "unknown": [], "problems": [], "warnings": []}
     previewed = post(
         manager, "preview", operation=operation.pk, communication_type="calls", url=ZVONOK, body=BODY, event=event_id
     )
@@ -299,3 +299,19 @@ def test_the_endpoints_need_a_staff_login_and_post_with_csrf(two_accounts, clien
     assert strict.get(endpoint("check")).status_code == 405
     bad = strict.post(endpoint("check"), "[1]", content_type="application/json", HTTP_X_CSRFTOKEN="x")
     assert bad.status_code == 403  # no CSRF cookie: refused before anything is read
+
+
+def test_the_palette_offers_known_filter_values_in_uiss_words(manager, two_accounts):
+    operation, _ = two_accounts["a"]
+    known = manager.get(endpoint("palette"), {"type": "calls", "operation": operation.pk}).json()["filter_values"]
+    assert {"code": "in", "label": "Входящий"} in known["direction"]["choices"]
+    assert [c["code"] for c in known["call_status"]["choices"]] == ["lost", "answered"]
+    assert "talk_time_duration" in known["call_status"]["note"]
+
+
+def test_the_check_warns_on_a_value_that_can_never_match():
+    result = check(
+        filters_text='{"conditions": [{"field": "call_status", "mode": "include", "values": ["Потерянный"]}]}'
+    )
+    assert result.ok
+    assert any("«Потерянный»" in w and "lost (Потерянный)" in w for w in result.warnings), result.warnings

@@ -142,6 +142,29 @@ def test_a_real_shaped_call_end_body(live_server, account):
     assert set(json.loads(REAL_SHAPED)) <= set(mnemonics_for("calls"))
 
 
+def test_uiss_own_filter_example_lost_incoming_calls_only(live_server, make_account, make_notification):
+    # «Направление звонка: Включить Входящий» И «Статус звонка: Включить Потерянный», stored as codes.
+    account = make_account()
+    filters = {
+        "match": "all",
+        "conditions": [
+            {"field": "direction", "mode": "include", "values": ["in"]},
+            {"field": "call_status", "mode": "include", "values": ["lost"]},
+        ],
+    }
+    make_notification(account, filters=filters)
+    url = events_url(live_server, token=account.inbound_token)
+    calls = {
+        "lost incoming": ({"direction": "in", "talk_time_duration": 0}, 1),
+        "answered incoming": ({"direction": "in", "talk_time_duration": 12}, 0),
+        "lost outgoing": ({"direction": "out", "talk_time_duration": 0}, 0),
+    }
+    for n, (extra, expected) in enumerate(calls.values()):
+        values = {**CALL, "call_session_id": 998677000 + n, **extra}
+        response = requests.post(url, json=values, timeout=10)
+        assert response.status_code == 202 and response.json()["deliveries"] == expected, (extra, response.text)
+
+
 def test_duplicate_answers_200_with_the_first_event_and_sends_nothing_more(live_server, account):
     url = events_url(live_server, token=account.inbound_token)
     first = requests.post(url, json=CALL, timeout=10)

@@ -313,8 +313,14 @@
     this.renderGutter();
     this.body.setAttribute("aria-invalid", result.errors.body ? "true" : "false");
     if (result.ok) {
-      this.status.className = "editor-check ok";
+      var warnings = result.warnings || [];
+      this.status.className = warnings.length ? "editor-check warn" : "editor-check ok";
       this.status.textContent = L.check_ok;
+      if (warnings.length) {  // saved as it is, but likely not what was meant: said before Save
+        var notes = el("ul", {"class": "editor-warnings"});
+        warnings.forEach(function (message) { notes.appendChild(el("li", {text: message})); });
+        this.status.appendChild(notes);
+      }
       return;
     }
     this.status.className = "editor-check bad";
@@ -371,7 +377,7 @@
       list.appendChild(item);
     });
     this.filterPalette();
-    if (this.filters) { this.filters.setFields(data.mnemonics); }
+    if (this.filters) { this.filters.setFields(data.mnemonics, data.filter_values || {}); }
     var current = this.source.value;
     this.source.textContent = "";
     this.source.appendChild(el("option", {value: "", text: L.sample_values}));
@@ -623,12 +629,51 @@
     select.value = current || "";
   };
 
-  FilterBuilder.prototype.setFields = function (mnemonics) {
+  FilterBuilder.prototype.setFields = function (mnemonics, known) {
     var self = this;
     this.fields = mnemonics;
+    this.known = known || {};
     Array.prototype.forEach.call(this.rows.querySelectorAll("select.condition-field"), function (select) {
       self.fieldOptions(select, select.value);
     });
+    Array.prototype.forEach.call(this.rows.children, function (line) { self.showChoices(line); });
+  };
+
+  /* A field of known values offers them in UIS's words (Входящий, Потерянный) as checkboxes and
+     stores their codes (in, lost); a value typed that is not one of them stays, and is warned
+     about by the check. Other fields keep the free text. */
+  FilterBuilder.prototype.showChoices = function (line) {
+    var self = this, L = this.labels;
+    var field = line.querySelector(".condition-field").value, input = line.querySelector(".condition-values");
+    var box = line.querySelector(".condition-choices"), known = (this.known || {})[field];
+    if (box) { box.remove(); }
+    input.hidden = !!known;
+    if (!known) { return; }
+    var current = input.value.split(",").map(function (v) { return v.trim(); }).filter(Boolean);
+    var lower = current.map(function (v) { return v.toLowerCase(); });
+    box = el("fieldset", {"class": "condition-choices"}, [el("legend", {text: L.values_known})]);
+    known.choices.forEach(function (choice) {
+      var id = (self.textarea.id || "filters") + "-" + Array.prototype.indexOf.call(self.rows.children, line) +
+        "-" + choice.code;
+      var box_ = el("input", {type: "checkbox", id: id, value: choice.code});
+      box_.checked = lower.indexOf(choice.code.toLowerCase()) !== -1;
+      box_.addEventListener("change", function () {
+        var chosen = Array.prototype.filter.call(box.querySelectorAll("input[type=checkbox]"), function (c) {
+          return c.checked;
+        }).map(function (c) { return c.value; });
+        // Typed values that are no choice are kept, so the check can name them.
+        var codes = known.choices.map(function (c) { return c.code.toLowerCase(); });
+        var others = input.value.split(",").map(function (v) { return v.trim(); })
+          .filter(function (v) { return v && codes.indexOf(v.toLowerCase()) === -1; });
+        input.value = chosen.concat(others).join(", ");
+        self.sync();
+      });
+      box.appendChild(el("span", {"class": "condition-choice"}, [
+        box_, el("label", {"for": id, text: choice.label + " (" + choice.code + ")"})
+      ]));
+    });
+    if (known.note) { box.appendChild(el("p", {"class": "help", text: known.note})); }
+    input.insertAdjacentElement("afterend", box);
   };
 
   FilterBuilder.prototype.addRow = function (row) {
@@ -646,7 +691,12 @@
     var remove = el("button", {type: "button", "class": "button remove-condition", text: "×",
       "aria-label": format(L.remove_condition, {number: number})});
     var line = el("div", {"class": "filter-row"}, [field, mode, values, remove]);
-    [field, mode].forEach(function (node) { node.addEventListener("change", function () { self.sync(); }); });
+    mode.addEventListener("change", function () { self.sync(); });
+    field.addEventListener("change", function () {
+      values.value = "";  // another field's values mean nothing here
+      self.showChoices(line);
+      self.sync();
+    });
     values.addEventListener("input", function () { self.sync(); });
     values.addEventListener("keydown", function (event) { if (event.key === "Enter") { event.preventDefault(); } });
     remove.addEventListener("click", function (event) {
@@ -656,6 +706,7 @@
       self.add.focus();
     });
     this.rows.appendChild(line);
+    this.showChoices(line);
     this.refresh();
     return line;
   };
