@@ -384,7 +384,7 @@ def _say_notes(request: HttpRequest, form: Any) -> None:
 class NotificationInline(PortalStackedInline):
     model = Notification
     form = NotificationForm
-    fields = ["name", "url", "communication_type", "filters", "body", "active"]
+    fields = ["name", "url", "communication_type", "filters", "body", "headers", "active"]
 
     def get_extra(self, request: HttpRequest, obj: Operation | None = None, **kwargs: Any) -> int:
         """A blank form only for an operation without notifications; else "Add another" makes one."""

@@ -121,6 +121,7 @@ def check_view(request: HttpRequest) -> JsonResponse:
         url=str(draft.get("url", "")),
         body=str(draft.get("body", "")),
         filters_text=str(draft.get("filters", "")),
+        headers_text=str(draft.get("headers", "")),
     )
     return JsonResponse(
         {
@@ -193,6 +194,7 @@ def trial_send_view(request: HttpRequest) -> JsonResponse:
         values=values,
         client=default_client(),
         policy=outbound_policy(),
+        headers=editor.parse_headers_text(str(draft.get("headers", ""))),
     )
     if result.sent:
         audit.record_test_send(

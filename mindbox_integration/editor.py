@@ -115,6 +115,18 @@ def parse_filters_text(text: str) -> tuple[object, list[str]]:
         ]
 
 
+def parse_headers_text(text: str) -> dict[str, str]:
+    """The optional headers as typed, for a test send: an object of texts, else none (the check
+    says what is wrong with them)."""
+    try:
+        headers = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError:
+        return {}
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        return {}
+    return headers
+
+
 MNEMONIC_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
@@ -177,6 +189,7 @@ def check_draft(
     url: str,
     body: str,
     filters_text: str,
+    headers_text: str = "",
 ) -> DraftCheck:
     """What saving would say about the draft. Without an operation yet (a new notification on
     its own page), the URL's operation is not compared with one."""
@@ -187,6 +200,10 @@ def check_draft(
         )
     known = known_mnemonics(account_id=account_id, communication_type=communication_type)
     filters, filter_errors = parse_filters_text(filters_text)
+    try:
+        headers: object = json.loads(headers_text) if headers_text.strip() else {}
+    except json.JSONDecodeError:
+        headers = []  # not an object: validate_headers says so
     errors = validation.notification_errors(
         operation_name=operation_name if operation_name is not None else validation.url_operation(url),
         communication_type=communication_type,
@@ -194,6 +211,7 @@ def check_draft(
         body=body,
         filters=filters if not filter_errors else {},
         known_mnemonics=known,
+        headers=headers,
     )
     if filter_errors:
         errors["filters"] = filter_errors

@@ -162,11 +162,12 @@ class NotificationBodyWidget(forms.Textarea):
 class NotificationForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = Notification
-        fields = ["operation", "name", "url", "communication_type", "filters", "body", "active"]
+        fields = ["operation", "name", "url", "communication_type", "filters", "body", "headers", "active"]
         widgets = {
             "url": forms.TextInput(attrs={"class": "vLargeTextField", "size": 110}),
             "body": NotificationBodyWidget(attrs={"rows": 12, "cols": 100, "class": "mono", "spellcheck": "false"}),
             "filters": forms.Textarea(attrs={"rows": 4, "cols": 100, "class": "mono", "spellcheck": "false"}),
+            "headers": forms.Textarea(attrs={"rows": 2, "cols": 100, "class": "mono", "spellcheck": "false"}),
         }
         help_texts = {
             "url": _(
@@ -175,6 +176,10 @@ class NotificationForm(forms.ModelForm):  # type: ignore[type-arg]
             "body": _('Mindbox\'s JSON with UIS mnemonics as values: "fullName": {{visitor_name}}'),
             "filters": _(
                 'Optional: {"match": "all", "conditions": [{"field": "direction", "mode": "include", "values": ["in"]}]}'
+            ),
+            "headers": _(
+                'Optional, only if the operation\'s spec in Mindbox asks for them: {"User-Agent": "Acme", '
+                '"X-Customer-IP": "{{mnemonic}}"}; a header whose value comes out empty is not sent.'
             ),
         }
 
@@ -187,6 +192,9 @@ class NotificationForm(forms.ModelForm):  # type: ignore[type-arg]
 
     def clean_filters(self) -> Any:
         return self.cleaned_data.get("filters") or {}  # an emptied field means no conditions
+
+    def clean_headers(self) -> Any:
+        return self.cleaned_data.get("headers") or {}  # an emptied field means none
 
     def clean_url(self) -> str:
         url, note = validation.fill_url(self.cleaned_data.get("url") or "")
@@ -211,6 +219,7 @@ class NotificationForm(forms.ModelForm):  # type: ignore[type-arg]
             body=data.get("body", ""),
             filters=data.get("filters"),
             known_mnemonics=known,
+            headers=data.get("headers"),
         )
         for field, messages in errors.items():
             for message in messages:

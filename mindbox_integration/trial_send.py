@@ -16,7 +16,7 @@ from mindbox_integration.crypto import KeyUnavailable
 from mindbox_integration.mindbox.client import MindboxClient, with_transaction_id
 from mindbox_integration.mindbox.guard import Policy
 from mindbox_integration.models import MindboxIntegration
-from notifications.rendering import TemplateError, compile_body, compile_url, template_at
+from notifications.rendering import TemplateError, compile_body, compile_headers, compile_url, template_at
 
 MASKED_KEY = "SecretKey ••••••••"
 
@@ -51,29 +51,36 @@ def send_draft(
     values: Mapping[str, Any],
     client: MindboxClient,
     policy: Policy,
+    headers: Mapping[str, str] | None = None,
 ) -> TrialResult:
     """Render and send once; the answer is classified as a delivery's would be."""
     try:
         rendered_body = compile_body(body).render_json(values)
         rendered_url = compile_url(url).render(values)
+        extra = compile_headers(headers or {}).render(values)
     except TemplateError as exc:
         return TrialResult(error=_("cannot render: %(error)s") % {"error": exc})
     if not url.strip():
         return TrialResult(error=_("URL: paste the operation's URL from Mindbox"))
     transaction_id = str(uuid.uuid4())
-    headers = {"Content-Type": "application/json; charset=utf-8", "Accept": "application/json"}
+    shown = {**extra, "Content-Type": "application/json; charset=utf-8", "Accept": "application/json"}
     try:
         key = services.secret_key(integration=integration)
     except KeyUnavailable as exc:
         return TrialResult(error=str(exc))
     if key:
-        headers["Authorization"] = MASKED_KEY
+        shown["Authorization"] = MASKED_KEY
     outcome = client.send(
-        url=rendered_url, body=rendered_body, secret_key=key, transaction_id=transaction_id, policy=policy
+        url=rendered_url,
+        body=rendered_body,
+        secret_key=key,
+        transaction_id=transaction_id,
+        policy=policy,
+        headers=extra,
     )
     return TrialResult(
         request_url=with_transaction_id(rendered_url, transaction_id),
-        request_headers=headers,
+        request_headers=shown,
         request_body=rendered_body,
         sent=not outcome.refused,
         outcome=outcome.kind.value,

@@ -2,6 +2,7 @@
 Each function returns messages that say what to fix; an empty list means valid."""
 
 import json
+import re
 from collections.abc import Collection
 from urllib.parse import parse_qsl, urlsplit
 
@@ -13,9 +14,18 @@ from mindbox_integration.mindbox.placeholders import DEVICE_UUID_MNEMONIC, fill_
 from notifications.filter_fields import known_fields, never_matching
 from notifications.filters import validate_filters
 from notifications.mnemonics import CommunicationType, sample_values
-from notifications.rendering import TemplateError, compile_body, compile_url
+from notifications.rendering import (
+    HEADER_NAMES,
+    TemplateError,
+    compile_body,
+    compile_headers,
+    compile_url,
+    header_name,
+    header_value_ok,
+)
 
 MINDBOX_PATHS = ("/v3/operations/sync", "/v3/operations/async")
+MNEMONIC_TEXT_RE = re.compile(r"\{\{.*?\}\}")
 
 
 def _unknown(names: Collection[str], known: Collection[str]) -> list[str]:
@@ -152,6 +162,40 @@ def validate_body(body: str, *, communication_type: str, known_mnemonics: Collec
     return []
 
 
+def validate_headers(headers: object, *, communication_type: str, known_mnemonics: Collection[str]) -> list[str]:
+    """The optional headers: an object of offered names (X-Customer-IP, User-Agent) to text
+    with mnemonics, each fixed part printable ASCII; a fixed X-Customer-IP an IP address."""
+    if headers in (None, {}):
+        return []
+    if not isinstance(headers, dict):
+        return [_('Headers: must be an object, such as {"User-Agent": "Acme"}')]
+    errors = []
+    for name, value in headers.items():
+        known = header_name(str(name))
+        if known is None:
+            errors.append(
+                _("Headers: %(name)s is not offered; only %(names)s") % {"name": name, "names": ", ".join(HEADER_NAMES)}
+            )
+            continue
+        if not isinstance(value, str) or not value.strip():
+            errors.append(_("Headers: %(name)s needs a value (text or a mnemonic)") % {"name": known})
+            continue
+        try:
+            template = compile_headers({known: value})
+        except TemplateError as exc:
+            errors.append(_("Headers: %(error)s") % {"error": exc})
+            continue
+        unknown = _unknown(template.mnemonics, known_mnemonics)
+        if unknown:
+            errors.append(_unknown_message(_("Headers"), unknown, communication_type))
+        fixed = MNEMONIC_TEXT_RE.sub("", value)
+        if fixed and not header_value_ok("User-Agent", fixed):
+            errors.append(_("Headers: %(name)s may hold only Latin letters, digits and punctuation") % {"name": known})
+        elif not template.mnemonics and not header_value_ok(known, value.strip()):
+            errors.append(_("Headers: %(name)s must be an IP address, such as 203.0.113.7") % {"name": known})
+    return errors
+
+
 def validate_notification_filters(filters: object, *, known_mnemonics: Collection[str]) -> list[str]:
     errors = validate_filters(filters, known_fields=known_mnemonics)
     return [_("Filter conditions: %(error)s") % {"error": m} for m in errors]
@@ -165,6 +209,7 @@ def notification_errors(
     body: str,
     filters: object,
     known_mnemonics: Collection[str],
+    headers: object = None,
 ) -> dict[str, list[str]]:
     """All checks of one notification, by field; only fields with errors appear."""
     errors = {
@@ -178,6 +223,7 @@ def notification_errors(
         ),
         "body": validate_body(body, communication_type=communication_type, known_mnemonics=known_mnemonics),
         "filters": validate_notification_filters(filters, known_mnemonics=known_mnemonics),
+        "headers": validate_headers(headers, communication_type=communication_type, known_mnemonics=known_mnemonics),
     }
     return {field: messages for field, messages in errors.items() if messages}
 

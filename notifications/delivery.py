@@ -416,7 +416,7 @@ def _send(batch: _Batch, client: MindboxClient) -> None:
         [DeliveryAttempt(delivery=delivery, transaction_id=delivery.transaction_id) for delivery, _ in batch.to_send]
     )
     requests = [
-        Request(url=d.url, body=d.body, secret_key=key, transaction_id=str(d.transaction_id))
+        Request(url=d.url, body=d.body, secret_key=key, transaction_id=str(d.transaction_id), headers=d.headers or {})
         for d, key in batch.to_send
     ]
     try:

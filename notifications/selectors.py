@@ -13,8 +13,8 @@ from notifications.models import Delivery, DeliveryAttempt, InboundEvent, Integr
 SEEN_EVENTS_LOOKBACK = 200
 
 
-def active_notification_rows(*, account_id: int, communication_type: str) -> list[tuple[int, str, str, Any]]:
-    """(pk, url, body, filters) of the active notifications of the account's active integration
+def active_notification_rows(*, account_id: int, communication_type: str) -> list[tuple[int, str, str, Any, Any]]:
+    """(pk, url, body, filters, headers) of the active notifications of the account's active integration
     for this type, oldest first."""
     return list(
         Notification.objects.filter(
@@ -24,7 +24,7 @@ def active_notification_rows(*, account_id: int, communication_type: str) -> lis
             active=True,
         )
         .order_by("pk")
-        .values_list("pk", "url", "body", "filters")
+        .values_list("pk", "url", "body", "filters", "headers")
     )
 
 

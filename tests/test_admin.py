@@ -200,6 +200,19 @@ def test_a_filter_value_in_uiss_words_is_saved_but_warned_about(admin_client, op
     assert not any("никогда не совпадёт" in str(m) for m in get_messages(response.wsgi_request))
 
 
+def test_optional_headers_are_saved_and_refused_like_the_rest(admin_client, operation):
+    response = save_notification(admin_client, operation, headers='{"Authorization": "SecretKey x"}')
+    assert response.status_code == 200
+    assert any("Authorization" in e for e in errors_of(response)), errors_of(response)
+    headers = '{"User-Agent": "Acme/1.0", "X-Customer-IP": "{{visitor_id}}"}'
+    response = save_notification(admin_client, operation, headers=headers)
+    assert response.status_code == 302, errors_of(response)
+    assert Notification.objects.get(operation=operation).headers == {
+        "User-Agent": "Acme/1.0",
+        "X-Customer-IP": "{{visitor_id}}",
+    }
+
+
 def test_keys_sent_by_uis_become_usable_mnemonics(admin_client, operation, client):
     body = '{"customer": {"customFields": {"source": {{my_custom_field}}}}}'
     assert save_notification(admin_client, operation, body=body).status_code == 200  # unknown yet

@@ -306,3 +306,26 @@ def test_an_answer_after_the_claim_expired_changes_nothing(make_account, make_no
     assert attempts[1] == ("delivered", "")
     assert attempts[0][0] == "retry" and "after the claim expired" in attempts[0][1]
     assert {r.query["transactionId"] for r in mindbox.requests} == {str(delivery.transaction_id)}
+
+
+def test_the_notifications_optional_headers_are_sent_as_rendered(make_account, make_notification, client, mindbox):
+    # X-Customer-IP and User-Agent, as a Mindbox operation's spec may ask: fixed or from a mnemonic.
+    account = make_account(secret_key=KEY)
+    notification = make_notification(account)
+    notification.headers = {"User-Agent": "Acme-UIS/1.0", "X-Customer-IP": "{{customer_ip}}"}
+    notification.save()
+    sent = {}
+    for session, ip in (("h1", "203.0.113.7"), ("h2", None), ("h3", "not an address")):
+        values = {**CALL, "call_session_id": session, "customer_ip": ip}
+        result = dispatch.receive_event(
+            account=account, communication_type="calls", raw="{}", values=values, enqueue=lambda ids: None
+        )
+        delivery = Delivery.objects.get(event_id=result.event_id)
+        assert attempt_delivery(delivery_id=delivery.pk, client=client).status == "delivered"
+        sent[session] = mindbox.requests[-1].headers
+    assert sent["h1"]["User-Agent"] == "Acme-UIS/1.0" and sent["h1"]["X-Customer-IP"] == "203.0.113.7"
+    # No value, or one a header cannot carry as an address: left out, as an empty URL parameter is.
+    assert "X-Customer-IP" not in sent["h2"] and "X-Customer-IP" not in sent["h3"]
+    # They never stand in for the key or the content type.
+    assert sent["h1"]["Authorization"] == f"SecretKey {KEY}"
+    assert sent["h1"]["Content-Type"] == "application/json; charset=utf-8"

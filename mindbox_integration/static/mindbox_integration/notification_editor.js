@@ -145,7 +145,7 @@
 
   Editor.prototype.bind = function () {
     var self = this;
-    ["body", "url", "filters"].forEach(function (name) {
+    ["body", "url", "filters", "headers"].forEach(function (name) {
       var field = self.field(name);
       if (field) { field.addEventListener("input", function () { self.scheduleCheck(CHECK_DELAY); }); }
     });
@@ -264,6 +264,7 @@
       url: this.value("url"),
       body: this.value("body"),
       filters: this.value("filters"),
+      headers: this.value("headers"),
       event: this.source.value
     };
   };
