@@ -306,3 +306,22 @@ def delivery_timeline(*, delivery: Delivery) -> list[TimelineEntry]:
         )
     )
     return entries
+
+
+def same_call_events(*, event: InboundEvent) -> list[InboundEvent]:
+    """The account's other events of the same call session (other UIS event types: one call
+    brings several, and a UIS notification subscribed to several posts each), oldest first.
+    Calls only: their identity is `call:<session>:<event type>`."""
+    if event.communication_type != "calls" or not event.identity.startswith("call:"):
+        return []
+    session = event.values.get("call_session_id") if isinstance(event.values, dict) else None
+    if session in (None, ""):
+        return []
+    return list(
+        InboundEvent.objects.filter(
+            account_id=event.account_id, communication_type="calls", identity__startswith=f"call:{session}:"
+        )
+        .exclude(pk=event.pk)
+        .order_by("received_at", "pk")
+        .only("pk", "identity", "received_at", "values")
+    )

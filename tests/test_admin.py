@@ -213,6 +213,36 @@ def test_optional_headers_are_saved_and_refused_like_the_rest(admin_client, oper
     }
 
 
+def test_the_set_up_block_says_which_uis_event_to_subscribe_per_type(admin_client, integration):
+    activate(admin_client, integration)
+    page = admin_client.get(integration_url(integration)).content.decode()
+    advice = dict(re.findall(r'<p class="subscribe-advice" data-type="(\w+)">(.*?)</p>', page, re.S))
+    assert "«Завершение звонка»" in advice["calls"] and "по разу на каждое" in advice["calls"]
+    assert "«Офлайн-заявка»" in advice["offline_requests"]
+    assert "«Заявка такси»" in advice["taxi_requests"]
+
+
+def test_the_event_log_shows_a_call_that_brought_several_event_types(admin_client, operation, client):
+    token = services.rotate_inbound_token(account=operation.integration.account, actor="tests")
+    url = f"/api/uis/events/calls/?token={token}"
+    ids = []
+    for kind in ("incoming_call", "call_finished"):
+        values = {"call_session_id": 998677427, "notification_mnemonic": kind, "direction": "in"}
+        response = client.post(url, json.dumps(values), content_type="application/json")
+        assert response.status_code == 202, response.content
+        ids.append(response.json()["event_id"])
+    other = client.post(
+        url,
+        json.dumps({"call_session_id": 5, "notification_mnemonic": "call_finished"}),
+        content_type="application/json",
+    )
+    page = admin_client.get(reverse("admin:notifications_inboundevent_change", args=[ids[1]])).content.decode()
+    assert "Этот звонок принёс ещё 1 событие другого типа" in page
+    assert f"№{ids[0]} incoming_call" in page and "Завершение звонка" in page
+    alone = admin_client.get(reverse("admin:notifications_inboundevent_change", args=[other.json()["event_id"]]))
+    assert "Этот звонок принёс" not in alone.content.decode()
+
+
 def test_keys_sent_by_uis_become_usable_mnemonics(admin_client, operation, client):
     body = '{"customer": {"customFields": {"source": {{my_custom_field}}}}}'
     assert save_notification(admin_client, operation, body=body).status_code == 200  # unknown yet

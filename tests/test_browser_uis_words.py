@@ -108,3 +108,34 @@ def test_filter_conditions_in_uiss_words_store_codes_and_warn(page, shot, live_s
     expect(page.locator(".messagelist .warning")).to_contain_text("«Входящий» никогда не совпадёт")
     assert Notification.objects.get(operation=operation).filters["conditions"][0]["values"] == ["Входящий"]
     shot(page, "saved-with-warning")
+
+
+def test_which_uis_event_to_subscribe_and_a_call_that_brought_several(page, shot, live_server, make_account):
+    import requests
+
+    account = make_account(name="Alpha")
+    make_manager(account)
+    log_in(page, live_server.url, "manager")
+    page.goto(reverse("admin:mindbox_integration_mindboxintegration_change", args=[account.mindbox.pk]))
+    advice = page.locator('.subscribe-advice[data-type="calls"]')
+    expect(advice).to_contain_text("Событие, на которое подписать уведомление в UIS: «Завершение звонка»")
+    expect(advice).to_contain_text("по разу на каждое")
+    expect(page.locator('.subscribe-advice[data-type="taxi_requests"]')).to_contain_text("«Заявка такси»")
+    advice.scroll_into_view_if_needed()
+    shot(page, "set-up-advice")
+
+    # UIS subscribed to two events of one call: the event log says so, with a link to the other.
+    url = f"{live_server.url}/api/uis/events/calls/?token={account.inbound_token}"
+    ids = [
+        requests.post(url, json={"call_session_id": 998677427, "notification_mnemonic": kind}, timeout=10).json()[
+            "event_id"
+        ]
+        for kind in ("incoming_call", "call_finished")
+    ]
+    page.goto(reverse("admin:notifications_inboundevent_change", args=[ids[1]]))
+    same = page.locator(".same-call")
+    expect(same).to_contain_text("Этот звонок принёс ещё 1 событие другого типа")
+    expect(page.locator(".field-same_call")).to_contain_text("«Завершение звонка»")
+    shot(page, "same-call-events")
+    same.get_by_role("link", name=f"№{ids[0]} incoming_call").click()
+    expect(page.locator(".field-same_call")).to_contain_text(f"№{ids[1]} call_finished")
