@@ -20,6 +20,7 @@ from notifications.filter_fields import known_fields
 from notifications.mnemonics import CATALOGUE, DEVICE_UUID, mnemonics_for, sample_values
 from notifications.models import InboundEvent
 from notifications.rendering import TemplateError, compile_body, compile_url, json_error_reason
+from notifications.selectors import Arrivals, arrivals
 
 RECENT_EVENTS = 10
 
@@ -48,6 +49,8 @@ class PaletteEntry:
     meaning: str  # translated
     sample: Any
     seen: bool = False  # sent by UIS to this account, not in the catalogue
+    arrived: int = 0  # events of the last `of` in which it came with a value
+    of: int = 0  # the account's recent events of the type looked at (0: none yet, or no account)
 
 
 def palette(*, account_id: int | None, communication_type: str) -> list[PaletteEntry]:
@@ -56,10 +59,25 @@ def palette(*, account_id: int | None, communication_type: str) -> list[PaletteE
     if communication_type not in CATALOGUE:
         return []
     catalogue = mnemonics_for(communication_type)
-    entries = [PaletteEntry(name=m.name, meaning=_(m.meaning), sample=m.sample) for m in catalogue.values()]
+    seen = (
+        arrivals(account_id=account_id, communication_type=communication_type)
+        if account_id is not None
+        else Arrivals(total=0, counts={})
+    )
+    entries = [
+        PaletteEntry(name=m.name, meaning=_(m.meaning), sample=m.sample, arrived=seen.of(m.name), of=seen.total)
+        for m in catalogue.values()
+    ]
     extra = known_mnemonics(account_id=account_id, communication_type=communication_type) - set(catalogue)
     entries += [
-        PaletteEntry(name=name, meaning=_("sent by UIS to this account"), sample=None, seen=True)
+        PaletteEntry(
+            name=name,
+            meaning=_("sent by UIS to this account"),
+            sample=None,
+            seen=True,
+            arrived=seen.of(name),
+            of=seen.total,
+        )
         for name in sorted(extra)
     ]
     return entries
@@ -217,6 +235,11 @@ def check_draft(
         errors["filters"] = filter_errors
     unknown = _mnemonics_of(url, body) - known
     warnings = [] if errors else validation.filter_warnings(filters, communication_type=communication_type)
+    if not errors and account_id is not None:
+        seen = arrivals(account_id=account_id, communication_type=communication_type)
+        warnings += validation.arrival_warnings(
+            url=url, body=body, communication_type=communication_type, arrived=seen.counts, total=seen.total
+        )
     return DraftCheck(
         errors=errors,
         unknown=sorted(unknown),

@@ -13,6 +13,7 @@ from django.views.decorators.debug import sensitive_variables
 from mindbox_integration import services, validation
 from mindbox_integration.models import MindboxIntegration, Notification, Operation
 from mindbox_integration.selectors import known_mnemonics
+from notifications.selectors import arrivals
 
 
 class MindboxIntegrationForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -92,6 +93,7 @@ def editor_labels() -> dict[str, str]:
         "preview_values": gettext("Values for the preview"),
         "sample_values": gettext("sample values"),
         "sample_of": gettext("sample: %(value)s"),
+        "arrived_of": gettext("in %(count)s of the last %(total)s"),
         "event_values": gettext("event %(event)s"),
         "preview_url": gettext("URL"),
         "preview_body": gettext("Body"),
@@ -226,4 +228,12 @@ class NotificationForm(forms.ModelForm):  # type: ignore[type-arg]
                 self.add_error(field, message)
         if not errors:
             self.warnings += validation.filter_warnings(data.get("filters"), communication_type=ctype)
+            seen = arrivals(account_id=operation.integration.account_id, communication_type=ctype)
+            self.warnings += validation.arrival_warnings(
+                url=data.get("url", ""),
+                body=data.get("body", ""),
+                communication_type=ctype,
+                arrived=seen.counts,
+                total=seen.total,
+            )
         return data

@@ -3,7 +3,7 @@ Each function returns messages that say what to fix; an empty list means valid."
 
 import json
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from urllib.parse import parse_qsl, urlsplit
 
 from django.conf import settings
@@ -226,6 +226,29 @@ def notification_errors(
         "headers": validate_headers(headers, communication_type=communication_type, known_mnemonics=known_mnemonics),
     }
     return {field: messages for field, messages in errors.items() if messages}
+
+
+def arrival_warnings(
+    *, url: str, body: str, communication_type: str, arrived: Mapping[str, int], total: int
+) -> list[str]:
+    """Mnemonics the URL or body relies on that came with a value in none of the account's
+    recent events of the type: saved (UIS may yet send them), but said, since until then nothing
+    reaches Mindbox for them. Silent while the account has no events of the type."""
+    if total == 0:
+        return []
+    try:
+        names = set(compile_body(body).mnemonics) | set(compile_url(url).mnemonics)
+    except TemplateError:
+        return []  # the errors say what is wrong
+    return [
+        _(
+            "%(name)s came with a value in none of the last %(total)d events of type %(type)s: until UIS "
+            "sends it, nothing reaches Mindbox for it"
+        )
+        % {"name": "{{" + name + "}}", "total": total, "type": _type_label(communication_type)}
+        for name in sorted(names)
+        if arrived.get(name, 0) == 0
+    ]
 
 
 def filter_warnings(filters: object, *, communication_type: str) -> list[str]:

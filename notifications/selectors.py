@@ -9,6 +9,7 @@ from django.db.models import Count, Q, QuerySet
 
 from mindbox_integration.models import MindboxIntegration, Notification, Operation
 from notifications.models import Delivery, DeliveryAttempt, InboundEvent, IntegrationHealth
+from notifications.rendering import has_value
 
 SEEN_EVENTS_LOOKBACK = 200
 
@@ -43,6 +44,33 @@ def seen_mnemonics(*, account_id: int, communication_type: str) -> set[str]:
         if isinstance(values, dict):
             names.update(values)
     return names
+
+
+@dataclass(frozen=True)
+class Arrivals:
+    """How often each key came with a value in the account's recent events of a type: public call
+    bodies rarely carry visitor_name, visitor_email or utm_*, so a manager should see it."""
+
+    total: int  # events looked at (at most SEEN_EVENTS_LOOKBACK)
+    counts: dict[str, int]  # key -> events where it had a value (absent keys: 0)
+
+    def of(self, name: str) -> int:
+        return self.counts.get(name, 0)
+
+
+def arrivals(*, account_id: int, communication_type: str) -> Arrivals:
+    rows = list(
+        InboundEvent.objects.filter(account_id=account_id, communication_type=communication_type)
+        .order_by("-received_at", "-pk")
+        .values_list("values", flat=True)[:SEEN_EVENTS_LOOKBACK]
+    )
+    counts: dict[str, int] = {}
+    for values in rows:
+        if isinstance(values, dict):
+            for key, value in values.items():
+                if has_value(value):
+                    counts[key] = counts.get(key, 0) + 1
+    return Arrivals(total=len(rows), counts=counts)
 
 
 # The statuses the integration page counts: what still waits, and what needs a manager.

@@ -243,6 +243,15 @@ def test_the_event_log_shows_a_call_that_brought_several_event_types(admin_clien
     assert "Этот звонок принёс" not in alone.content.decode()
 
 
+def test_saving_warns_when_the_body_relies_on_a_mnemonic_that_never_arrived(admin_client, operation):
+    receive_call(operation.integration.account, "s1", visitor_name="Анна")  # no phone, no e-mail
+    response = save_notification(admin_client, operation)  # GOOD_BODY uses the name and the phone
+    assert response.status_code == 302, errors_of(response)
+    said = [str(m) for m in get_messages(response.wsgi_request)]
+    assert any(m.startswith("{{contact_phone_number}} не пришла со значением ни в одном из 1 последних") for m in said)
+    assert not any("{{visitor_name}}" in m for m in said), said
+
+
 def test_keys_sent_by_uis_become_usable_mnemonics(admin_client, operation, client):
     body = '{"customer": {"customFields": {"source": {{my_custom_field}}}}}'
     assert save_notification(admin_client, operation, body=body).status_code == 200  # unknown yet

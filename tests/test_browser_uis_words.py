@@ -139,3 +139,31 @@ def test_which_uis_event_to_subscribe_and_a_call_that_brought_several(page, shot
     shot(page, "same-call-events")
     same.get_by_role("link", name=f"№{ids[0]} incoming_call").click()
     expect(page.locator(".field-same_call")).to_contain_text(f"№{ids[1]} call_finished")
+
+
+def test_the_palette_and_save_say_which_mnemonics_actually_arrive(page, shot, live_server, make_account):
+    from tests.conftest import receive_call
+
+    account = make_account(name="Alpha")
+    for n in range(3):
+        receive_call(account, f"s{n}", visitor_name="Анна")  # as public call bodies: a name, no phone
+    operation = Operation.objects.create(integration=account.mindbox, name="Zvonok")
+    make_manager(account)
+    log_in(page, live_server.url, "manager")
+    page.goto(reverse("admin:mindbox_integration_operation_change", args=[operation.pk]))
+    page.locator("#id_notifications-0-name").fill("Входящие звонки")
+    page.locator("#id_notifications-0-communication_type").select_option("calls")
+    page.locator("#id_notifications-0-url").fill(FILLED)
+    form = page.locator("#notifications-0")
+    palette = form.locator(".palette-list")
+    expect(palette.locator('li[data-name="visitor_name"] .arrived')).to_have_text("в 3 из 3 последних")
+    expect(palette.locator('li[data-name="contact_phone_number"] .arrived.never')).to_have_text("в 0 из 3 последних")
+    page.locator("#id_notifications-0-body").fill(BODY)
+    status = form.locator(".editor-check")
+    expect(status).to_contain_text("{{contact_phone_number}} не пришла со значением ни в одном из 3 последних")
+    expect(status).not_to_contain_text("{{visitor_name}}")
+    shot(page, "arrivals-in-palette-and-check")
+    page.get_by_role("button", name="Сохранить и продолжить редактирование").click()
+    expect(page.locator(".messagelist .warning")).to_contain_text("{{contact_phone_number}} не пришла")
+    assert Notification.objects.filter(operation=operation).exists()
+    shot(page, "saved-with-arrival-warning")

@@ -265,7 +265,15 @@ def test_a_manager_uses_the_endpoints_with_their_own_operation_and_event(manager
     assert palette.json()["label"] == "Звонки"
     assert [e["id"] for e in palette.json()["events"]] == [event_id]
     checked = post(manager, "check", operation=operation.pk, communication_type="calls", url=ZVONOK, body=BODY)
-    assert checked.json() == {"ok": True, "errors": {}, "unknown": [], "problems": [], "warnings": []}
+    # The account's one event carried no phone: the check says the body relies on what never came.
+    (warning,) = checked.json().pop("warnings")
+    assert warning.startswith("{{contact_phone_number}} не пришла со значением ни в одном из 1 последних")
+    assert {k: v for k, v in checked.json().items() if k != "warnings"} == {
+        "ok": True,
+        "errors": {},
+        "unknown": [],
+        "problems": [],
+    }
     previewed = post(
         manager, "preview", operation=operation.pk, communication_type="calls", url=ZVONOK, body=BODY, event=event_id
     )
@@ -315,3 +323,14 @@ def test_the_check_warns_on_a_value_that_can_never_match():
     )
     assert result.ok
     assert any("«Потерянный»" in w and "lost (Потерянный)" in w for w in result.warnings), result.warnings
+
+
+def test_the_palette_says_how_often_each_mnemonic_arrived(manager, two_accounts):
+    operation, _ = two_accounts["a"]
+    account = operation.integration.account
+    for n in range(3):
+        receive_call(account, f"more-{n}")  # visitor_name each time, never a phone
+    entries = manager.get(endpoint("palette"), {"type": "calls", "operation": operation.pk}).json()["mnemonics"]
+    by_name = {e["name"]: e for e in entries}
+    assert (by_name["visitor_name"]["arrived"], by_name["visitor_name"]["of"]) == (4, 4)
+    assert (by_name["contact_phone_number"]["arrived"], by_name["contact_phone_number"]["of"]) == (0, 4)

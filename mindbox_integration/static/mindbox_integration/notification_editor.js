@@ -370,6 +370,12 @@
       var button = el("button", {type: "button", "data-mnemonic": m.name, tabindex: "-1",
         "aria-label": format(L.insert, {name: m.name, meaning: m.meaning}), text: "{{" + m.name + "}}"});
       var parts = [button, el("span", {"class": "meaning", text: m.meaning})];
+      // How often it came in the account's recent events of the type: public call bodies rarely
+      // carry visitor_name or utm_*, so a body relying on one is seen to before Save says so.
+      if (m.of) {
+        parts.push(el("span", {"class": "arrived" + (m.arrived ? "" : " never"),
+          text: format(L.arrived_of, {count: m.arrived, total: m.of})}));
+      }
       // The catalogue's values are made up: said to be samples, never taken for data.
       if (m.sample !== null && m.sample !== undefined) {
         parts.push(el("span", {"class": "sample", text: format(L.sample_of, {value: JSON.stringify(m.sample)})}));
