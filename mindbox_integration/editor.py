@@ -258,6 +258,7 @@ class Preview:
 def preview(*, url: str, body: str, values: Mapping[str, Any]) -> Preview:
     """The request a delivery of these values would make (an /async URL gets a transactionId
     of its own per delivery; the preview shows a new one)."""
+    url, _note = validation.fill_url(url)  # as saving would store it: deviceUUID's placeholder filled
     try:
         rendered = compile_body(body).render(values)
         rendered_url = compile_url(url).render(values) if url.strip() else ""

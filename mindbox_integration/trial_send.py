@@ -11,7 +11,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
-from mindbox_integration import services
+from mindbox_integration import services, validation
 from mindbox_integration.crypto import KeyUnavailable
 from mindbox_integration.mindbox.client import MindboxClient, with_transaction_id
 from mindbox_integration.mindbox.guard import Policy
@@ -54,6 +54,7 @@ def send_draft(
     headers: Mapping[str, str] | None = None,
 ) -> TrialResult:
     """Render and send once; the answer is classified as a delivery's would be."""
+    url, _note = validation.fill_url(url)  # as saving would store it: deviceUUID's placeholder filled
     try:
         rendered_body = compile_body(body).render_json(values)
         rendered_url = compile_url(url).render(values)

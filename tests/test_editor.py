@@ -334,3 +334,12 @@ def test_the_palette_says_how_often_each_mnemonic_arrived(manager, two_accounts)
     by_name = {e["name"]: e for e in entries}
     assert (by_name["visitor_name"]["arrived"], by_name["visitor_name"]["of"]) == (4, 4)
     assert (by_name["contact_phone_number"]["arrived"], by_name["contact_phone_number"]["of"]) == (0, 4)
+
+
+def test_the_preview_renders_the_url_as_it_will_be_saved():
+    previewed = editor.preview(
+        url=ZVONOK + "&deviceUUID={UUID устройства}",
+        body=BODY,
+        values={"visitor_name": "Анна", "mindbox_device_uuid": "b7e2f4a0-1c3d-4e5f-8a9b-0c1d2e3f4a5b"},
+    )
+    assert "deviceUUID=b7e2f4a0-1c3d-4e5f-8a9b-0c1d2e3f4a5b" in previewed.url and "%7B" not in previewed.url

@@ -228,3 +228,8 @@ def test_a_key_a_header_cannot_carry_is_not_sent(client, mindbox):
     outcome = send(client, mindbox, key="sk-секрет")
     assert outcome.kind == OutcomeKind.FAILED and outcome.error == "the request could not be sent: UnicodeEncodeError"
     assert mindbox.requests == []
+
+
+def test_an_answer_nested_too_deep_is_no_answer_we_know():
+    outcome = classify(200, "[" * 100_000 + "]" * 100_000)
+    assert outcome.kind == OutcomeKind.RETRY

@@ -54,7 +54,7 @@ def _envelope(text: str) -> dict[str, Any] | None:
     HTML page from a proxy, an empty body, other JSON)."""
     try:
         payload = json.loads(text) if text else None
-    except ValueError:
+    except (ValueError, RecursionError):  # nested too deep to parse: no answer we know
         return None
     if isinstance(payload, dict) and isinstance(payload.get("status"), str):
         return payload
