@@ -43,9 +43,37 @@ class Recorded:
 @dataclass
 class Planned:
     status: int = 200
-    payload: Any = field(default_factory=lambda: {"status": "Success"})
+    payload: Any = field(default_factory=lambda: {"status": "Success"})  # bytes are sent as they are
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    content_type: str = "application/json; charset=utf-8"
+
+
+# Answers Mindbox (or what stands between) really gives, beyond Success and ValidationError
+# (../shared/domain/mindbox.md, docs/mindbox-answers.md).
+
+
+def throttled(*, status: int = 429, retry_after: str | None = None) -> Planned:
+    """Mindbox's error envelope on a throttled or unavailable request: a ProtocolError status
+    that carries the HTTP code in `httpStatusCode`."""
+    payload = {
+        "status": "ProtocolError",
+        "errorId": "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+        "errorMessage": "Too many requests" if status == 429 else "Service unavailable",
+        "httpStatusCode": status,
+    }
+    return Planned(status=status, payload=payload, headers={"Retry-After": retry_after} if retry_after else {})
+
+
+def already_processed(*, status: int = 409) -> Planned:
+    """A repeat of a transaction Mindbox has done, under a non-2xx code."""
+    return Planned(status=status, payload={"status": "TransactionAlreadyProcessed"})
+
+
+def proxy_page(*, status: int = 200) -> Planned:
+    """A 2xx that is not Mindbox's answer: a captive portal's or a proxy's HTML page."""
+    page = "<!DOCTYPE html><html><body><h1>Вход в сеть</h1><p>Примите условия.</p></body></html>"
+    return Planned(status=status, payload=page.encode(), content_type="text/html; charset=utf-8")
 
 
 class Outage(enum.StrEnum):
@@ -219,11 +247,18 @@ class _Connection(asyncio.Protocol):
         )
         delay = plan.delay or standin.delay
         if delay:
-            self.timer = loop.call_later(delay, self._write, plan.status, data, plan.headers, close)
+            self.timer = loop.call_later(delay, self._write, plan.status, data, plan.headers, close, plan.content_type)
         else:
-            self._write(plan.status, data, plan.headers, close=close)
+            self._write(plan.status, data, plan.headers, close=close, content_type=plan.content_type)
 
-    def _write(self, status: int, data: bytes, headers: dict[str, str], close: bool) -> None:
+    def _write(
+        self,
+        status: int,
+        data: bytes,
+        headers: dict[str, str],
+        close: bool,
+        content_type: str = "application/json; charset=utf-8",
+    ) -> None:
         self.timer = None
         if self.transport is None or self.transport.is_closing():
             return  # the client went away (a killed worker, a timeout): nothing to answer
@@ -233,7 +268,7 @@ class _Connection(asyncio.Protocol):
             reason = "Unknown"
         lines = [
             f"HTTP/1.1 {status} {reason}",
-            "Content-Type: application/json; charset=utf-8",
+            f"Content-Type: {content_type}",
             f"Content-Length: {len(data)}",
             *(f"{key}: {value}" for key, value in headers.items()),
         ]

@@ -293,7 +293,9 @@ if (
     raise environ.ImproperlyConfigured("SITE_LINK_RATE_* must be positive and SITE_LINK_BURST_* at least 1")
 MINDBOX_ALLOWED_HOSTS = env.list(
     "MINDBOX_ALLOWED_HOSTS",
-    default=["api.mindbox.ru", "api.s.mindbox.ru", "api.mindbox.cloud", "api.maestra.io"],
+    # Mindbox's API domain may differ per project (api-ru.mindbox.cloud is one): its domains'
+    # subdomains are allowed; the addresses a name resolves to are checked apart (guard.py).
+    default=["*.mindbox.ru", "*.mindbox.cloud", "*.maestra.io"],
 )
 MINDBOX_REQUIRE_HTTPS = env.bool("MINDBOX_REQUIRE_HTTPS", default=True)
 # Addresses or networks (127.0.0.1, 10.0.0.0/8) an allowed Mindbox host may resolve to although they

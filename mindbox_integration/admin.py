@@ -380,10 +380,19 @@ class MindboxIntegrationAdmin(AuditedModelAdmin):
         return super().response_add(request, obj, post_url_continue)
 
 
+def _say_notes(request: HttpRequest, form: Any) -> None:
+    """What saving a notification put in place of what was typed (deviceUUID's placeholder), and
+    what it saved that is likely not what was meant (a filter value that never matches)."""
+    for note in getattr(form, "notes", []):
+        messages.info(request, note)
+    for warning in getattr(form, "warnings", []):
+        messages.warning(request, warning)
+
+
 class NotificationInline(PortalStackedInline):
     model = Notification
     form = NotificationForm
-    fields = ["name", "url", "communication_type", "filters", "body", "active"]
+    fields = ["name", "url", "communication_type", "filters", "body", "headers", "active"]
 
     def get_extra(self, request: HttpRequest, obj: Operation | None = None, **kwargs: Any) -> int:
         """A blank form only for an operation without notifications; else "Add another" makes one."""
@@ -401,6 +410,11 @@ class OperationAdmin(AuditedModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Operation | None = None) -> list[str]:
         return ["integration"] if obj else []
 
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        super().save_formset(request, form, formset, change)
+        for notification_form in formset.forms:
+            _say_notes(request, notification_form)
+
 
 @admin.register(Notification)
 class NotificationAdmin(AuditedModelAdmin):
@@ -409,6 +423,10 @@ class NotificationAdmin(AuditedModelAdmin):
     list_filter = ["communication_type", "active"]
     search_fields = ["name", "operation__name", "operation__integration__account__name"]
     autocomplete_fields = ["operation"]  # served by /admin/autocomplete/, scoped like every queryset
+
+    def save_model(self, request: HttpRequest, obj: Notification, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        _say_notes(request, form)
 
     def get_urls(self) -> list[URLPattern]:
         # The editor's JSON endpoints (palette, check, preview), before the defaults' "<path:object_id>/".

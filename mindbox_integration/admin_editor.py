@@ -95,7 +95,7 @@ def palette_view(request: HttpRequest) -> JsonResponse:
     operation = _operation(request, request.GET.get("operation"))
     ctype = request.GET.get("type", "")
     if ctype not in CATALOGUE:
-        return JsonResponse({"type": ctype, "label": "", "mnemonics": [], "events": []})
+        return JsonResponse({"type": ctype, "label": "", "mnemonics": [], "filter_values": {}, "events": []})
     account_id = _account_id(operation)
     events = editor.recent_events(account_id=account_id, communication_type=ctype) if account_id is not None else []
     return JsonResponse(
@@ -103,6 +103,7 @@ def palette_view(request: HttpRequest) -> JsonResponse:
             "type": ctype,
             "label": str(CommunicationType(ctype).label),
             "mnemonics": [asdict(entry) for entry in editor.palette(account_id=account_id, communication_type=ctype)],
+            "filter_values": editor.filter_values(ctype),
             "events": [
                 {
                     "id": event.pk,
@@ -124,6 +125,7 @@ def check_view(request: HttpRequest) -> JsonResponse:
         url=str(draft.get("url", "")),
         body=str(draft.get("body", "")),
         filters_text=str(draft.get("filters", "")),
+        headers_text=str(draft.get("headers", "")),
     )
     return JsonResponse(
         {
@@ -131,6 +133,7 @@ def check_view(request: HttpRequest) -> JsonResponse:
             "errors": result.errors,
             "unknown": result.unknown,
             "problems": [asdict(problem) for problem in result.problems],
+            "warnings": result.warnings,
         }
     )
 
@@ -197,6 +200,7 @@ def trial_send_view(request: HttpRequest) -> JsonResponse:
         values=values,
         client=default_client(),
         policy=outbound_policy(),
+        headers=editor.parse_headers_text(str(draft.get("headers", ""))),
     )
     if result.sent:
         audit.record_test_send(

@@ -6,6 +6,8 @@ from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, register
 
+from mindbox_integration.mindbox import guard
+
 
 @register(Tags.security, deploy=True)
 def field_encryption_key(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
@@ -35,3 +37,16 @@ def field_encryption_keys_are_fernet_keys(app_configs: Any = None, **kwargs: Any
                 )
             )
     return errors
+
+
+@register(Tags.security)
+def mindbox_allowed_hosts_are_readable(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """An entry the guard cannot read allows nothing: say so at start-up, not at the first send."""
+    return [
+        Error(
+            f"MINDBOX_ALLOWED_HOSTS: {entry!r} allows no host. Write a host (api.mindbox.ru), host:port, "
+            "or *.domain for its subdomains (*.mindbox.cloud).",
+            id="mindbox_integration.E003",
+        )
+        for entry in guard.unreadable_hosts(settings.MINDBOX_ALLOWED_HOSTS)
+    ]

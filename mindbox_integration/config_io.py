@@ -47,11 +47,12 @@ _NOTIFICATION_KEYS: dict[str, type] = {
     "communication_type": str,
     "filters": dict,
     "body": str,
+    "headers": dict,
     "active": bool,
 }
 
 
-_NULLABLE = {"inbound_token", "secret_key", "filters", "send_rate_limit"}  # null means "absent" for these
+_NULLABLE = {"inbound_token", "secret_key", "filters", "headers", "send_rate_limit"}  # null means "absent" for these
 _SECRET_KEYS = {"inbound_token", "secret_key"}
 MIN_TOKEN_LENGTH = 32  # characters: a given token should carry about as much as the 32 random bytes we make
 
@@ -119,6 +120,7 @@ def _validate_notification(
         body=str(notification.get("body") or ""),
         filters=notification.get("filters") or {},
         known_mnemonics=known_mnemonics(account_id=account_id, communication_type=ctype),
+        headers=notification.get("headers") or {},
     )
     for key, messages in found.items():
         errors.extend(f"{path}.{key}: {m}" for m in messages)
@@ -324,14 +326,19 @@ def import_config(data: Any, *, actor: Actor, replace_tokens: bool = False) -> I
                     summary.unchanged += 1
                 for nt in op.get("notifications") or []:
                     notification = Notification.objects.filter(operation=operation, name=nt["name"]).first()
+                    url, note = validation.fill_url(nt["url"])
+                    said = [note] if note else []
+                    said += validation.filter_warnings(nt.get("filters"), communication_type=nt["communication_type"])
+                    summary.changes += [f"{op_label} notification {nt['name']}: {line}" for line in said]
                     _assign(
                         notification or Notification(operation=operation),
                         {
                             "name": nt["name"],
-                            "url": nt["url"].strip(),
+                            "url": url,
                             "communication_type": nt["communication_type"],
                             "filters": nt.get("filters") or {},
                             "body": nt["body"],
+                            "headers": nt.get("headers") or {},
                             "active": nt.get("active", True),
                         },
                         summary,
@@ -364,6 +371,7 @@ def export_config() -> dict[str, Any]:
                                 "body": n.body,
                                 "active": n.active,
                             }
+                            | ({"headers": n.headers} if n.headers else {})  # optional: absent when none
                             for n in operation.notifications.order_by("name")
                         ],
                     }

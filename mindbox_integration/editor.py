@@ -6,7 +6,7 @@ import json
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
@@ -14,13 +14,34 @@ from django.utils.translation import gettext as _
 
 from mindbox_integration import validation
 from mindbox_integration.mindbox.client import with_transaction_id
+from mindbox_integration.mindbox.placeholders import placeholders
 from mindbox_integration.selectors import known_mnemonics
+from notifications.filter_fields import known_fields
 from notifications.mnemonics import CATALOGUE, DEVICE_UUID, mnemonics_for, sample_values
 from notifications.models import InboundEvent
 from notifications.nesting import MAX_CONFIG_DEPTH, deeper_than
 from notifications.rendering import TemplateError, compile_body, compile_url, json_error_reason
+from notifications.selectors import Arrivals, arrivals
 
 RECENT_EVENTS = 10
+
+
+@dataclass(frozen=True)
+class FieldChoice:
+    code: str
+    label: str  # translated: UIS's word
+
+
+def filter_values(communication_type: str) -> dict[str, dict[str, Any]]:
+    """The filter builder's offer for the fields of known values: each value's code (stored)
+    with UIS's word for it, and how a derived field is derived."""
+    return {
+        name: {
+            "choices": [asdict(FieldChoice(code=c.code, label=_(c.label))) for c in known.choices],
+            "note": _(known.note) if known.note else "",
+        }
+        for name, known in known_fields(communication_type).items()
+    }
 
 
 @dataclass(frozen=True)
@@ -29,6 +50,8 @@ class PaletteEntry:
     meaning: str  # translated
     sample: Any
     seen: bool = False  # sent by UIS to this account, not in the catalogue
+    arrived: int = 0  # events of the last `of` in which it came with a value
+    of: int = 0  # the account's recent events of the type looked at (0: none yet, or no account)
 
 
 def palette(*, account_id: int | None, communication_type: str) -> list[PaletteEntry]:
@@ -37,10 +60,25 @@ def palette(*, account_id: int | None, communication_type: str) -> list[PaletteE
     if communication_type not in CATALOGUE:
         return []
     catalogue = mnemonics_for(communication_type)
-    entries = [PaletteEntry(name=m.name, meaning=_(m.meaning), sample=m.sample) for m in catalogue.values()]
+    seen = (
+        arrivals(account_id=account_id, communication_type=communication_type)
+        if account_id is not None
+        else Arrivals(total=0, counts={})
+    )
+    entries = [
+        PaletteEntry(name=m.name, meaning=_(m.meaning), sample=m.sample, arrived=seen.of(m.name), of=seen.total)
+        for m in catalogue.values()
+    ]
     extra = known_mnemonics(account_id=account_id, communication_type=communication_type) - set(catalogue)
     entries += [
-        PaletteEntry(name=name, meaning=_("sent by UIS to this account"), sample=None, seen=True)
+        PaletteEntry(
+            name=name,
+            meaning=_("sent by UIS to this account"),
+            sample=None,
+            seen=True,
+            arrived=seen.of(name),
+            of=seen.total,
+        )
         for name in sorted(extra)
     ]
     return entries
@@ -76,6 +114,7 @@ class DraftCheck:
     unknown: list[str] = field(default_factory=list)  # mnemonics of the body and URL that are not known
     # The messages of errors in order, then each unknown mnemonic where it stands.
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what saving would save but say (not errors)
 
     @property
     def ok(self) -> bool:
@@ -95,6 +134,18 @@ def parse_filters_text(text: str) -> tuple[object, list[str]]:
             _("Filter conditions: not valid JSON: %(error)s at line %(line)d, column %(column)d")
             % {"error": json_error_reason(exc), "line": exc.lineno, "column": exc.colno}
         ]
+
+
+def parse_headers_text(text: str) -> dict[str, str]:
+    """The optional headers as typed, for a test send: an object of texts, else none (the check
+    says what is wrong with them)."""
+    try:
+        headers = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError:
+        return {}
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        return {}
+    return headers
 
 
 MNEMONIC_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -159,6 +210,7 @@ def check_draft(
     url: str,
     body: str,
     filters_text: str,
+    headers_text: str = "",
 ) -> DraftCheck:
     """What saving would say about the draft. Without an operation yet (a new notification on
     its own page), the URL's operation is not compared with one."""
@@ -169,6 +221,10 @@ def check_draft(
         )
     known = known_mnemonics(account_id=account_id, communication_type=communication_type)
     filters, filter_errors = parse_filters_text(filters_text)
+    try:
+        headers: object = json.loads(headers_text) if headers_text.strip() else {}
+    except json.JSONDecodeError:
+        headers = []  # not an object: validate_headers says so
     errors = validation.notification_errors(
         operation_name=operation_name if operation_name is not None else validation.url_operation(url),
         communication_type=communication_type,
@@ -176,12 +232,22 @@ def check_draft(
         body=body,
         filters=filters if not filter_errors else {},
         known_mnemonics=known,
+        headers=headers,
     )
     if filter_errors:
         errors["filters"] = filter_errors
     unknown = _mnemonics_of(url, body) - known
+    warnings = [] if errors else validation.filter_warnings(filters, communication_type=communication_type)
+    if not errors and account_id is not None:
+        seen = arrivals(account_id=account_id, communication_type=communication_type)
+        warnings += validation.arrival_warnings(
+            url=url, body=body, communication_type=communication_type, arrived=seen.counts, total=seen.total
+        )
     return DraftCheck(
-        errors=errors, unknown=sorted(unknown), problems=_problems(errors, url=url, body=body, unknown=unknown)
+        errors=errors,
+        unknown=sorted(unknown),
+        problems=_problems(errors, url=url, body=body, unknown=unknown),
+        warnings=warnings,
     )
 
 
@@ -195,6 +261,7 @@ class Preview:
 def preview(*, url: str, body: str, values: Mapping[str, Any]) -> Preview:
     """The request a delivery of these values would make (an /async URL gets a transactionId
     of its own per delivery; the preview shows a new one)."""
+    url, _note = validation.fill_url(url)  # as saving would store it: deviceUUID's placeholder filled
     try:
         rendered = compile_body(body).render(values)
         rendered_url = compile_url(url).render(values) if url.strip() else ""
@@ -226,6 +293,7 @@ def recent_events(*, account_id: int, communication_type: str, limit: int = RECE
 class FilledUrl:
     url: str  # "" when it could not be built
     errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what was put in place of a placeholder
 
 
 def _is_placeholder(endpoint: str) -> bool:
@@ -280,5 +348,13 @@ def fill_mindbox_url(*, pasted: str, endpoint_id: str, operation_name: str | Non
         )
     if device_uuid and "deviceUUID" not in query:
         pairs.append(("deviceUUID", "{{" + DEVICE_UUID.name + "}}"))
-    url = urlunsplit((parts.scheme, parts.netloc, parts.path, _query_text(pairs), ""))
-    return FilledUrl(url=url, errors=errors)
+    url, note = validation.fill_url(urlunsplit((parts.scheme, parts.netloc, parts.path, _query_text(pairs), "")))
+    # Any other {...} of Mindbox's description is the user's to fill (endpointId's is said above).
+    endpoint = dict(parse_qsl(urlsplit(url).query)).get("endpointId", "")
+    errors += [
+        _("The URL still has the placeholder %(placeholder)s: put the real value in its place")
+        % {"placeholder": placeholder}
+        for placeholder in placeholders(url)
+        if placeholder not in endpoint
+    ]
+    return FilledUrl(url=url, errors=errors, notes=[note] if note else [])

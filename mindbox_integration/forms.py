@@ -15,6 +15,7 @@ from mindbox_integration import services, validation
 from mindbox_integration.models import MindboxIntegration, Notification, Operation
 from mindbox_integration.selectors import known_mnemonics
 from notifications.nesting import MAX_CONFIG_DEPTH, deeper_than
+from notifications.selectors import arrivals
 
 
 class MindboxIntegrationForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -93,6 +94,8 @@ def editor_labels() -> dict[str, str]:
         "preview_button": gettext("Preview"),
         "preview_values": gettext("Values for the preview"),
         "sample_values": gettext("sample values"),
+        "sample_of": gettext("sample: %(value)s"),
+        "arrived_of": gettext("in %(count)s of the last %(total)s"),
         "event_values": gettext("event %(event)s"),
         "preview_url": gettext("URL"),
         "preview_body": gettext("Body"),
@@ -111,6 +114,7 @@ def editor_labels() -> dict[str, str]:
         "include": gettext("Include"),
         "exclude": gettext("Exclude"),
         "values": gettext("Values, comma-separated"),
+        "values_known": gettext("Values"),
         "add_condition": gettext("Add a condition"),
         "remove_condition": gettext("Remove condition %(number)s"),
         "show_json": gettext("Show JSON"),
@@ -163,9 +167,12 @@ class FilterConditionsField(forms.JSONField):
     """Django's JSON field, measuring the text before json.loads: nested too deep it would raise
     RecursionError (a 500) while cleaning, and again while showing the form with its errors."""
 
+    def too_deep(self) -> str:
+        return validation.filters_too_deep()
+
     def to_python(self, value: Any) -> Any:
         if isinstance(value, str) and deeper_than(value, MAX_CONFIG_DEPTH):
-            raise forms.ValidationError(validation.filters_too_deep(), code="invalid")
+            raise forms.ValidationError(self.too_deep(), code="invalid")
         return super().to_python(value)
 
     def bound_data(self, data: Any, initial: Any) -> Any:
@@ -174,15 +181,23 @@ class FilterConditionsField(forms.JSONField):
         return super().bound_data(data, initial)
 
 
+class HeadersField(FilterConditionsField):
+    """The optional headers' JSON, measured before it is parsed like the filter conditions."""
+
+    def too_deep(self) -> str:
+        return validation.headers_too_deep()
+
+
 class NotificationForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = Notification
-        fields = ["operation", "name", "url", "communication_type", "filters", "body", "active"]
-        field_classes = {"filters": FilterConditionsField}
+        fields = ["operation", "name", "url", "communication_type", "filters", "body", "headers", "active"]
+        field_classes = {"filters": FilterConditionsField, "headers": HeadersField}
         widgets = {
             "url": forms.TextInput(attrs={"class": "vLargeTextField", "size": 110}),
             "body": NotificationBodyWidget(attrs={"rows": 12, "cols": 100, "class": "mono", "spellcheck": "false"}),
             "filters": forms.Textarea(attrs={"rows": 4, "cols": 100, "class": "mono", "spellcheck": "false"}),
+            "headers": forms.Textarea(attrs={"rows": 2, "cols": 100, "class": "mono", "spellcheck": "false"}),
         }
         help_texts = {
             "url": _(
@@ -192,15 +207,30 @@ class NotificationForm(forms.ModelForm):  # type: ignore[type-arg]
             "filters": _(
                 'Optional: {"match": "all", "conditions": [{"field": "direction", "mode": "include", "values": ["in"]}]}'
             ),
+            "headers": _(
+                'Optional, only if the operation\'s spec in Mindbox asks for them: {"User-Agent": "Acme", '
+                '"X-Customer-IP": "{{mnemonic}}"}; a header whose value comes out empty is not sent.'
+            ),
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.notes: list[str] = []  # what saving put in place of what the user typed
+        self.warnings: list[str] = []  # saved, but likely not what was meant
         if self.instance.pk:  # the editor's test send names the notification it was made from
             self.fields["body"].widget.attrs["data-notification"] = str(self.instance.pk)
 
     def clean_filters(self) -> Any:
         return self.cleaned_data.get("filters") or {}  # an emptied field means no conditions
+
+    def clean_headers(self) -> Any:
+        return self.cleaned_data.get("headers") or {}  # an emptied field means none
+
+    def clean_url(self) -> str:
+        url, note = validation.fill_url(self.cleaned_data.get("url") or "")
+        if note:
+            self.notes.append(note)  # the admin says it once the form is saved
+        return url
 
     def clean(self) -> dict[str, Any]:
         data: dict[str, Any] = super().clean() or {}
@@ -219,8 +249,19 @@ class NotificationForm(forms.ModelForm):  # type: ignore[type-arg]
             body=data.get("body", ""),
             filters=data.get("filters"),
             known_mnemonics=known,
+            headers=data.get("headers"),
         )
         for field, messages in errors.items():
             for message in messages:
                 self.add_error(field, message)
+        if not errors:
+            self.warnings += validation.filter_warnings(data.get("filters"), communication_type=ctype)
+            seen = arrivals(account_id=operation.integration.account_id, communication_type=ctype)
+            self.warnings += validation.arrival_warnings(
+                url=data.get("url", ""),
+                body=data.get("body", ""),
+                communication_type=ctype,
+                arrived=seen.counts,
+                total=seen.total,
+            )
         return data

@@ -174,6 +174,9 @@ class Notification(models.Model):
     communication_type = models.CharField(_("communication type"), max_length=32, choices=CommunicationType.choices)
     filters = models.JSONField(_("filter conditions"), default=dict, blank=True)
     body = models.TextField(_("body"))
+    # Optional headers an operation's spec may ask for (X-Customer-IP, User-Agent): name -> fixed
+    # text or text with mnemonics.
+    headers = models.JSONField(_("optional headers"), default=dict, blank=True)
     active = models.BooleanField(_("active"), default=True)
 
     objects = ConfigQuerySet.as_manager()

@@ -7,6 +7,7 @@ from mindbox_integration.models import Account, ConfigChange
 from notifications import site_visitors
 from notifications.mnemonics import CATALOGUE, DEVICE_UUID, CommunicationType, mnemonics_for, uis_paste_body
 from notifications.selectors import seen_mnemonics
+from notifications.uis_events import ADVICE
 
 
 def known_mnemonics(*, account_id: int | None, communication_type: str) -> set[str]:
@@ -35,6 +36,7 @@ def uis_setup(*, base_url: str, account: Account, token: str | None = None) -> l
             "url": inbound_url(base_url=base_url, token=shown, communication_type=ctype.value),
             "body": uis_paste_body(ctype.value),
             "mnemonics": list(mnemonics_for(ctype.value).values()),
+            "advice": ADVICE[ctype.value],
         }
         for ctype in CommunicationType
     ]

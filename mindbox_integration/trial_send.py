@@ -18,7 +18,7 @@ from mindbox_integration.mindbox.client import MindboxClient, with_transaction_i
 from mindbox_integration.mindbox.guard import Policy
 from mindbox_integration.models import MindboxIntegration
 from mindbox_integration.selectors import known_mnemonics
-from notifications.rendering import TemplateError, compile_body, compile_url, template_at
+from notifications.rendering import TemplateError, compile_body, compile_headers, compile_url, template_at
 
 MASKED_KEY = "SecretKey ••••••••"
 
@@ -55,10 +55,13 @@ def send_draft(
     values: Mapping[str, Any],
     client: MindboxClient,
     policy: Policy,
+    headers: Mapping[str, str] | None = None,
 ) -> TrialResult:
-    """Render and send once; the answer is classified as a delivery's would be. The URL must
-    pass the checks saving applies (host, path, this operation, no transactionId): a test send
-    uses the integration's key, so it goes nowhere a saved notification could not."""
+    """Render and send once; the answer is classified as a delivery's would be. The URL, as
+    saving would store it (deviceUUID's placeholder filled), must pass the checks saving applies
+    (host, path, this operation, no transactionId): a test send uses the integration's key, so
+    it goes nowhere a saved notification could not."""
+    url, _note = validation.fill_url(url)
     url_errors = validation.validate_url(
         url,
         operation_name=operation_name,
@@ -72,22 +75,28 @@ def send_draft(
     try:
         rendered_body = compile_body(body).render_json(values)
         rendered_url = compile_url(url).render(values)
+        extra = compile_headers(headers or {}).render(values)
     except TemplateError as exc:
         return TrialResult(error=_("cannot render: %(error)s") % {"error": exc})
     transaction_id = str(uuid.uuid4())
-    headers = {"Content-Type": "application/json; charset=utf-8", "Accept": "application/json"}
+    shown = {**extra, "Content-Type": "application/json; charset=utf-8", "Accept": "application/json"}
     try:
         key = services.secret_key(integration=integration)
     except KeyUnavailable as exc:
         return TrialResult(error=str(exc))
     if key:
-        headers["Authorization"] = MASKED_KEY
+        shown["Authorization"] = MASKED_KEY
     outcome = client.send(
-        url=rendered_url, body=rendered_body, secret_key=key, transaction_id=transaction_id, policy=policy
+        url=rendered_url,
+        body=rendered_body,
+        secret_key=key,
+        transaction_id=transaction_id,
+        policy=policy,
+        headers=extra,
     )
     return TrialResult(
         request_url=with_transaction_id(rendered_url, transaction_id),
-        request_headers=headers,
+        request_headers=shown,
         request_body=rendered_body,
         sent=not outcome.refused,
         outcome=outcome.kind.value,

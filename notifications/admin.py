@@ -16,7 +16,7 @@ from django.shortcuts import render
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -115,8 +115,49 @@ class InboundEventAdmin(EventValuesSearchAdmin):
     search_help_text = _("A phone number, e-mail, call session id or communication id of the event; or an account")
     event_values_path = "values"
     list_select_related = ["account"]
-    fields = readonly_fields = ("account", "communication_type", "identity", "received_at", "note", "values", "raw")
+    fields = readonly_fields = (
+        "account",
+        "communication_type",
+        "identity",
+        "received_at",
+        "note",
+        "same_call",
+        "values",
+        "raw",
+    )
     inlines = [DeliveryInline]
+
+    @admin.display(description=_("same call"))
+    def same_call(self, obj: InboundEvent) -> str:
+        """Other UIS event types of this call session: a UIS notification subscribed to several
+        posts the same customer once for each."""
+        others = selectors.same_call_events(event=obj)
+        if not others:
+            return "—"
+        links = format_html_join(
+            ", ",
+            '<a href="{}">№{} {}</a>',
+            (
+                (reverse("admin:notifications_inboundevent_change", args=[o.pk]), o.pk, o.identity.rsplit(":", 1)[-1])
+                for o in others
+            ),
+        )
+        return format_html(
+            '<span class="same-call">{} {}</span>',
+            ngettext(
+                "This call also brought %(count)d event of another type:",
+                "This call also brought %(count)d events of other types:",
+                len(others),
+            )
+            % {"count": len(others)},
+            links,
+        ) + format_html(
+            '<p class="help">{}</p>',
+            gettext(
+                "In UIS, subscribe the notification to one event only («Завершение звонка»), or the customer "
+                "reaches Mindbox once for each."
+            ),
+        )
 
 
 class OperationListFilter(admin.RelatedFieldListFilter):

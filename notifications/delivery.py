@@ -440,7 +440,7 @@ def _send(batch: _Batch, client: MindboxClient, wake: Callable[[str], None] = la
         [DeliveryAttempt(delivery=delivery, transaction_id=delivery.transaction_id) for delivery, _ in batch.to_send]
     )
     requests = [
-        Request(url=d.url, body=d.body, secret_key=key, transaction_id=str(d.transaction_id))
+        Request(url=d.url, body=d.body, secret_key=key, transaction_id=str(d.transaction_id), headers=d.headers or {})
         for d, key in batch.to_send
     ]
     integrations = [d.notification.operation.integration_id if d.notification else 0 for d, _ in batch.to_send]

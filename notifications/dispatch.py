@@ -4,7 +4,7 @@ queue the pending ones after commit."""
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -18,7 +18,7 @@ from notifications import event_store, plans, senders, site_visitors
 from notifications.filters import passes
 from notifications.intake import event_identity
 from notifications.models import Delivery, InboundEvent
-from notifications.rendering import Templated, TemplateError, compile_body, compile_url
+from notifications.rendering import Templated, TemplateError, compile_body, compile_headers, compile_url
 
 log = logging.getLogger(__name__)
 
@@ -35,18 +35,20 @@ class Rendered:
     url: str
     body: str
     error: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def render_notification(notification: Templated, values: dict[str, Any]) -> Rendered:
     try:
         body = compile_body(notification.body).render_json(values)
         url = compile_url(notification.url).render(values)
+        headers = compile_headers(notification.headers or {}).render(values)
     except TemplateError as exc:
         return Rendered(url=notification.url, body="", error=f"cannot render: {exc}")
     except Exception as exc:  # a poison event must not lose the request it came with
         log.exception("rendering notification %s failed", notification.pk)
         return Rendered(url=notification.url, body="", error=f"cannot render: {type(exc).__name__}")
-    return Rendered(url=url, body=body)
+    return Rendered(url=url, body=body, headers=headers)
 
 
 def skip_note(plan: plans.Plan) -> str:
@@ -135,6 +137,7 @@ def _receive(
                 notification_id=target.pk,
                 url=rendered.url,
                 body=rendered.body,
+                headers=rendered.headers,
                 status=status,
                 next_attempt_at=now if pending else None,
                 queued_until=queued_until if pending else None,

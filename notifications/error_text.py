@@ -36,6 +36,16 @@ _PARTS: list[tuple[re.Pattern[str], str]] = [
             r"Mindbox answered a redirect \(HTTP (?P<status>\d+)\)",
             gettext_noop("Mindbox answered with a redirect (HTTP %(status)s)"),
         ),
+        (
+            r"Mindbox already had this transaction \(HTTP (?P<status>\d+)\)",
+            gettext_noop(
+                "delivered: Mindbox already had this transaction (HTTP %(status)s), a repeat after a lost answer"
+            ),
+        ),
+        (
+            r"the answer is not Mindbox's JSON \(HTTP (?P<status>\d+), (?P<kind>.*)\)",
+            gettext_noop("the answer is not Mindbox's (HTTP %(status)s, %(kind)s): a proxy's page? will retry"),
+        ),
         (r"check the URL", gettext_noop("check the URL")),
         (r"unexpected Mindbox status (?P<rest>.*)", gettext_noop("Mindbox answered an unknown status %(rest)s")),
         (

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from notifications.filter_fields import field_value
 from notifications.rendering import as_text
 
 MATCH_ALL, MATCH_ANY = "all", "any"
@@ -79,7 +80,7 @@ def parse_filters(data: Any) -> Filters:
 
 
 def _row_matches(condition: Condition, values: Mapping[str, Any]) -> bool:
-    value = values.get(condition.field)
+    value = field_value(condition.field, values)  # call_status is derived when UIS sends none
     candidates = value if isinstance(value, list) else [value]
     hit = any(_norm(v) in condition.values for v in candidates if v is not None)
     return hit if condition.mode == INCLUDE else not hit

@@ -40,8 +40,9 @@ def _text(value: str) -> str:
 
 def _clean(value: Any) -> Any:
     if isinstance(value, str):
-        # A value still reading `{{name}}` means UIS had none.
-        return None if _LITERAL_MNEMONIC_RE.match(value) else _text(value)
+        # A value still reading `{{name}}` means UIS had none; so does the text "null": UIS
+        # writes an empty value as JSON null, so a quoted mnemonic (`"{{name}}"`) gives "null".
+        return None if _LITERAL_MNEMONIC_RE.match(value) or value.strip() == "null" else _text(value)
     if isinstance(value, list):
         return [_clean(v) for v in value]
     if isinstance(value, dict):

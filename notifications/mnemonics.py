@@ -20,7 +20,9 @@ class CommunicationType(models.TextChoices):
 class Mnemonic:
     name: str
     meaning: str  # a msgid; translate at display time
-    sample: str | int | None  # a plausible value, for validation renders and previews
+    # A made-up value of the shape UIS sends (numbers stay numbers), for validation renders and
+    # previews; the palette marks it as a sample, never as data.
+    sample: str | int | bool | None
 
 
 # Filled by the site script (a later feature); usable in any type's URL and body.
@@ -52,10 +54,12 @@ _TRAFFIC = [
 _CALLS = [
     Mnemonic("notification_name", gettext_noop("Notification name in UIS"), "Завершение звонка"),
     Mnemonic("notification_mnemonic", gettext_noop("Event type code"), "call_finished"),
-    Mnemonic("notification_time", gettext_noop("Event time"), "2026-11-25 10:15:00"),
+    # With milliseconds, as in a real logged body.
+    Mnemonic("notification_time", gettext_noop("Event time"), "2026-11-25 10:15:00.234"),
     Mnemonic("notification_timestamp", gettext_noop("Event time, Unix seconds"), 1795590900),
-    Mnemonic("app_id", gettext_noop("UIS account id"), "100500"),
-    Mnemonic("call_session_id", gettext_noop("Call session id"), "3190000001"),
+    Mnemonic("app_id", gettext_noop("UIS account id"), 100500),
+    # Ids and durations arrive as JSON numbers (a real logged call-end body).
+    Mnemonic("call_session_id", gettext_noop("Call session id"), 3190000001),
     Mnemonic("communication_number", gettext_noop("Communication ordinal for this person"), 1),
     Mnemonic("communication_type", gettext_noop("Communication type"), "call"),
     Mnemonic("virtual_phone_number", gettext_noop("Tracking number called"), "74951234567"),
@@ -68,7 +72,7 @@ _CALLS = [
     Mnemonic("contact_id", gettext_noop("Address book contact id"), "7001"),
     Mnemonic("contact_full_name", gettext_noop("Address book contact name"), "Анна Петрова"),
     Mnemonic("contact_group_ids", gettext_noop("Contact group ids"), "12"),
-    Mnemonic("employee_id", gettext_noop("Employee id"), "42"),
+    Mnemonic("employee_id", gettext_noop("Employee id"), 42),
     Mnemonic("employee_full_name", gettext_noop("Employee name"), "Иван Смирнов"),
     Mnemonic("employee_phone_number", gettext_noop("Employee phone number"), "74957654321"),
     Mnemonic("employee_ids", gettext_noop("Employee ids"), "42"),
@@ -88,6 +92,13 @@ _CALLS = [
     Mnemonic("visitor_country", gettext_noop("Visitor's country"), "Россия"),
     Mnemonic("is_internal", gettext_noop("Internal call"), "false"),
     Mnemonic("attributes", gettext_noop("Call attributes"), "transfer"),
+    # Seen in real UIS bodies (a logged call-end body; UIS's own delivery log), not in its list.
+    Mnemonic("is_transfer", gettext_noop("Transferred call"), False),
+    Mnemonic("last_talked_employee_id", gettext_noop("Last employee who talked"), 42),
+    Mnemonic("call_status", gettext_noop("Call status"), "answered"),
+    Mnemonic("extension_phone_number", gettext_noop("Extension number"), "101"),
+    Mnemonic("tp_project", gettext_noop("UIS project (tp_project)"), "project-1"),
+    Mnemonic("visitor_browser_name", gettext_noop("Visitor's browser"), "Chrome"),
 ]
 
 _OFFLINE = [
@@ -107,10 +118,12 @@ _OFFLINE = [
     Mnemonic("yclid", gettext_noop("Yandex click id"), "yclid-1"),
     Mnemonic("ym_client_id", gettext_noop("Yandex Metrica client id"), "1700000000123456789"),
     Mnemonic("is_agree_to_mailing", gettext_noop("Agreed to mailing"), "true"),
+    Mnemonic("visitor_browser_name", gettext_noop("Visitor's browser"), "Chrome"),
 ]
 
 _TAXI = [
-    Mnemonic("start_time", gettext_noop("Request time"), "2026-11-25 10:15:00"),
+    # UIS's guide: the time of a deferred trip (when the car is wanted), not when the request came.
+    Mnemonic("start_time", gettext_noop("Deferred trip time"), "2026-11-25 18:30:00"),
     Mnemonic("src_latitude", gettext_noop("Pick-up latitude"), "55.7558"),
     Mnemonic("src_longitude", gettext_noop("Pick-up longitude"), "37.6173"),
     Mnemonic("taxi_address", gettext_noop("Pick-up address"), "Москва, Тверская ул., 1"),

@@ -61,6 +61,7 @@ class Delivery(models.Model):
     )
     url = models.TextField(_("URL"))
     body = models.TextField(_("body"))
+    headers = models.JSONField(_("optional headers"), default=dict, blank=True)  # rendered, as sent
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)

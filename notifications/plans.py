@@ -10,7 +10,7 @@ changes in the transaction of every change of accounts, integrations, operations
 notifications (mindbox_integration.versions). A plan is loaded after its stamp was read, so it
 is never older than its stamp: the next event after a change, in any process, loads the change."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from notifications import selectors
 from notifications.filters import Filters, parse_filters
@@ -27,6 +27,7 @@ class Target:
     url: str
     body: str
     filters: Filters
+    headers: dict[str, str] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,8 @@ _plans: dict[tuple[int, str], tuple[int, Plan]] = {}
 def load(*, account_id: int, communication_type: str) -> Plan:
     rows = selectors.active_notification_rows(account_id=account_id, communication_type=communication_type)
     targets = tuple(
-        Target(pk=pk, url=url, body=body, filters=parse_filters(filters)) for pk, url, body, filters in rows
+        Target(pk=pk, url=url, body=body, filters=parse_filters(filters), headers=headers or {})
+        for pk, url, body, filters, headers in rows
     )
     for target in targets:
         _compile(target)

@@ -12,6 +12,7 @@ text, so no value can add a key or break the JSON. Rules:
   parameter that is a single mnemonic with no value is left out.
 """
 
+import ipaddress
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -44,6 +45,9 @@ class Templated(Protocol):
 
     @property
     def body(self) -> str: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
 
 
 class TemplateError(ValueError):
@@ -359,3 +363,57 @@ def pretty_json(text: str) -> str:
         return json.dumps(json.loads(text), ensure_ascii=False, indent=2)
     except ValueError:
         return text
+
+
+# Optional headers a Mindbox operation's spec may ask for; nothing else may be set (the key and
+# the content type are the client's). Values are fixed text or text with mnemonics.
+HEADER_NAMES = ("X-Customer-IP", "User-Agent")
+_HEADER_VALUE_RE = re.compile(r"[\x20-\x7e]*")  # printable ASCII: what every HTTP stack carries
+
+
+def header_name(name: str) -> str | None:
+    """The header's name as it is sent, for a name in any case; None for one that is not offered."""
+    return next((known for known in HEADER_NAMES if known.lower() == name.strip().lower()), None)
+
+
+def header_value_ok(name: str, value: str) -> bool:
+    """Whether a rendered value may be sent: printable ASCII (no line breaks), and for
+    X-Customer-IP an IP address."""
+    if not value or not _HEADER_VALUE_RE.fullmatch(value):
+        return False
+    if name == "X-Customer-IP":
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class HeadersTemplate:
+    parts: tuple[tuple[str, tuple[str | tuple[str], ...]], ...]
+    mnemonics: frozenset[str]
+
+    def render(self, values: Values) -> dict[str, str]:
+        """Each header's value; a header whose value is empty or cannot be sent is left out, as a
+        URL parameter with no value is."""
+        rendered = {}
+        for name, parts in self.parts:
+            value = "".join(p if isinstance(p, str) else as_text(values.get(p[0])) for p in parts).strip()
+            if header_value_ok(name, value):
+                rendered[name] = value
+        return rendered
+
+
+def compile_headers(headers: Mapping[str, str]) -> HeadersTemplate:
+    """Headers of the offered names (validation refuses others before saving)."""
+    parts = []
+    names: set[str] = set()
+    for raw_name, text in headers.items():
+        name = header_name(raw_name)
+        if name is None:
+            raise TemplateError(_("header %(name)s is not one the portal sends") % {"name": raw_name})
+        split = tuple(_split_text(str(text), name))
+        names.update(p[0] for p in split if isinstance(p, tuple))
+        parts.append((name, split))
+    return HeadersTemplate(parts=tuple(parts), mnemonics=frozenset(names))

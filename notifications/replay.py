@@ -99,8 +99,8 @@ def rerender(*, delivery_ids: Iterable[int], enqueue: Enqueue) -> Replayed:
                 result.errors[delivery.pk] = rendered.error
                 Delivery.objects.filter(pk=delivery.pk).update(last_error=rendered.error)
                 continue
-            changes: dict[str, object] = {"url": rendered.url, "body": rendered.body}
-            if (rendered.url, rendered.body) != (delivery.url, delivery.body):
+            changes: dict[str, object] = {"url": rendered.url, "body": rendered.body, "headers": rendered.headers}
+            if (rendered.url, rendered.body, rendered.headers) != (delivery.url, delivery.body, delivery.headers):
                 # A different request: under the old id Mindbox would answer "already processed".
                 # The same request keeps its id, so one Mindbox may already have is not made twice.
                 changes["transaction_id"] = uuid.uuid4()

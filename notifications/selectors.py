@@ -9,12 +9,13 @@ from django.db.models import Count, Q, QuerySet
 
 from mindbox_integration.models import MindboxIntegration, Notification, Operation
 from notifications.models import Delivery, DeliveryAttempt, InboundEvent, IntegrationHealth
+from notifications.rendering import has_value
 
 SEEN_EVENTS_LOOKBACK = 200
 
 
-def active_notification_rows(*, account_id: int, communication_type: str) -> list[tuple[int, str, str, Any]]:
-    """(pk, url, body, filters) of the active notifications of the account's active integration
+def active_notification_rows(*, account_id: int, communication_type: str) -> list[tuple[int, str, str, Any, Any]]:
+    """(pk, url, body, filters, headers) of the active notifications of the account's active integration
     for this type, oldest first."""
     return list(
         Notification.objects.filter(
@@ -24,7 +25,7 @@ def active_notification_rows(*, account_id: int, communication_type: str) -> lis
             active=True,
         )
         .order_by("pk")
-        .values_list("pk", "url", "body", "filters")
+        .values_list("pk", "url", "body", "filters", "headers")
     )
 
 
@@ -43,6 +44,33 @@ def seen_mnemonics(*, account_id: int, communication_type: str) -> set[str]:
         if isinstance(values, dict):
             names.update(values)
     return names
+
+
+@dataclass(frozen=True)
+class Arrivals:
+    """How often each key came with a value in the account's recent events of a type: public call
+    bodies rarely carry visitor_name, visitor_email or utm_*, so a manager should see it."""
+
+    total: int  # events looked at (at most SEEN_EVENTS_LOOKBACK)
+    counts: dict[str, int]  # key -> events where it had a value (absent keys: 0)
+
+    def of(self, name: str) -> int:
+        return self.counts.get(name, 0)
+
+
+def arrivals(*, account_id: int, communication_type: str) -> Arrivals:
+    rows = list(
+        InboundEvent.objects.filter(account_id=account_id, communication_type=communication_type)
+        .order_by("-received_at", "-pk")
+        .values_list("values", flat=True)[:SEEN_EVENTS_LOOKBACK]
+    )
+    counts: dict[str, int] = {}
+    for values in rows:
+        if isinstance(values, dict):
+            for key, value in values.items():
+                if has_value(value):
+                    counts[key] = counts.get(key, 0) + 1
+    return Arrivals(total=len(rows), counts=counts)
 
 
 # The statuses the integration page counts: what still waits, and what needs a manager.
@@ -306,3 +334,22 @@ def delivery_timeline(*, delivery: Delivery) -> list[TimelineEntry]:
         )
     )
     return entries
+
+
+def same_call_events(*, event: InboundEvent) -> list[InboundEvent]:
+    """The account's other events of the same call session (other UIS event types: one call
+    brings several, and a UIS notification subscribed to several posts each), oldest first.
+    Calls only: their identity is `call:<session>:<event type>`."""
+    if event.communication_type != "calls" or not event.identity.startswith("call:"):
+        return []
+    session = event.values.get("call_session_id") if isinstance(event.values, dict) else None
+    if session in (None, ""):
+        return []
+    return list(
+        InboundEvent.objects.filter(
+            account_id=event.account_id, communication_type="calls", identity__startswith=f"call:{session}:"
+        )
+        .exclude(pk=event.pk)
+        .order_by("received_at", "pk")
+        .only("pk", "identity", "received_at", "values")
+    )

@@ -5,6 +5,7 @@ import re
 from html import unescape
 
 import pytest
+from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from mindbox_integration import crypto, services
@@ -151,6 +152,104 @@ def test_invalid_notification_is_refused_with_a_message(admin_client, operation,
     errors = errors_of(response)
     assert any(message in e.replace("&quot;", '"').replace("&#x27;", "'") for e in errors), errors
     assert not Notification.objects.exists()
+
+
+UIS_GUIDE_URL = (
+    "https://api.s.mindbox.ru/v3/operations/async?endpointId=acme.Custom&operation=Zvonok&deviceUUID={UUID устройства}"
+)
+
+
+def test_the_device_placeholder_of_uiss_guide_becomes_the_mnemonic_on_save_and_is_said(admin_client, operation):
+    response = save_notification(admin_client, operation, url=UIS_GUIDE_URL)
+    assert response.status_code == 302, errors_of(response)
+    notification = Notification.objects.get(operation=operation)
+    assert notification.url.endswith("&deviceUUID={{mindbox_device_uuid}}")
+    said = [str(m) for m in get_messages(response.wsgi_request)]
+    assert "URL: deviceUUID={UUID устройства} заменён на deviceUUID={{mindbox_device_uuid}}" in said
+
+
+@pytest.mark.parametrize(
+    ("url", "named"),
+    [
+        (
+            "https://api.s.mindbox.ru/v3/operations/{sync/async}?endpointId=acme.Custom&operation=Zvonok",
+            "{sync/async}",
+        ),
+        (
+            "https://api.s.mindbox.ru/v3/operations/async?endpointId=acme.Custom&operation=Zvonok&customer={Номер}",
+            "{Номер}",
+        ),
+    ],
+)
+def test_any_other_placeholder_is_refused_by_name(admin_client, operation, url, named):
+    response = save_notification(admin_client, operation, url=url)
+    assert response.status_code == 200
+    assert any(named in e and "заполнитель" in e for e in errors_of(response)), errors_of(response)
+    assert not Notification.objects.exists()
+
+
+def test_a_filter_value_in_uiss_words_is_saved_but_warned_about(admin_client, operation):
+    filters = '{"conditions": [{"field": "direction", "mode": "include", "values": ["Входящий"]}]}'
+    response = save_notification(admin_client, operation, filters=filters)
+    assert response.status_code == 302, errors_of(response)
+    said = [str(m) for m in get_messages(response.wsgi_request)]
+    assert any("«Входящий» никогда не совпадёт с полем direction" in m and "in (Входящий)" in m for m in said), said
+    # Codes are what is stored and what matches: no warning for them.
+    admin_client.get(reverse("admin:index"))  # the messages above are shown, so gone
+    response = save_notification(admin_client, operation, name="Другое", filters=filters.replace("Входящий", "in"))
+    assert not any("никогда не совпадёт" in str(m) for m in get_messages(response.wsgi_request))
+
+
+def test_optional_headers_are_saved_and_refused_like_the_rest(admin_client, operation):
+    response = save_notification(admin_client, operation, headers='{"Authorization": "SecretKey x"}')
+    assert response.status_code == 200
+    assert any("Authorization" in e for e in errors_of(response)), errors_of(response)
+    headers = '{"User-Agent": "Acme/1.0", "X-Customer-IP": "{{visitor_id}}"}'
+    response = save_notification(admin_client, operation, headers=headers)
+    assert response.status_code == 302, errors_of(response)
+    assert Notification.objects.get(operation=operation).headers == {
+        "User-Agent": "Acme/1.0",
+        "X-Customer-IP": "{{visitor_id}}",
+    }
+
+
+def test_the_set_up_block_says_which_uis_event_to_subscribe_per_type(admin_client, integration):
+    activate(admin_client, integration)
+    page = admin_client.get(integration_url(integration)).content.decode()
+    advice = dict(re.findall(r'<p class="subscribe-advice" data-type="(\w+)">(.*?)</p>', page, re.S))
+    assert "«Завершение звонка»" in advice["calls"] and "по разу на каждое" in advice["calls"]
+    assert "«Офлайн-заявка»" in advice["offline_requests"]
+    assert "«Заявка такси»" in advice["taxi_requests"]
+
+
+def test_the_event_log_shows_a_call_that_brought_several_event_types(admin_client, operation, client):
+    token = services.rotate_inbound_token(account=operation.integration.account, actor="tests")
+    url = f"/api/uis/events/calls/?token={token}"
+    ids = []
+    for kind in ("incoming_call", "call_finished"):
+        values = {"call_session_id": 998677427, "notification_mnemonic": kind, "direction": "in"}
+        response = client.post(url, json.dumps(values), content_type="application/json")
+        assert response.status_code == 202, response.content
+        ids.append(response.json()["event_id"])
+    other = client.post(
+        url,
+        json.dumps({"call_session_id": 5, "notification_mnemonic": "call_finished"}),
+        content_type="application/json",
+    )
+    page = admin_client.get(reverse("admin:notifications_inboundevent_change", args=[ids[1]])).content.decode()
+    assert "Этот звонок принёс ещё 1 событие другого типа" in page
+    assert f"№{ids[0]} incoming_call" in page and "Завершение звонка" in page
+    alone = admin_client.get(reverse("admin:notifications_inboundevent_change", args=[other.json()["event_id"]]))
+    assert "Этот звонок принёс" not in alone.content.decode()
+
+
+def test_saving_warns_when_the_body_relies_on_a_mnemonic_that_never_arrived(admin_client, operation):
+    receive_call(operation.integration.account, "s1", visitor_name="Анна")  # no phone, no e-mail
+    response = save_notification(admin_client, operation)  # GOOD_BODY uses the name and the phone
+    assert response.status_code == 302, errors_of(response)
+    said = [str(m) for m in get_messages(response.wsgi_request)]
+    assert any(m.startswith("{{contact_phone_number}} не пришла со значением ни в одном из 1 последних") for m in said)
+    assert not any("{{visitor_name}}" in m for m in said), said
 
 
 def test_keys_sent_by_uis_become_usable_mnemonics(admin_client, operation, client):

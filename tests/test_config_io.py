@@ -123,6 +123,29 @@ def test_invalid_file_imports_nothing_and_names_json_paths(tmp_path):
     assert Account.objects.count() == 0
 
 
+def test_import_puts_the_mnemonic_in_place_of_the_device_placeholder_and_says_so(tmp_path):
+    data = copy.deepcopy(CONFIG)
+    notification = data["accounts"][0]["mindbox"]["operations"][0]["notifications"][0]
+    notification["url"] += "&deviceUUID={UUID устройства}"
+    out = run_import(write(tmp_path, data))
+    assert Notification.objects.get().url.endswith("&deviceUUID={{mindbox_device_uuid}}")
+    assert "deviceUUID={UUID устройства}" in out and "{{mindbox_device_uuid}}" in out
+    before = snapshot()
+    run_import(write(tmp_path, data))
+    assert snapshot() == before  # the same file again changes nothing
+
+
+def test_import_refuses_another_placeholder_naming_it(tmp_path):
+    data = copy.deepcopy(CONFIG)
+    notification = data["accounts"][0]["mindbox"]["operations"][0]["notifications"][0]
+    notification["url"] = notification["url"].replace("/async?", "/{sync/async}?")
+    with pytest.raises(CommandError) as refused:
+        run_import(write(tmp_path, data))
+    assert "$.accounts[0].mindbox.operations[0].notifications[0].url:" in str(refused.value)
+    assert "{sync/async}" in str(refused.value)
+    assert not Notification.objects.exists()
+
+
 def test_not_json_is_a_clear_error(tmp_path):
     path = tmp_path / "broken.json"
     path.write_text("{oops", encoding="utf-8")

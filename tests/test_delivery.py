@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from harness.mindbox_standin import Planned
+from harness.mindbox_standin import Planned, already_processed, proxy_page, throttled
 from mindbox_integration.mindbox import MindboxClient
 from notifications import dispatch
 from notifications.claims import claim, take_due
@@ -74,6 +74,47 @@ def test_temporary_failure_schedules_a_retry_with_jitter(delivery, client, mindb
 def test_retry_after_longer_than_the_schedule_is_honoured(delivery, client, mindbox):
     mindbox.plan(Planned(status=429, payload={}, headers={"Retry-After": "90"}))
     assert attempt_delivery(delivery_id=delivery.pk, client=client).retry_in == 90
+
+
+def test_a_throttled_protocol_error_is_retried_not_failed(delivery, client, mindbox):
+    # Mindbox's 429 carries a ProtocolError envelope: the HTTP code decides, Retry-After is honoured.
+    mindbox.plan(throttled(status=429, retry_after="90"))
+    result = attempt_delivery(delivery_id=delivery.pk, client=client)
+    assert result.status == "pending" and result.retry_in == 90
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.PENDING
+    assert delivery.last_error == "Mindbox answered HTTP 429; Mindbox ProtocolError: Too many requests"
+
+
+def test_unavailable_with_a_protocol_error_is_retried(delivery, client, mindbox):
+    mindbox.plan(throttled(status=503))
+    assert attempt_delivery(delivery_id=delivery.pk, client=client).status == "pending"
+
+
+def test_already_processed_under_a_conflict_is_delivered_and_the_attempt_says_so(delivery, client, mindbox):
+    # A retry after a lost answer: Mindbox has the data, so the delivery is done.
+    mindbox.plan(already_processed(status=409))
+    result = attempt_delivery(delivery_id=delivery.pk, client=client)
+    assert result.status == "delivered"
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.DELIVERED and delivery.finished_at is not None
+    (attempt,) = DeliveryAttempt.objects.filter(delivery=delivery)
+    assert attempt.outcome == "delivered" and attempt.http_status == 409
+    assert attempt.error == "Mindbox already had this transaction (HTTP 409)"
+
+
+def test_a_proxy_page_under_200_is_kept_and_retried(delivery, client, mindbox):
+    mindbox.plan(proxy_page(), Planned())
+    result = attempt_delivery(delivery_id=delivery.pk, client=client)
+    assert result.status == "pending"
+    (attempt,) = DeliveryAttempt.objects.filter(delivery=delivery)
+    assert attempt.outcome == "retry" and attempt.http_status == 200
+    assert "<h1>Вход в сеть</h1>" in attempt.response_body
+    assert attempt.error == "the answer is not Mindbox's JSON (HTTP 200, text/html)"
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+    assert attempt_delivery(delivery_id=delivery.pk, client=client).status == "delivered"
+    # The retry went under the same transactionId: Mindbox de-duplicates it if the page hid a delivery.
+    assert len({r.query["transactionId"] for r in mindbox.requests}) == 1
 
 
 def test_permanent_failure_is_not_retried_and_keeps_mindbox_messages(delivery, client, mindbox):
@@ -265,3 +306,26 @@ def test_an_answer_after_the_claim_expired_changes_nothing(make_account, make_no
     assert attempts[1] == ("delivered", "")
     assert attempts[0][0] == "retry" and "after the claim expired" in attempts[0][1]
     assert {r.query["transactionId"] for r in mindbox.requests} == {str(delivery.transaction_id)}
+
+
+def test_the_notifications_optional_headers_are_sent_as_rendered(make_account, make_notification, client, mindbox):
+    # X-Customer-IP and User-Agent, as a Mindbox operation's spec may ask: fixed or from a mnemonic.
+    account = make_account(secret_key=KEY)
+    notification = make_notification(account)
+    notification.headers = {"User-Agent": "Acme-UIS/1.0", "X-Customer-IP": "{{customer_ip}}"}
+    notification.save()
+    sent = {}
+    for session, ip in (("h1", "203.0.113.7"), ("h2", None), ("h3", "not an address")):
+        values = {**CALL, "call_session_id": session, "customer_ip": ip}
+        result = dispatch.receive_event(
+            account=account, communication_type="calls", raw="{}", values=values, enqueue=lambda ids: None
+        )
+        delivery = Delivery.objects.get(event_id=result.event_id)
+        assert attempt_delivery(delivery_id=delivery.pk, client=client).status == "delivered"
+        sent[session] = mindbox.requests[-1].headers
+    assert sent["h1"]["User-Agent"] == "Acme-UIS/1.0" and sent["h1"]["X-Customer-IP"] == "203.0.113.7"
+    # No value, or one a header cannot carry as an address: left out, as an empty URL parameter is.
+    assert "X-Customer-IP" not in sent["h2"] and "X-Customer-IP" not in sent["h3"]
+    # They never stand in for the key or the content type.
+    assert sent["h1"]["Authorization"] == f"SecretKey {KEY}"
+    assert sent["h1"]["Content-Type"] == "application/json; charset=utf-8"

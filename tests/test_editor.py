@@ -188,6 +188,28 @@ def test_the_pasted_url_gets_the_endpoint_id_in_place_of_the_placeholder():
     assert check(url=with_device.url).ok
 
 
+def test_the_pasted_url_of_uiss_guide_gets_the_device_mnemonic_and_says_so():
+    filled = editor.fill_mindbox_url(
+        pasted=MINDBOX_SHOWS + "&deviceUUID={UUID устройства}",
+        endpoint_id="acme.Website",
+        operation_name="Zvonok",
+        device_uuid=False,
+    )
+    assert filled.url == ZVONOK + "&deviceUUID={{mindbox_device_uuid}}" and filled.errors == []
+    assert filled.notes == ["URL: deviceUUID={UUID устройства} заменён на deviceUUID={{mindbox_device_uuid}}"]
+    assert check(url=filled.url).ok
+
+
+def test_the_pasted_url_with_the_mode_placeholder_is_refused_naming_it():
+    filled = editor.fill_mindbox_url(
+        pasted=MINDBOX_SHOWS.replace("/async?", "/{sync/async}?"),
+        endpoint_id="acme.Website",
+        operation_name="Zvonok",
+        device_uuid=False,
+    )
+    assert any("{sync/async}" in e for e in filled.errors), filled.errors
+
+
 def test_the_pasted_url_is_refused_saying_why():
     def errors(pasted=MINDBOX_SHOWS, endpoint_id="acme.Website", operation_name="Zvonok"):
         return " ".join(
@@ -243,7 +265,15 @@ def test_a_manager_uses_the_endpoints_with_their_own_operation_and_event(manager
     assert palette.json()["label"] == "Звонки"
     assert [e["id"] for e in palette.json()["events"]] == [event_id]
     checked = post(manager, "check", operation=operation.pk, communication_type="calls", url=ZVONOK, body=BODY)
-    assert checked.json() == {"ok": True, "errors": {}, "unknown": [], "problems": []}
+    # The account's one event carried no phone: the check says the body relies on what never came.
+    (warning,) = checked.json().pop("warnings")
+    assert warning.startswith("{{contact_phone_number}} не пришла со значением ни в одном из 1 последних")
+    assert {k: v for k, v in checked.json().items() if k != "warnings"} == {
+        "ok": True,
+        "errors": {},
+        "unknown": [],
+        "problems": [],
+    }
     previewed = post(
         manager, "preview", operation=operation.pk, communication_type="calls", url=ZVONOK, body=BODY, event=event_id
     )
@@ -277,3 +307,39 @@ def test_the_endpoints_need_a_staff_login_and_post_with_csrf(two_accounts, clien
     assert strict.get(endpoint("check")).status_code == 405
     bad = strict.post(endpoint("check"), "[1]", content_type="application/json", HTTP_X_CSRFTOKEN="x")
     assert bad.status_code == 403  # no CSRF cookie: refused before anything is read
+
+
+def test_the_palette_offers_known_filter_values_in_uiss_words(manager, two_accounts):
+    operation, _ = two_accounts["a"]
+    known = manager.get(endpoint("palette"), {"type": "calls", "operation": operation.pk}).json()["filter_values"]
+    assert {"code": "in", "label": "Входящий"} in known["direction"]["choices"]
+    assert [c["code"] for c in known["call_status"]["choices"]] == ["lost", "answered"]
+    assert "talk_time_duration" in known["call_status"]["note"]
+
+
+def test_the_check_warns_on_a_value_that_can_never_match():
+    result = check(
+        filters_text='{"conditions": [{"field": "call_status", "mode": "include", "values": ["Потерянный"]}]}'
+    )
+    assert result.ok
+    assert any("«Потерянный»" in w and "lost (Потерянный)" in w for w in result.warnings), result.warnings
+
+
+def test_the_palette_says_how_often_each_mnemonic_arrived(manager, two_accounts):
+    operation, _ = two_accounts["a"]
+    account = operation.integration.account
+    for n in range(3):
+        receive_call(account, f"more-{n}")  # visitor_name each time, never a phone
+    entries = manager.get(endpoint("palette"), {"type": "calls", "operation": operation.pk}).json()["mnemonics"]
+    by_name = {e["name"]: e for e in entries}
+    assert (by_name["visitor_name"]["arrived"], by_name["visitor_name"]["of"]) == (4, 4)
+    assert (by_name["contact_phone_number"]["arrived"], by_name["contact_phone_number"]["of"]) == (0, 4)
+
+
+def test_the_preview_renders_the_url_as_it_will_be_saved():
+    previewed = editor.preview(
+        url=ZVONOK + "&deviceUUID={UUID устройства}",
+        body=BODY,
+        values={"visitor_name": "Анна", "mindbox_device_uuid": "b7e2f4a0-1c3d-4e5f-8a9b-0c1d2e3f4a5b"},
+    )
+    assert "deviceUUID=b7e2f4a0-1c3d-4e5f-8a9b-0c1d2e3f4a5b" in previewed.url and "%7B" not in previewed.url

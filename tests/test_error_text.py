@@ -35,6 +35,18 @@ def russian():
             "Mindbox answered HTTP 500; gave up after 8 attempts",
             "Mindbox ответил HTTP 500; попыток больше не будет (сделано 8)",
         ),
+        (
+            "Mindbox answered HTTP 429; Mindbox ProtocolError: Too many requests",
+            "Mindbox ответил HTTP 429; Mindbox отклонил запрос (ProtocolError): Too many requests",
+        ),
+        (
+            "Mindbox already had this transaction (HTTP 409)",
+            "доставлено: у Mindbox эта транзакция уже есть (HTTP 409), это повтор после потерянного ответа",
+        ),
+        (
+            "the answer is not Mindbox's JSON (HTTP 200, text/html)",
+            "ответ пришёл не от Mindbox (HTTP 200, text/html): страница прокси? попробуем ещё раз",
+        ),
         ("something new: KeyError", "something new: KeyError"),  # unknown: kept as it is
         ("", ""),
     ],

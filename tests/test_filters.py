@@ -2,6 +2,7 @@
 
 from django.utils import translation
 
+from notifications.filter_fields import never_matching
 from notifications.filters import parse_filters, passes, validate_filters
 
 LOST_INCOMING = {
@@ -74,3 +75,35 @@ def test_validation_names_unknown_fields_and_bad_modes():
     assert 'condition 2: "mode" must be "include" or "exclude"' in text
     assert 'condition 2: "values" must be a non-empty list' in text
     assert validate_filters(LOST_INCOMING, known_fields={"direction", "tag_names"}) == []
+
+
+# --- Fields of known values, in UIS's words (notifications/filter_fields.py)
+
+UIS_EXAMPLE = {  # «Направление звонка: Включить Входящий» И «Статус звонка: Включить Потерянный»
+    "match": "all",
+    "conditions": [
+        {"field": "direction", "mode": "include", "values": ["in"]},
+        {"field": "call_status", "mode": "include", "values": ["lost"]},
+    ],
+}
+
+
+def test_call_status_is_derived_from_the_talk_time():
+    assert check(UIS_EXAMPLE, direction="in", talk_time_duration=0)
+    assert check(UIS_EXAMPLE, direction="in", talk_time_duration="0")
+    assert not check(UIS_EXAMPLE, direction="in", talk_time_duration=12)
+    assert not check(UIS_EXAMPLE, direction="out", talk_time_duration=0)
+    assert not check(UIS_EXAMPLE, direction="in")  # no talk time: the status is unknown, nothing matches
+    answered = {"conditions": [{"field": "call_status", "mode": "include", "values": ["answered"]}]}
+    assert check(answered, talk_time_duration=95) and not check(answered, talk_time_duration=0)
+    # A call_status UIS sends itself wins over the derived one.
+    assert check(answered, call_status="answered", talk_time_duration=0)
+
+
+def test_values_that_can_never_match_a_known_field_are_named():
+    assert never_matching(communication_type="calls", field="direction", values=["Входящий", "IN", " out "]) == [
+        "Входящий"
+    ]
+    assert never_matching(communication_type="calls", field="call_status", values=["Потерянный"]) == ["Потерянный"]
+    assert never_matching(communication_type="calls", field="tag_names", values=["Потерянный"]) == []  # free text
+    assert never_matching(communication_type="offline_requests", field="direction", values=["x"]) == []

@@ -5,6 +5,7 @@ import json
 import pytest
 import requests
 
+from notifications.mnemonics import mnemonics_for
 from notifications.models import Delivery, InboundEvent
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -107,6 +108,61 @@ def test_what_uis_really_sends_is_tolerated(live_server, account):
     assert event.raw == raw
     body = json.loads(Delivery.objects.get(event=event).body)
     assert body == {"customer": {"fullName": "Анна"}, "comment": "Звонок на "}
+
+
+# A call-end body shaped as a real one UIS logged (values made up): ids and durations as
+# numbers, empty values as null, the time with milliseconds, mnemonics beyond UIS's list; and a
+# quoted mnemonic UIS had no value for, which arrives as the text "null".
+REAL_SHAPED = (
+    '{"notification_name": "crm-out", "virtual_phone_number": "74951234567", '
+    '"notification_time": "2026-11-25 14:40:47.234", "external_id": null, '
+    '"contact_phone_number": "79161234567", "employee_id": 323409, "call_source": "va", '
+    '"direction": "in", "call_session_id": 998677427, "talk_time_duration": 12, '
+    '"total_time_duration": 23, "wait_time_duration": 11, "tag_names": null, "is_transfer": false, '
+    '"last_talked_employee_id": 323409, "visitor_name": "null", "visitor_email": "null"}'
+)
+
+
+def test_a_real_shaped_call_end_body(live_server, account):
+    response = requests.post(
+        events_url(live_server, token=account.inbound_token),
+        data=REAL_SHAPED.encode(),
+        timeout=10,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 202, response.text
+    event = InboundEvent.objects.get(pk=response.json()["event_id"])
+    assert event.identity == "call:998677427:crm-out"
+    assert event.values["call_session_id"] == 998677427 and event.values["is_transfer"] is False
+    assert event.values["visitor_name"] is None and event.values["visitor_email"] is None  # "null": missing
+    # Nothing in Mindbox is overwritten with the text "null".
+    body = json.loads(Delivery.objects.get(event=event).body)
+    assert body == {"customer": {"mobilePhone": "79161234567"}, "comment": "Звонок на 74951234567"}
+    # Every mnemonic of the body is one the catalogue knows.
+    assert set(json.loads(REAL_SHAPED)) <= set(mnemonics_for("calls"))
+
+
+def test_uiss_own_filter_example_lost_incoming_calls_only(live_server, make_account, make_notification):
+    # «Направление звонка: Включить Входящий» И «Статус звонка: Включить Потерянный», stored as codes.
+    account = make_account()
+    filters = {
+        "match": "all",
+        "conditions": [
+            {"field": "direction", "mode": "include", "values": ["in"]},
+            {"field": "call_status", "mode": "include", "values": ["lost"]},
+        ],
+    }
+    make_notification(account, filters=filters)
+    url = events_url(live_server, token=account.inbound_token)
+    calls = {
+        "lost incoming": ({"direction": "in", "talk_time_duration": 0}, 1),
+        "answered incoming": ({"direction": "in", "talk_time_duration": 12}, 0),
+        "lost outgoing": ({"direction": "out", "talk_time_duration": 0}, 0),
+    }
+    for n, (extra, expected) in enumerate(calls.values()):
+        values = {**CALL, "call_session_id": 998677000 + n, **extra}
+        response = requests.post(url, json=values, timeout=10)
+        assert response.status_code == 202 and response.json()["deliveries"] == expected, (extra, response.text)
 
 
 def test_duplicate_answers_200_with_the_first_event_and_sends_nothing_more(live_server, account):

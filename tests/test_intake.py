@@ -3,6 +3,7 @@
 import pytest
 
 from notifications.intake import IntakeError, event_identity, parse_body, parse_form
+from notifications.mnemonics import mnemonics_for, sample_values
 
 
 def test_json_values_of_any_scalar_type():
@@ -24,6 +25,30 @@ def test_doubled_quotes_are_repaired():
 def test_literal_mnemonic_means_absent_quoted_or_not():
     raw = b'{"visitor_name": "{{visitor_name}}", "visitor_email": {{visitor_email}}, "direction": "in"}'
     assert parse_body(raw, "application/json") == {"visitor_name": None, "visitor_email": None, "direction": "in"}
+
+
+def test_the_text_null_of_a_quoted_empty_mnemonic_means_absent():
+    # UIS writes an empty value as null; a quoted mnemonic makes it the text "null", in a list too.
+    raw = b'{"visitor_name": "null", "visitor_email": " null ", "tag_names": ["null", "VIP"], "text": "nullify"}'
+    assert parse_body(raw, "application/json") == {
+        "visitor_name": None,
+        "visitor_email": None,
+        "tag_names": [None, "VIP"],
+        "text": "nullify",
+    }
+
+
+def test_the_catalogue_knows_what_real_bodies_carry_and_what_taxi_start_time_means():
+    calls = mnemonics_for("calls")
+    for name in ("is_transfer", "last_talked_employee_id", "tp_project", "extension_phone_number", "call_status"):
+        assert name in calls
+    assert "visitor_browser_name" in calls and "visitor_browser_name" in mnemonics_for("offline_requests")
+    # UIS's guide: the deferred trip's time, not the request's.
+    assert mnemonics_for("taxi_requests")["start_time"].meaning == "Deferred trip time"
+    # Real bodies carry ids and durations as numbers and the time with milliseconds: so do the samples.
+    samples = sample_values("calls")
+    assert isinstance(samples["call_session_id"], int) and isinstance(samples["talk_time_duration"], int)
+    assert str(samples["notification_time"]).endswith(".234")
 
 
 def test_json_is_parsed_whatever_the_content_type_says():

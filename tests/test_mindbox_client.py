@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.mindbox_standin import MindboxStandIn, Planned
+from harness.mindbox_standin import MindboxStandIn, Planned, already_processed, proxy_page, throttled
 from mindbox_integration.mindbox import MindboxClient, OutcomeKind, Policy
 from mindbox_integration.mindbox.client import Request
 from mindbox_integration.mindbox.outcome import classify
@@ -55,45 +55,64 @@ def test_no_transaction_id_on_sync_and_no_authorization_without_key(client, mind
     assert "Authorization" not in request.headers
 
 
-CLASSIFIED = [
-    (200, {"status": "Success"}, OutcomeKind.DELIVERED),
-    (200, {"status": "TransactionAlreadyProcessed"}, OutcomeKind.DELIVERED),
+CLASSIFIED: list[tuple[Planned, OutcomeKind]] = [
+    (Planned(payload={"status": "Success"}), OutcomeKind.DELIVERED),
+    (Planned(payload={"status": "TransactionAlreadyProcessed"}), OutcomeKind.DELIVERED),
+    # Mindbox already has the data, whatever the code (the Android SDK reads it so).
+    (already_processed(status=409), OutcomeKind.DELIVERED),
+    (already_processed(status=400), OutcomeKind.DELIVERED),
+    (already_processed(status=500), OutcomeKind.DELIVERED),
     (
-        200,
-        {
-            "status": "ValidationError",
-            "validationMessages": [{"message": "Неверный телефон", "location": "/customer/mobilePhone"}],
-        },
+        Planned(
+            payload={
+                "status": "ValidationError",
+                "validationMessages": [{"message": "Неверный телефон", "location": "/customer/mobilePhone"}],
+            }
+        ),
         OutcomeKind.FAILED,
     ),
-    (400, {"status": "ValidationError", "validationMessages": []}, OutcomeKind.FAILED),
+    (Planned(status=400, payload={"status": "ValidationError", "validationMessages": []}), OutcomeKind.FAILED),
     (
-        400,
-        {"status": "ProtocolError", "errorMessage": "Operation not found", "httpStatusCode": 400},
+        Planned(
+            status=400,
+            payload={"status": "ProtocolError", "errorMessage": "Operation not found", "httpStatusCode": 400},
+        ),
         OutcomeKind.FAILED,
     ),
-    (401, {}, OutcomeKind.FAILED),
-    (403, {}, OutcomeKind.FAILED),
-    (404, {}, OutcomeKind.FAILED),
-    (408, {}, OutcomeKind.RETRY),
-    (429, {}, OutcomeKind.RETRY),
-    (500, {"status": "InternalServerError"}, OutcomeKind.RETRY),
-    (502, {}, OutcomeKind.RETRY),
-    (503, {}, OutcomeKind.RETRY),
-    (504, {}, OutcomeKind.RETRY),
+    (Planned(status=401, payload={}), OutcomeKind.FAILED),
+    (Planned(status=403, payload={}), OutcomeKind.FAILED),
+    (Planned(status=404, payload={}), OutcomeKind.FAILED),
+    (Planned(status=408, payload={}), OutcomeKind.RETRY),
+    (Planned(status=429, payload={}), OutcomeKind.RETRY),
+    # A throttled or unavailable Mindbox answers its ProtocolError envelope: the code decides.
+    (throttled(status=429), OutcomeKind.RETRY),
+    (throttled(status=503), OutcomeKind.RETRY),
+    (Planned(status=500, payload={"status": "InternalServerError"}), OutcomeKind.RETRY),
+    (Planned(status=502, payload={}), OutcomeKind.RETRY),
+    (Planned(status=503, payload={}), OutcomeKind.RETRY),
+    (Planned(status=504, payload={}), OutcomeKind.RETRY),
+    # A 2xx that is not Mindbox's JSON did not come from Mindbox.
+    (proxy_page(), OutcomeKind.RETRY),
+    (Planned(payload=b""), OutcomeKind.RETRY),
+    (Planned(payload={}), OutcomeKind.RETRY),
+    (Planned(payload={"status": "Whatever"}), OutcomeKind.FAILED),
 ]
 
 
-@pytest.mark.parametrize(("status", "payload", "kind"), CLASSIFIED)
-def test_answers_are_classified(status, payload, kind):
-    outcome = classify(status, json.dumps(payload))
+def text_of(plan: Planned) -> str:
+    return plan.payload.decode() if isinstance(plan.payload, bytes) else json.dumps(plan.payload)
+
+
+@pytest.mark.parametrize(("plan", "kind"), CLASSIFIED)
+def test_answers_are_classified(plan, kind):
+    outcome = classify(plan.status, text_of(plan), content_type=plan.content_type)
     assert outcome.kind == kind
-    assert outcome.http_status == status
+    assert outcome.http_status == plan.status
 
 
 def test_answers_are_classified_over_http_in_one_batch(client, mindbox):
     """All at once, as a worker sends a batch: each outcome is its own request's."""
-    mindbox.plan(*[Planned(status=status, payload=payload) for status, payload, _ in CLASSIFIED])
+    mindbox.plan(*[plan for plan, _ in CLASSIFIED])
     requests = [
         Request(url=mindbox.url(operation=f"Op{n}"), body="{}", secret_key=KEY, transaction_id=f"tx-{n}")
         for n in range(len(CLASSIFIED))
@@ -102,9 +121,31 @@ def test_answers_are_classified_over_http_in_one_batch(client, mindbox):
     # The stand-in answers its plan in the order requests arrive, which a concurrent batch does not fix.
     by_operation = {r.query["operation"]: n for n, r in enumerate(mindbox.requests)}
     for n, outcome in enumerate(outcomes):
-        status, _, kind = CLASSIFIED[by_operation[f"Op{n}"]]
-        assert (outcome.http_status, outcome.kind) == (status, kind)
+        plan, kind = CLASSIFIED[by_operation[f"Op{n}"]]
+        assert (outcome.http_status, outcome.kind) == (plan.status, kind)
         assert KEY not in outcome.error + outcome.response_body
+
+
+def test_a_throttled_protocol_error_is_retried_after_its_retry_after(client, mindbox):
+    mindbox.plan(throttled(status=429, retry_after="45"))
+    outcome = send(client, mindbox)
+    assert outcome.kind == OutcomeKind.RETRY and outcome.retry_after == 45
+    assert outcome.error == "Mindbox answered HTTP 429; Mindbox ProtocolError: Too many requests"
+
+
+def test_already_processed_on_a_conflict_is_delivered_and_says_so(client, mindbox):
+    mindbox.plan(already_processed(status=409))
+    outcome = send(client, mindbox)
+    assert outcome.kind == OutcomeKind.DELIVERED
+    assert outcome.error == "Mindbox already had this transaction (HTTP 409)"
+
+
+def test_a_proxy_page_with_200_is_kept_and_retried(client, mindbox):
+    mindbox.plan(proxy_page())
+    outcome = send(client, mindbox)
+    assert outcome.kind == OutcomeKind.RETRY and outcome.http_status == 200
+    assert "<h1>Вход в сеть</h1>" in outcome.response_body
+    assert outcome.error == "the answer is not Mindbox's JSON (HTTP 200, text/html)"
 
 
 def test_validation_messages_are_kept(client, mindbox):
@@ -187,3 +228,8 @@ def test_a_key_a_header_cannot_carry_is_not_sent(client, mindbox):
     outcome = send(client, mindbox, key="sk-секрет")
     assert outcome.kind == OutcomeKind.FAILED and outcome.error == "the request could not be sent: UnicodeEncodeError"
     assert mindbox.requests == []
+
+
+def test_an_answer_nested_too_deep_is_no_answer_we_know():
+    outcome = classify(200, "[" * 100_000 + "]" * 100_000)
+    assert outcome.kind == OutcomeKind.RETRY

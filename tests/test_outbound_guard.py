@@ -28,7 +28,7 @@ from notifications.delivery import attempt_delivery
 from notifications.models import Delivery, DeliveryAttempt, IntegrationHealth
 
 PATH = "/v3/operations/async?endpointId=acme.Custom&operation=Zvonok"
-MINDBOX_HOSTS = ["api.mindbox.ru", "api.s.mindbox.ru", "api.mindbox.cloud", "api.maestra.io"]
+MINDBOX_HOSTS = ["*.mindbox.ru", "*.mindbox.cloud", "*.maestra.io"]  # the default
 PUBLIC = "185.12.30.4"
 CALL = {"call_session_id": "1", "visitor_name": "Анна", "contact_phone_number": "79161234567"}
 
@@ -78,8 +78,70 @@ def test_a_host_not_on_the_list_is_refused_before_any_lookup():
     with pytest.raises(Refused) as refused:
         guard(f"https://api.evil.example{PATH}", resolve=resolve)
     assert "host api.evil.example is not an allowed Mindbox host" in str(refused.value)
-    assert "allowed hosts are set by MINDBOX_ALLOWED_HOSTS (api.mindbox.ru, api.s.mindbox.ru" in str(refused.value)
+    assert "allowed hosts are set by MINDBOX_ALLOWED_HOSTS (*.mindbox.ru, *.mindbox.cloud, *.maestra.io)" in str(
+        refused.value
+    )
     assert resolve.calls == []
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "api.mindbox.ru",
+        "api.s.mindbox.ru",
+        "api-ru.mindbox.cloud",
+        "api.mindbox.cloud",
+        "api.maestra.io",
+        "API.Mindbox.RU",
+    ],
+)
+def test_the_default_patterns_allow_mindboxs_domains(host):
+    # Mindbox's API domain may differ per project ("copy it from the operation's description").
+    assert guard(f"https://{host}{PATH}", resolve=Resolver(PUBLIC)).host == host.lower()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"https://mindbox.ru{PATH}",  # the domain itself is not its subdomain
+        f"https://evilmindbox.ru{PATH}",
+        f"https://api.mindbox.ru.evil.example{PATH}",
+        f"https://api.mindbox.ru@evil.example{PATH}",
+        f"https://api.mindbox.ru:8443{PATH}",  # a pattern allows the default port only
+        f"https://a_b.mindbox.ru{PATH}",  # not a host name's label
+    ],
+)
+def test_the_patterns_allow_nothing_else(url):
+    resolve = Resolver(PUBLIC)
+    with pytest.raises(Refused, match="is not an allowed Mindbox host"):
+        guard(url, resolve=resolve)
+    assert resolve.calls == []
+
+
+def test_a_pattern_with_a_port_and_an_exact_entry_beside_it():
+    hosts = ["*.mindbox.cloud:8443", "api.mindbox.ru"]
+    assert guard(f"https://x.mindbox.cloud:8443{PATH}", hosts=hosts, resolve=Resolver(PUBLIC)).port == 8443
+    with pytest.raises(Refused):
+        guard(f"https://x.mindbox.cloud{PATH}", hosts=hosts, resolve=Resolver(PUBLIC))
+    with pytest.raises(Refused):
+        guard(f"https://api.s.mindbox.ru{PATH}", hosts=hosts, resolve=Resolver(PUBLIC))
+
+
+def test_a_name_a_pattern_allows_is_still_refused_for_a_private_address():
+    # The SSRF guard is unchanged: a subdomain someone points at 127.0.0.1 goes nowhere.
+    with pytest.raises(Refused, match=r"host localhost.mindbox.ru resolves to 127.0.0.1, a loopback address"):
+        guard(f"https://localhost.mindbox.ru{PATH}", resolve=Resolver("127.0.0.1"))
+
+
+@pytest.mark.parametrize("entry", ["*", "*.ru", "api.*.ru", "*mindbox.ru", "**.mindbox.ru", "*.mindbox.ru:x"])
+def test_an_entry_that_allows_nothing_stops_start_up(entry, settings):
+    from mindbox_integration.checks import mindbox_allowed_hosts_are_readable
+
+    settings.MINDBOX_ALLOWED_HOSTS = ["*.mindbox.ru", entry]
+    (error,) = mindbox_allowed_hosts_are_readable()
+    assert error.id == "mindbox_integration.E003" and repr(entry) in error.msg
+    settings.MINDBOX_ALLOWED_HOSTS = MINDBOX_HOSTS
+    assert mindbox_allowed_hosts_are_readable() == []
 
 
 def test_http_is_refused_when_https_is_required():
@@ -461,3 +523,35 @@ def test_proxies_from_the_environment_are_not_used(make_account, make_notificati
     client = MindboxClient(connect_timeout=2, read_timeout=2)
     assert attempt_delivery(delivery_id=delivery.pk, client=client).status == "delivered"
     assert len(mindbox.requests) == 1
+
+
+@pytest.mark.django_db
+def test_a_project_domain_under_a_pattern_is_delivered_to(make_account, make_notification, mindbox, settings):
+    """A notification to api-ru.mindbox.cloud (one of Mindbox's per-project domains), saved and
+    sent through the delivery step; the name resolves to the stand-in."""
+    settings.MINDBOX_ALLOWED_HOSTS = [f"*.mindbox.cloud:{mindbox.port}"]
+    url = f"http://api-ru.mindbox.cloud:{mindbox.port}{PATH}"
+    with translation.override("en"):
+        assert (
+            validate_url(
+                url,
+                operation_name="Zvonok",
+                communication_type="calls",
+                known_mnemonics=(),
+                allowed_hosts=settings.MINDBOX_ALLOWED_HOSTS,
+                require_https=False,
+            )
+            == []
+        )
+    account = make_account()
+    make_notification(account, url=url)
+    result = dispatch.receive_event(
+        account=account, communication_type="calls", raw="{}", values=CALL, enqueue=[].append
+    )
+    delivery = Delivery.objects.get(event_id=result.event_id)
+    resolve = Resolver("127.0.0.1")
+    sender = MindboxClient(connect_timeout=2, read_timeout=2, resolve=resolve)
+    assert attempt_delivery(delivery_id=delivery.pk, client=sender).status == Delivery.Status.DELIVERED
+    assert resolve.calls == [("api-ru.mindbox.cloud", mindbox.port)]
+    (request,) = mindbox.requests
+    assert request.headers["Host"] == f"api-ru.mindbox.cloud:{mindbox.port}"

@@ -40,7 +40,22 @@ def send(account, mindbox, **draft):
         values=draft.get("values", preview_values(communication_type="calls")),
         client=default_client(),
         policy=outbound_policy(),
+        headers=draft.get("headers"),
     )
+
+
+def test_the_guides_device_placeholder_and_the_optional_headers_go_as_a_delivery_would(mindbox, make_account):
+    account = make_account(secret_key=KEY)
+    values = preview_values(communication_type="calls")
+    result = send(
+        account,
+        mindbox,
+        url=mindbox.url("Zvonok") + "&deviceUUID={UUID устройства}",
+        headers={"User-Agent": "Acme/1.0"},
+    )
+    (request,) = mindbox.requests
+    assert request.query["deviceUUID"] == values["mindbox_device_uuid"]
+    assert request.headers["User-Agent"] == "Acme/1.0" and result.request_headers["User-Agent"] == "Acme/1.0"
 
 
 def test_the_draft_is_sent_for_real_and_shown_with_the_key_masked(mindbox, make_account):

@@ -3,7 +3,7 @@
 import pytest
 from django.utils import translation
 
-from mindbox_integration.validation import validate_body, validate_url
+from mindbox_integration.validation import validate_body, validate_headers, validate_url
 
 HOSTS = ["api.mindbox.ru", "api.s.mindbox.ru", "api.mindbox.cloud", "api.maestra.io"]
 GOOD = "https://api.s.mindbox.ru/v3/operations/async?endpointId=acme.Custom&operation=Zvonok"
@@ -117,3 +117,27 @@ def test_messages_speak_russian_by_default():
             require_https=True,
         )
     assert errors == ["URL: должен начинаться с https://"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ({"Authorization": "SecretKey x"}, "Authorization is not offered"),
+        ({"X-Customer-IP": "localhost"}, "must be an IP address"),
+        ({"User-Agent": "Агент"}, "only Latin letters"),
+        ({"User-Agent": "a\r\nX-Evil: 1"}, "only Latin letters"),
+        ({"X-Customer-IP": "{{visitor_ipp}}"}, "{{visitor_ipp}}"),
+        ({"User-Agent": ""}, "needs a value"),
+        (["User-Agent"], "must be an object"),
+    ],
+)
+def test_optional_headers_are_validated(headers, message):
+    with translation.override("en"):
+        errors = validate_headers(headers, communication_type="calls", known_mnemonics={"visitor_id"})
+    assert any(message in e for e in errors), errors
+
+
+def test_optional_headers_that_are_fine():
+    fine = {"user-agent": "Acme/1.0 (UIS)", "X-Customer-IP": "{{visitor_id}}"}
+    assert validate_headers(fine, communication_type="calls", known_mnemonics={"visitor_id"}) == []
+    assert validate_headers({"X-Customer-IP": "2001:db8::1"}, communication_type="calls", known_mnemonics=()) == []

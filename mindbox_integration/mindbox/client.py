@@ -12,8 +12,9 @@ Requests go out concurrently on one asyncio loop per process (aiohttp, kept-aliv
 requests in a pool of threads, and a worker sends hundreds a second.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -42,10 +43,13 @@ class Request:
     body: str
     transaction_id: str
     secret_key: str = field(default="", repr=False)
+    headers: Mapping[str, str] = field(default_factory=dict)  # the notification's optional ones
 
 
-def headers_for(secret_key: str) -> dict[str, str]:
-    headers = {"Content-Type": "application/json; charset=utf-8", "Accept": "application/json"}
+def headers_for(secret_key: str, extra: Mapping[str, str] = MappingProxyType({})) -> dict[str, str]:
+    """The request's headers: the notification's optional ones (X-Customer-IP, User-Agent) first,
+    so none of them can stand in for the content type or the key."""
+    headers = {**extra, "Content-Type": "application/json; charset=utf-8", "Accept": "application/json"}
     if secret_key:
         headers["Authorization"] = f"SecretKey {secret_key}"
     return headers
@@ -66,9 +70,18 @@ class MindboxClient:
         self.resolve = resolve
         self.transport = Transport(connect_timeout=connect_timeout, read_timeout=read_timeout, pool_size=pool_size)
 
-    def send(self, *, url: str, body: str, secret_key: str = "", transaction_id: str, policy: guard.Policy) -> Outcome:
+    def send(
+        self,
+        *,
+        url: str,
+        body: str,
+        secret_key: str = "",
+        transaction_id: str,
+        policy: guard.Policy,
+        headers: Mapping[str, str] = MappingProxyType({}),
+    ) -> Outcome:
         """Send one request (see send_many)."""
-        request = Request(url=url, body=body, secret_key=secret_key, transaction_id=transaction_id)
+        request = Request(url=url, body=body, secret_key=secret_key, transaction_id=transaction_id, headers=headers)
         return self.send_many([request], policy=policy)[0]
 
     def send_many(
@@ -90,7 +103,7 @@ class MindboxClient:
             try:
                 url = with_transaction_id(request.url, request.transaction_id)
                 approved = self._check(url, policy, lookups)
-                headers = headers_for(request.secret_key)
+                headers = headers_for(request.secret_key, request.headers)
                 for value in headers.values():
                     value.encode("latin-1")  # an HTTP header carries Latin-1 only; aiohttp would send UTF-8
                 prepared.append((index, url, request.body.encode("utf-8"), headers, approved))

@@ -1,7 +1,8 @@
 """The outbound guard (SSRF): may a request go to this URL, and to which address? No Django.
 
 Checked again before every request, not only when a notification is saved: the scheme (https
-unless MINDBOX_REQUIRE_HTTPS is off), the host and port (MINDBOX_ALLOWED_HOSTS), and every
+unless MINDBOX_REQUIRE_HTTPS is off), the host and port (MINDBOX_ALLOWED_HOSTS: names or
+`*.domain` patterns, since Mindbox's API domain may differ per project), and every
 address the host resolves to. An address that is not public (private, loopback, link-local,
 multicast, reserved, unspecified, shared) is refused unless MINDBOX_ALLOW_PRIVATE_NETWORKS
 covers it. The caller connects to an address this module approved (see transport.py), so a
@@ -9,6 +10,7 @@ name that resolves differently a moment later (DNS rebinding) cannot redirect th
 """
 
 import ipaddress
+import re
 import socket
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
@@ -63,8 +65,13 @@ def scheme_allowed(scheme: str, *, require_https: bool) -> bool:
     return scheme == "https" or (scheme == "http" and not require_https)
 
 
+# Subdomain labels a `*.` pattern stands for: letters, digits and hyphens, one or more labels.
+_SUBDOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+")
+
+
 def _entry(entry: str) -> tuple[str, int | None] | None:
-    """An allowed-hosts entry as (host, port or None for the scheme's default); None if unreadable."""
+    """An allowed-hosts entry as (host or `*.`pattern, port or None for the scheme's default);
+    None if unreadable (a `*` anywhere but as the whole first label, say)."""
     entry = entry.strip().lower()
     if entry.startswith("["):  # [IPv6] or [IPv6]:port
         host, _, rest = entry[1:].partition("]")
@@ -75,12 +82,24 @@ def _entry(entry: str) -> tuple[str, int | None] | None:
         host, port = entry, ""
     if not host or (port and not port.isdigit()):
         return None
+    if "*" in host and not (host.startswith("*.") and "*" not in host[2:] and "." in host[2:]):
+        return None  # `*.` stands for subdomains of a domain with at least two labels, nothing else
     return host, int(port) if port else None
 
 
+def _host_matches(host: str, pattern: str) -> bool:
+    """`host` is `pattern`, or, for `*.mindbox.cloud`, a subdomain of mindbox.cloud at any depth
+    (`api-ru.mindbox.cloud`, `api.s.mindbox.ru` under `*.mindbox.ru`), never the domain itself."""
+    if not pattern.startswith("*."):
+        return host == pattern
+    suffix = pattern[1:]  # ".mindbox.cloud"
+    return host.endswith(suffix) and _SUBDOMAIN.fullmatch(host[: -len(suffix)] + ".") is not None
+
+
 def host_allowed(*, scheme: str, host: str, port: int | None, allowed_hosts: Collection[str]) -> bool:
-    """Whether host:port is on the list: an entry `host` allows the scheme's default port only,
-    `host:port` that port only. Shared by the save-time validation and the send-time guard."""
+    """Whether host:port is on the list: an entry `host` (or `*.domain`, any of its subdomains)
+    allows the scheme's default port only, `host:port` that port only. Shared by the save-time
+    validation and the send-time guard; the addresses are checked apart, whatever the name."""
     host = host.lower()
     effective_port = port if port is not None else DEFAULT_PORTS.get(scheme)
     for raw in allowed_hosts:
@@ -89,9 +108,14 @@ def host_allowed(*, scheme: str, host: str, port: int | None, allowed_hosts: Col
             continue
         entry_host, entry_port = entry
         wanted = entry_port if entry_port is not None else DEFAULT_PORTS.get(scheme)
-        if host == entry_host and effective_port == wanted:
+        if _host_matches(host, entry_host) and effective_port == wanted:
             return True
     return False
+
+
+def unreadable_hosts(allowed_hosts: Collection[str]) -> list[str]:
+    """Entries of MINDBOX_ALLOWED_HOSTS that allow nothing (for the start-up check)."""
+    return [raw for raw in allowed_hosts if _entry(raw) is None]
 
 
 def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:

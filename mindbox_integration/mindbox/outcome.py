@@ -49,32 +49,69 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
     return min(max(0.0, seconds), MAX_RETRY_AFTER)
 
 
-def classify(status: int, text: str, retry_after: float | None = None) -> Outcome:
-    """Turn an HTTP answer into an Outcome; duration is filled in by the caller."""
-    kept = text[:RESPONSE_KEEP_CHARS]
+def _envelope(text: str) -> dict[str, Any] | None:
+    """Mindbox's JSON answer: an object with a string `status`; None for anything else (an
+    HTML page from a proxy, an empty body, other JSON)."""
     try:
-        payload = json.loads(text) if text else {}
-    except (ValueError, RecursionError):  # an answer nested too deep to parse is no answer we know
-        payload = {}
-    if not isinstance(payload, dict):
-        payload = {}
-    mb_status = payload.get("status")
+        payload = json.loads(text) if text else None
+    except (ValueError, RecursionError):  # nested too deep to parse: no answer we know
+        return None
+    if isinstance(payload, dict) and isinstance(payload.get("status"), str):
+        return payload
+    return None
+
+
+def _said(payload: dict[str, Any] | None) -> str:
+    """What an error envelope says, for the attempt ("Mindbox ProtocolError: ...")."""
+    if payload is None or payload["status"] in ("Success", "InternalServerError"):
+        return ""
+    if payload["status"] == "ProtocolError":
+        return f"Mindbox ProtocolError: {payload.get('errorMessage', '')}"
+    return f"unexpected Mindbox status {payload['status']!r}"
+
+
+def classify(status: int, text: str, retry_after: float | None = None, *, content_type: str = "") -> Outcome:
+    """Turn an HTTP answer into an Outcome, as Mindbox's own clients read it; duration is
+    filled in by the caller (../shared/domain/mindbox.md, docs/mindbox-answers.md).
+
+    Order matters: TransactionAlreadyProcessed is success on any code (Mindbox already has the
+    data); 408, 429 and 5xx are temporary by their HTTP code whatever the envelope says (error
+    bodies carry `httpStatusCode` and a ProtocolError status); a 2xx must be Mindbox's JSON; for
+    2xx and the other 4xx the body's status decides."""
+    kept = text[:RESPONSE_KEEP_CHARS]
+    payload = _envelope(text)
+    mb_status = payload["status"] if payload is not None else None
 
     def outcome(kind: OutcomeKind, error: str = "", **extra: Any) -> Outcome:
         return Outcome(kind=kind, http_status=status, response_body=kept, error=error, **extra)
 
+    if mb_status == "TransactionAlreadyProcessed":
+        # A repeat of a done transaction (a retry after a lost answer): said on the attempt.
+        return outcome(OutcomeKind.DELIVERED, f"Mindbox already had this transaction (HTTP {status})")
+    if status in (408, 429) or status >= 500:
+        said = _said(payload)
+        return outcome(
+            OutcomeKind.RETRY,
+            f"Mindbox answered HTTP {status}" + (f"; {said}" if said else ""),
+            retry_after=retry_after,
+        )
     if mb_status == "ValidationError":
+        assert payload is not None
         messages = [m for m in payload.get("validationMessages") or [] if isinstance(m, dict)]
         summary = "; ".join(f"{m.get('location', '')}: {m.get('message', '')}".strip(": ") for m in messages)
         return outcome(OutcomeKind.FAILED, f"Mindbox ValidationError: {summary or 'no details'}", messages=messages)
     if mb_status == "ProtocolError":
-        return outcome(OutcomeKind.FAILED, f"Mindbox ProtocolError: {payload.get('errorMessage', '')}")
-    if status in (408, 429) or status >= 500 or mb_status == "InternalServerError":
+        return outcome(OutcomeKind.FAILED, _said(payload))
+    if mb_status == "InternalServerError":
         return outcome(OutcomeKind.RETRY, f"Mindbox answered HTTP {status}", retry_after=retry_after)
     if 200 <= status < 300:
-        if mb_status in ("Success", "TransactionAlreadyProcessed", None):
+        if mb_status == "Success":
             return outcome(OutcomeKind.DELIVERED)
-        return outcome(OutcomeKind.FAILED, f"unexpected Mindbox status {mb_status!r}")
+        if payload is None:
+            # A proxy's or captive portal's page is not Mindbox's answer: the data may not be there.
+            kind = (content_type.split(";", 1)[0].strip() or "no Content-Type") if text else "an empty body"
+            return outcome(OutcomeKind.RETRY, f"the answer is not Mindbox's JSON (HTTP {status}, {kind})")
+        return outcome(OutcomeKind.FAILED, _said(payload))
     if 300 <= status < 400:
         return outcome(OutcomeKind.FAILED, f"Mindbox answered a redirect (HTTP {status}); check the URL")
     reasons = {

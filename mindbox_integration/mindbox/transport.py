@@ -155,7 +155,9 @@ class Transport:
                 # Read whole: a body shorter than its Content-Length is a broken answer, not an answer.
                 raw = await response.read()
                 text = raw[:RESPONSE_READ_LIMIT].decode(response.charset or "utf-8", errors="replace")
-                outcome = classify(response.status, text, retry_after(response.headers))
+                outcome = classify(
+                    response.status, text, retry_after(response.headers), content_type=response.content_type
+                )
         except (TimeoutError, aiohttp.ServerTimeoutError):
             outcome = Outcome(kind=OutcomeKind.RETRY, error="timed out waiting for Mindbox")
         except aiohttp.ClientPayloadError as exc:

@@ -145,7 +145,7 @@
 
   Editor.prototype.bind = function () {
     var self = this;
-    ["body", "url", "filters"].forEach(function (name) {
+    ["body", "url", "filters", "headers"].forEach(function (name) {
       var field = self.field(name);
       if (field) { field.addEventListener("input", function () { self.scheduleCheck(CHECK_DELAY); }); }
     });
@@ -264,6 +264,7 @@
       url: this.value("url"),
       body: this.value("body"),
       filters: this.value("filters"),
+      headers: this.value("headers"),
       event: this.source.value
     };
   };
@@ -313,8 +314,14 @@
     this.renderGutter();
     this.body.setAttribute("aria-invalid", result.errors.body ? "true" : "false");
     if (result.ok) {
-      this.status.className = "editor-check ok";
+      var warnings = result.warnings || [];
+      this.status.className = warnings.length ? "editor-check warn" : "editor-check ok";
       this.status.textContent = L.check_ok;
+      if (warnings.length) {  // saved as it is, but likely not what was meant: said before Save
+        var notes = el("ul", {"class": "editor-warnings"});
+        warnings.forEach(function (message) { notes.appendChild(el("li", {text: message})); });
+        this.status.appendChild(notes);
+      }
       return;
     }
     this.status.className = "editor-check bad";
@@ -362,13 +369,22 @@
     data.mnemonics.forEach(function (m) {
       var button = el("button", {type: "button", "data-mnemonic": m.name, tabindex: "-1",
         "aria-label": format(L.insert, {name: m.name, meaning: m.meaning}), text: "{{" + m.name + "}}"});
-      var item = el("li", {"data-name": m.name, "class": m.seen ? "seen" : ""}, [
-        button, el("span", {"class": "meaning", text: m.meaning})
-      ]);
+      var parts = [button, el("span", {"class": "meaning", text: m.meaning})];
+      // How often it came in the account's recent events of the type: public call bodies rarely
+      // carry visitor_name or utm_*, so a body relying on one is seen to before Save says so.
+      if (m.of) {
+        parts.push(el("span", {"class": "arrived" + (m.arrived ? "" : " never"),
+          text: format(L.arrived_of, {count: m.arrived, total: m.of})}));
+      }
+      // The catalogue's values are made up: said to be samples, never taken for data.
+      if (m.sample !== null && m.sample !== undefined) {
+        parts.push(el("span", {"class": "sample", text: format(L.sample_of, {value: JSON.stringify(m.sample)})}));
+      }
+      var item = el("li", {"data-name": m.name, "class": m.seen ? "seen" : ""}, parts);
       list.appendChild(item);
     });
     this.filterPalette();
-    if (this.filters) { this.filters.setFields(data.mnemonics); }
+    if (this.filters) { this.filters.setFields(data.mnemonics, data.filter_values || {}); }
     var current = this.source.value;
     this.source.textContent = "";
     this.source.appendChild(el("option", {value: "", text: L.sample_values}));
@@ -499,7 +515,7 @@
         input.value = result.url;
         input.dispatchEvent(new Event("input", {bubbles: true}));
         messages.className = "url-helper-messages ok";
-        messages.textContent = L.url_helper_done;
+        messages.textContent = [L.url_helper_done].concat(result.notes || []).join(". ");
         panel.hidden = true;
         toggle.setAttribute("aria-expanded", "false");
         // One note beside the button, however often the URL is pasted.
@@ -508,7 +524,8 @@
           done = el("span", {"class": "url-helper-done", role: "status"});
           toggle.insertAdjacentElement("afterend", done);
         }
-        done.textContent = L.url_helper_done;
+        // Said, not done silently: what was put in place of a placeholder (deviceUUID's).
+        done.textContent = [L.url_helper_done].concat(result.notes || []).join(". ");
         input.focus();
       }, function (error) {
         messages.textContent = format(L.check_failed, {status: error.message});
@@ -619,12 +636,51 @@
     select.value = current || "";
   };
 
-  FilterBuilder.prototype.setFields = function (mnemonics) {
+  FilterBuilder.prototype.setFields = function (mnemonics, known) {
     var self = this;
     this.fields = mnemonics;
+    this.known = known || {};
     Array.prototype.forEach.call(this.rows.querySelectorAll("select.condition-field"), function (select) {
       self.fieldOptions(select, select.value);
     });
+    Array.prototype.forEach.call(this.rows.children, function (line) { self.showChoices(line); });
+  };
+
+  /* A field of known values offers them in UIS's words (Входящий, Потерянный) as checkboxes and
+     stores their codes (in, lost); a value typed that is not one of them stays, and is warned
+     about by the check. Other fields keep the free text. */
+  FilterBuilder.prototype.showChoices = function (line) {
+    var self = this, L = this.labels;
+    var field = line.querySelector(".condition-field").value, input = line.querySelector(".condition-values");
+    var box = line.querySelector(".condition-choices"), known = (this.known || {})[field];
+    if (box) { box.remove(); }
+    input.hidden = !!known;
+    if (!known) { return; }
+    var current = input.value.split(",").map(function (v) { return v.trim(); }).filter(Boolean);
+    var lower = current.map(function (v) { return v.toLowerCase(); });
+    box = el("fieldset", {"class": "condition-choices"}, [el("legend", {text: L.values_known})]);
+    known.choices.forEach(function (choice) {
+      var id = (self.textarea.id || "filters") + "-" + Array.prototype.indexOf.call(self.rows.children, line) +
+        "-" + choice.code;
+      var box_ = el("input", {type: "checkbox", id: id, value: choice.code});
+      box_.checked = lower.indexOf(choice.code.toLowerCase()) !== -1;
+      box_.addEventListener("change", function () {
+        var chosen = Array.prototype.filter.call(box.querySelectorAll("input[type=checkbox]"), function (c) {
+          return c.checked;
+        }).map(function (c) { return c.value; });
+        // Typed values that are no choice are kept, so the check can name them.
+        var codes = known.choices.map(function (c) { return c.code.toLowerCase(); });
+        var others = input.value.split(",").map(function (v) { return v.trim(); })
+          .filter(function (v) { return v && codes.indexOf(v.toLowerCase()) === -1; });
+        input.value = chosen.concat(others).join(", ");
+        self.sync();
+      });
+      box.appendChild(el("span", {"class": "condition-choice"}, [
+        box_, el("label", {"for": id, text: choice.label + " (" + choice.code + ")"})
+      ]));
+    });
+    if (known.note) { box.appendChild(el("p", {"class": "help", text: known.note})); }
+    input.insertAdjacentElement("afterend", box);
   };
 
   FilterBuilder.prototype.addRow = function (row) {
@@ -642,7 +698,12 @@
     var remove = el("button", {type: "button", "class": "button remove-condition", text: "×",
       "aria-label": format(L.remove_condition, {number: number})});
     var line = el("div", {"class": "filter-row"}, [field, mode, values, remove]);
-    [field, mode].forEach(function (node) { node.addEventListener("change", function () { self.sync(); }); });
+    mode.addEventListener("change", function () { self.sync(); });
+    field.addEventListener("change", function () {
+      values.value = "";  // another field's values mean nothing here
+      self.showChoices(line);
+      self.sync();
+    });
     values.addEventListener("input", function () { self.sync(); });
     values.addEventListener("keydown", function (event) { if (event.key === "Enter") { event.preventDefault(); } });
     remove.addEventListener("click", function (event) {
@@ -652,6 +713,7 @@
       self.add.focus();
     });
     this.rows.appendChild(line);
+    this.showChoices(line);
     this.refresh();
     return line;
   };
