@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('mindbox_integration', '0010_config_version'),
+        ('mindbox_integration', '0011_account_uis_app_id_changed_at'),
     ]
 
     operations = [
