@@ -159,3 +159,20 @@ def reencrypt_secret_keys() -> int:
         )
         count += 1
     return count
+
+
+@sensitive_variables("token")
+def set_data_api_token(*, account: Account, token: str) -> None:
+    """Encrypt and keep the account's Data API token (blank clears it). The caller saves and
+    records the change (shown only as "changed"). A new token lets a reconciliation that a
+    refused token stopped run again."""
+    account.data_api_token_encrypted = crypto.encrypt(token)
+    from notifications.models import Reconciliation  # the runtime side: imported only when needed
+
+    Reconciliation.objects.filter(account_id=account.pk).update(stopped_at=None)
+
+
+@sensitive_variables()
+def data_api_token(*, account: Account) -> str:
+    """The token in clear, for the Data API request's params only."""
+    return crypto.decrypt(account.data_api_token_encrypted)

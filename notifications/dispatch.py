@@ -66,8 +66,10 @@ def receive_event(
     values: dict[str, Any],
     enqueue: Callable[[list[int]], None],
     request_id: str = "",
+    identity: str | None = None,
+    recovered_from: str = "",
 ) -> IntakeResult:
-    """receive() for an account at hand (a command, the tests): its state is read first."""
+    """receive() for an account at hand (a command, reconciliation, the tests): its state is read first."""
     sender = senders.by_account(account.pk)
     if sender is None:
         raise Account.DoesNotExist(f"no account {account.pk}")
@@ -78,6 +80,8 @@ def receive_event(
         values=values,
         enqueue=enqueue,
         request_id=request_id,
+        identity=identity,
+        recovered_from=recovered_from,
     )
 
 
@@ -89,17 +93,27 @@ def receive(
     values: dict[str, Any],
     enqueue: Callable[[list[int]], None],
     request_id: str = "",
+    identity: str | None = None,
+    recovered_from: str = "",
 ) -> IntakeResult:
     """Store one UIS event and its deliveries, atomically; `enqueue` gets the pending delivery
-    ids after commit. A repeat of a stored event changes nothing. A remembered sender (not
+    ids after commit. `identity` replaces the one computed from the values, and `recovered_from`
+    marks an event reconciliation created (notifications.reconcile). A repeat of a stored event changes nothing. A remembered sender (not
     checked in this request) is checked by the write, which raises senders.Stale, having stored
     nothing, when it no longer holds. A notification deleted since the plan was loaded makes the
     database refuse the deliveries: tried once more, afresh."""
+    origin = _Origin(identity=identity, recovered_from=recovered_from)
     try:
-        return _receive(sender, communication_type, raw, values, enqueue, request_id)
+        return _receive(sender, communication_type, raw, values, enqueue, request_id, origin)
     except IntegrityError:
         plans.forget(account_id=sender.account_id, communication_type=communication_type)
-        return _receive(sender, communication_type, raw, values, enqueue, request_id)
+        return _receive(sender, communication_type, raw, values, enqueue, request_id, origin)
+
+
+@dataclass(frozen=True)
+class _Origin:
+    identity: str | None
+    recovered_from: str
 
 
 def _receive(
@@ -109,8 +123,9 @@ def _receive(
     values: dict[str, Any],
     enqueue: Callable[[list[int]], None],
     request_id: str,
+    origin: _Origin,
 ) -> IntakeResult:
-    identity = event_identity(communication_type, values)
+    identity = origin.identity or event_identity(communication_type, values)
     now = timezone.now()
     plan = plans.plan_for(
         account_id=sender.account_id, communication_type=communication_type, version=sender.config_version
@@ -152,6 +167,7 @@ def _receive(
         received_at=now,
         request_id=request_id,
         note="" if deliveries else skip_note(plan),
+        recovered_from=origin.recovered_from,
     )
     stored = event_store.store(event=event, deliveries=deliveries, expect=None if sender.checked else sender)
     if stored.pending:

@@ -42,6 +42,22 @@ ATTEMPT_SECONDS = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20),
 )
 
+RECONCILE_RUNS = Counter(
+    "portal_reconcile_runs_total",
+    "Reconciliation runs through UIS's Data API, by outcome (ok, partial, limited, token_refused, forbidden, refused, failed)",
+    ["outcome"],
+)
+RECONCILE_COMMUNICATIONS = Counter(
+    "portal_reconcile_communications_total",
+    "Communications reconciliation checked, by type and result (checked, already_received, recovered)",
+    ["type", "result"],
+)
+RECONCILE_FAILURES = Counter(
+    "portal_reconcile_failures_total",
+    "Reconciliation runs that did not complete, by outcome (every outcome but ok)",
+    ["outcome"],
+)
+
 
 class StateCollector(Collector):
     """Gauges read at scrape time."""
