@@ -17,6 +17,7 @@ from mindbox_integration.models import Account
 from notifications import event_store, plans, senders, site_visitors
 from notifications.filters import passes
 from notifications.intake import event_identity
+from notifications.mnemonics import CommunicationType
 from notifications.models import Delivery, InboundEvent
 from notifications.rendering import Templated, TemplateError, compile_body, compile_url
 
@@ -116,6 +117,21 @@ class _Origin:
     recovered_from: str
 
 
+def recovered_call_identity(call_session_id: Any) -> str:
+    """The identity of a call reconciliation recovered (notifications.reconcile): one per call
+    session, since it cannot know which of the call's events UIS would have sent."""
+    return f"call:{call_session_id}:recovered"
+
+
+def _recovered_identity(communication_type: str, values: dict[str, Any], origin: _Origin) -> str:
+    """For a call UIS notifies: the identity under which reconciliation may have recovered it
+    already, which makes this notification a duplicate. Offline and taxi requests share intake's
+    identity (their communication id) with reconciliation and need none."""
+    if origin.recovered_from or communication_type != CommunicationType.CALLS or not values.get("call_session_id"):
+        return ""
+    return recovered_call_identity(values["call_session_id"])
+
+
 def _receive(
     sender: senders.Sender,
     communication_type: str,
@@ -169,7 +185,12 @@ def _receive(
         note="" if deliveries else skip_note(plan),
         recovered_from=origin.recovered_from,
     )
-    stored = event_store.store(event=event, deliveries=deliveries, expect=None if sender.checked else sender)
+    stored = event_store.store(
+        event=event,
+        deliveries=deliveries,
+        expect=None if sender.checked else sender,
+        also_known_as=_recovered_identity(communication_type, values, origin),
+    )
     if stored.pending:
         transaction.on_commit(lambda: enqueue(stored.pending))
     return IntakeResult(

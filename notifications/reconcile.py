@@ -310,7 +310,7 @@ class _Run:
 
 def _identity(*, report: mapping.Report, key: str) -> str:
     if report is mapping.CALLS:
-        return f"call:{key}:recovered"
+        return dispatch.recovered_call_identity(key)
     return f"communication:{key}"
 
 

@@ -139,7 +139,26 @@ def test_what_uis_never_notified_reaches_mindbox_once(account, data_api, mindbox
         enqueue=lambda ids: None,
     )
     assert late.duplicate
+    # And of the recovered call, whichever of the call's events it is.
+    for kind in ("call_finished", "lost_call"):
+        late = dispatch.receive_event(
+            account=account,
+            communication_type="calls",
+            raw="{}",
+            values={"call_session_id": 778, "notification_mnemonic": kind},
+            enqueue=lambda ids: None,
+        )
+        assert late.duplicate
     assert deliver_pending() == 0
+    # A call reconciliation never saw is not held back by any of this.
+    fresh = dispatch.receive_event(
+        account=account,
+        communication_type="calls",
+        raw="{}",
+        values={"call_session_id": 779, "notification_mnemonic": "call_finished"},
+        enqueue=lambda ids: None,
+    )
+    assert not fresh.duplicate and deliver_pending() == 1
 
 
 def test_the_window_is_asked_in_the_accounts_time_zone_and_overlaps_the_last_run(account, data_api, settings):
