@@ -334,3 +334,37 @@ def test_the_command_refuses_what_it_cannot_read(account, data_api):
         run("--account", account.uis_app_id, "--since", "yesterday")
     with pytest.raises(CommandError):
         run("--account", "no-such-account")
+
+
+def test_import_takes_the_token_and_export_never_gives_it(db):
+    from mindbox_integration.config_io import ConfigError, export_config, import_config
+
+    data = {
+        "accounts": [
+            {
+                "name": "Импорт",
+                "uis_app_id": "770001",
+                "uis_data_api": {"url": "https://dataapi.comagic.ru/v2.0", "token": TOKEN},
+            }
+        ]
+    }
+    summary = import_config(data, actor="tests")
+    account = Account.objects.get(uis_app_id="770001")
+    assert services.data_api_token(account=account) == TOKEN
+    assert account.data_api_endpoint == "https://dataapi.comagic.ru/v2.0"
+    assert TOKEN not in repr(summary) and TOKEN not in account.data_api_token_encrypted
+    exported = export_config()
+    (item,) = exported["accounts"]
+    assert item["uis_data_api"] == {"url": "https://dataapi.comagic.ru/v2.0"}
+    assert TOKEN not in repr(exported)
+    again = import_config(exported, actor="tests")
+    assert again.updated == 0  # the export imports back unchanged, the token kept
+    assert services.data_api_token(account=Account.objects.get(pk=account.pk)) == TOKEN
+    from mindbox_integration.models import ConfigChange
+
+    change = ConfigChange.objects.filter(account=account, changes__has_key="data_api_token").get()
+    assert change.changes["data_api_token"] == "changed"
+    bad = {"accounts": [{"name": "x", "uis_app_id": "770002", "uis_data_api": {"token": f"{TOKEN} with spaces"}}]}
+    with pytest.raises(ConfigError) as refused:
+        import_config(bad, actor="tests")
+    assert "uis_data_api.token" in str(refused.value) and TOKEN not in str(refused.value)
