@@ -368,3 +368,36 @@ def test_import_takes_the_token_and_export_never_gives_it(db):
     with pytest.raises(ConfigError) as refused:
         import_config(bad, actor="tests")
     assert "uis_data_api.token" in str(refused.value) and TOKEN not in str(refused.value)
+
+
+def test_the_admin_sets_the_token_write_only_and_shows_reconciliation(admin_client, account, data_api, mindbox):
+    from django.urls import reverse
+
+    url = reverse("admin:mindbox_integration_account_change", args=[account.pk])
+    page = admin_client.get(url).content.decode()
+    assert TOKEN not in page and "задан (скрыт)" in page
+    form = {"name": account.name, "uis_app_id": account.uis_app_id, "data_api_url": "", "new_data_api_token": ""}
+    response = admin_client.post(url, {**form, "data_api_url": "https://evil.example/v2.0"})
+    assert response.status_code == 200 and "UIS_DATA_API_ALLOWED_HOSTS" in response.content.decode()
+    response = admin_client.post(url, {**form, "new_data_api_token": "fresh-token-0042"})
+    assert response.status_code == 302
+    account.refresh_from_db()
+    assert services.data_api_token(account=account) == "fresh-token-0042"
+    assert "fresh-token-0042" not in admin_client.get(url).content.decode()
+    admin_client.post(url, form)  # blank keeps it
+    account.refresh_from_db()
+    assert services.data_api_token(account=account) == "fresh-token-0042"
+
+    data_api.token = "fresh-token-0042"
+    data_api.rows = {"get.calls_report": [call_row(1), call_row(2)]}
+    run("--account", account.uis_app_id)
+    integration_page = admin_client.get(
+        reverse("admin:mindbox_integration_mindboxintegration_change", args=[account.mindbox.pk])
+    ).content.decode()
+    assert "восстановлено через Data API за 24 ч: 2" in integration_page
+    assert "Проверено 2, уже получено 0, восстановлено 2" in integration_page
+    assert "осталось" in integration_page and "из 1000" in integration_page
+    events = admin_client.get(reverse("admin:notifications_inboundevent_changelist") + "?recovered=yes")
+    assert events.context["cl"].result_count == 2
+    events = admin_client.get(reverse("admin:notifications_inboundevent_changelist") + "?recovered=no")
+    assert events.context["cl"].result_count == 0
