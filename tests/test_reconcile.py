@@ -401,3 +401,33 @@ def test_the_admin_sets_the_token_write_only_and_shows_reconciliation(admin_clie
     assert events.context["cl"].result_count == 2
     events = admin_client.get(reverse("admin:notifications_inboundevent_changelist") + "?recovered=no")
     assert events.context["cl"].result_count == 0
+
+
+def test_metrics_count_runs_communications_and_failures(client, account, data_api):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def samples() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        text = client.get("/metrics").content.decode()
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+
+    before = samples()
+    data_api.rows = {"get.calls_report": [call_row(1), call_row(2)]}
+    run("--account", account.uis_app_id)
+    data_api.planned_errors = [{"code": -32029, "mnemonic": "limit_exceeded"}]
+    with pytest.raises(CommandError):
+        run("--account", account.uis_app_id)
+    after = samples()
+
+    def grew(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert grew("portal_reconcile_runs_total", outcome="ok") == 1
+    assert grew("portal_reconcile_runs_total", outcome="limited") == 1
+    assert grew("portal_reconcile_failures_total", outcome="limited") == 1
+    assert grew("portal_reconcile_communications_total", type="calls", result="checked") == 2
+    assert grew("portal_reconcile_communications_total", type="calls", result="recovered") == 2
