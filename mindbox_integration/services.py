@@ -158,6 +158,12 @@ def reencrypt_secret_keys() -> int:
             secret_key_encrypted=crypto.reencrypt(integration.secret_key_encrypted)
         )
         count += 1
+    # UIS Data API tokens are kept the same way.
+    for account in Account.objects.exclude(data_api_token_encrypted="").only("pk", "data_api_token_encrypted"):
+        Account.objects.filter(pk=account.pk).update(
+            data_api_token_encrypted=crypto.reencrypt(account.data_api_token_encrypted)
+        )
+        count += 1
     return count
 
 

@@ -431,3 +431,15 @@ def test_metrics_count_runs_communications_and_failures(client, account, data_ap
     assert grew("portal_reconcile_failures_total", outcome="limited") == 1
     assert grew("portal_reconcile_communications_total", type="calls", result="checked") == 2
     assert grew("portal_reconcile_communications_total", type="calls", result="recovered") == 2
+
+
+def test_the_token_moves_to_a_new_encryption_key(account, settings):
+    from cryptography.fernet import Fernet
+
+    old_key = settings.FIELD_ENCRYPTION_KEYS[0]
+    new_key = Fernet.generate_key().decode()
+    settings.FIELD_ENCRYPTION_KEYS = [new_key, old_key]
+    call_command("reencrypt_secrets", stdout=io.StringIO())
+    settings.FIELD_ENCRYPTION_KEYS = [new_key]  # the old key dropped
+    account.refresh_from_db()
+    assert services.data_api_token(account=account) == TOKEN
