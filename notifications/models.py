@@ -205,6 +205,8 @@ class Reconciliation(models.Model):
     day_limit = models.PositiveIntegerField(_("day allowance"), null=True, blank=True)
     day_remaining = models.PositiveIntegerField(_("day allowance left"), null=True, blank=True)
     limits_at = models.DateTimeField(_("allowance reported"), null=True, blank=True)
+    # When UIS said the day's allowance renews: until then the next run starts from day_remaining.
+    day_resets_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("reconciliation")

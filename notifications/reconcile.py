@@ -139,7 +139,9 @@ def _run(
         for report in mapping.REPORTS.values()
         if selectors.active_notification_rows(account_id=account.pk, communication_type=report.communication_type)
     ]
-    window_until = until or now - timedelta(seconds=settings.UIS_RECONCILE_SETTLE)
+    # Never later than the settle time: a checked_until in the future would stall the next runs.
+    latest = now - timedelta(seconds=settings.UIS_RECONCILE_SETTLE)
+    window_until = min(until, latest) if until else latest
     if since is None:
         since = (
             state.checked_until - timedelta(seconds=settings.UIS_RECONCILE_OVERLAP)
@@ -151,7 +153,9 @@ def _run(
     result.since, result.until = since, window_until
     outcome: str = Outcome.OK
     error = ""
-    run = _Run(account=account, state=state, result=result, enqueue=enqueue, sleep=sleep)
+    run = _Run(
+        account=account, state=state, result=result, enqueue=enqueue, sleep=sleep, limits=_known_limits(state, now)
+    )
     try:
         if reports and since < window_until:
             run.open()
@@ -271,9 +275,11 @@ class _Run:
         if found is None:
             return
         self.limits = found
+        now = timezone.now()
         self.state.day_limit = found.day_limit
         self.state.day_remaining = found.day_remaining
-        self.state.limits_at = timezone.now()
+        self.state.limits_at = now
+        self.state.day_resets_at = None if found.day_reset is None else now + timedelta(seconds=found.day_reset)
 
     def _take(self, *, report: mapping.Report, rows: list[dict[str, Any]], since: datetime) -> None:
         """Recover each row that no event of the account stands for."""
@@ -306,6 +312,14 @@ class _Run:
         counts.already_received += already
         metrics.RECONCILE_COMMUNICATIONS.labels(type=report.communication_type, result="checked").inc(len(keyed))
         metrics.RECONCILE_COMMUNICATIONS.labels(type=report.communication_type, result="already_received").inc(already)
+
+
+def _known_limits(state: Reconciliation, now: datetime) -> allowance.Limits | None:
+    """The day's allowance as the last run left it, while that day lasts: a run at the reserve
+    then makes no call at all."""
+    if state.day_remaining is None or state.day_resets_at is None or state.day_resets_at <= now:
+        return None
+    return allowance.Limits(day_limit=state.day_limit, day_remaining=state.day_remaining)
 
 
 def _identity(*, report: mapping.Report, key: str) -> str:

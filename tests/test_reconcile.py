@@ -200,6 +200,15 @@ def test_the_day_reserve_is_never_spent(account, data_api, settings):
     assert data_api.day_remaining >= 20  # the stand-in's count: the reserve is untouched
     assert state.day_limit == 100 and state.day_remaining == data_api.day_remaining
     assert state.checked_until is None  # the window is tried again next time
+    # The next run knows the day's allowance is at the reserve: it makes no call at all.
+    calls = len(data_api.requests)
+    with pytest.raises(CommandError):
+        run("--account", account.uis_app_id)
+    assert len(data_api.requests) == calls
+    # Once the day has renewed, it asks again.
+    Reconciliation.objects.filter(account=account).update(day_resets_at=timezone.now() - timedelta(seconds=1))
+    data_api.day_remaining = 100
+    assert "(ok)" in run("--account", account.uis_app_id)
 
 
 def test_an_exceeded_limit_stops_the_run_and_keeps_the_window(account, data_api):
@@ -292,7 +301,7 @@ def test_explicit_window_and_types_without_notifications(account, data_api, mind
     since = timezone.localtime(timezone.now() - timedelta(minutes=400)).strftime("%Y-%m-%d %H:%M:%S")
     until = timezone.localtime(timezone.now() - timedelta(minutes=200)).strftime("%Y-%m-%d %H:%M:%S")
     out = run("--account", account.uis_app_id, "--since", since, "--until", until)
-    assert "checked 1, already received 0, recovered 1 (ok)" in out
+    assert f"checked 1, already received 0, recovered 1 (ok) for {since} – {until}" in out
     assert "get.offline_messages_report" not in data_api.methods()  # nothing would be sent for them
 
 
@@ -443,3 +452,26 @@ def test_the_token_moves_to_a_new_encryption_key(account, settings):
     settings.FIELD_ENCRYPTION_KEYS = [new_key]  # the old key dropped
     account.refresh_from_db()
     assert services.data_api_token(account=account) == TOKEN
+
+
+def test_a_window_never_ends_in_the_future(account, data_api):
+    until = timezone.localtime(timezone.now() + timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
+    run("--account", account.uis_app_id, "--until", until)
+    state = Reconciliation.objects.get(account=account)
+    assert state.checked_until is not None and state.checked_until < timezone.now()
+
+
+def test_a_late_notification_through_the_endpoint_is_a_duplicate(client, account, data_api):
+    data_api.rows = {"get.calls_report": [call_row(4242)]}
+    run("--account", account.uis_app_id)
+    url = f"/api/uis/events/calls/?token={account.inbound_token}"
+    # The first request reads the token; the second is checked inside the event's own statement.
+    for kind in ("call_finished", "call_recorded"):
+        answer = client.post(
+            url, {"call_session_id": "4242", "notification_mnemonic": kind}, content_type="application/json"
+        )
+        assert answer.status_code == 200 and answer.json()["duplicate"] is True
+    answer = client.post(
+        url, {"call_session_id": "4243", "notification_mnemonic": "call_finished"}, content_type="application/json"
+    )
+    assert answer.status_code == 202

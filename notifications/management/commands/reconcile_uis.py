@@ -50,6 +50,11 @@ class Command(BaseCommand):
                 f"{counts.already_received}, recovered {counts.recovered} ({result.outcome}"
             )
             line += f": {result.error})" if result.error else ")"
+            if result.since and result.until and result.since < result.until:
+                window = (
+                    timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S") for moment in (result.since, result.until)
+                )
+                line += " for {} – {}".format(*window)
             self.stdout.write(line)
             failed = failed or result.outcome != reconcile.Outcome.OK
         if not account_ids:
