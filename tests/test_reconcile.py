@@ -261,7 +261,8 @@ def test_a_refused_token_stops_reconciliation_and_touches_no_delivery(account, d
     assert "(ok)" in run("--account", account.uis_app_id)
 
 
-def test_the_token_appears_nowhere(account, data_api, mindbox, admin_client, tmp_path):
+def test_the_token_appears_nowhere(account, data_api, mindbox, admin_client, tmp_path, caplog):
+    caplog.set_level("DEBUG")
     data_api.rows = {"get.calls_report": [call_row(1)]}
     out = run("--account", account.uis_app_id)
     deliver_pending()
@@ -270,6 +271,7 @@ def test_the_token_appears_nowhere(account, data_api, mindbox, admin_client, tmp
         out += run("--account", account.uis_app_id)
     assert TOKEN in {r.params["access_token"] for r in data_api.requests}  # it was used
     assert TOKEN not in out and TOKEN not in str(refused.value)
+    assert "access_token_blocked" in caplog.text and TOKEN not in caplog.text
     call_command("export_integrations", str(tmp_path / "export.json"))
     assert TOKEN not in (tmp_path / "export.json").read_text()
     for url in (f"/admin/mindbox_integration/account/{account.pk}/change/", "/admin/notifications/inboundevent/"):

@@ -9,6 +9,7 @@ import pytest
 
 from harness.uis_data_api_standin import StandIn
 from mindbox_integration.mindbox.guard import Policy
+from tests.test_outbound_guard import Resolver, TLSMindbox
 from uis_data_api import errors, limits, mapping
 from uis_data_api.client import DataApiClient
 
@@ -135,3 +136,35 @@ def test_the_day_reserve_and_the_minute_wait():
     assert limits.may_spend(limits=None, reserve_percent=20)
     assert limits.minute_wait(limits=limits.Limits(minute_remaining=0, minute_reset=12)) == 12.0
     assert limits.minute_wait(limits=limits.Limits(minute_remaining=3, minute_reset=12)) == 0.0
+
+
+@pytest.fixture
+def tls_server(tmp_path, request, monkeypatch) -> Iterator[TLSMindbox]:
+    """A TLS server on 127.0.0.1 whose certificate names request.param, its CA trusted."""
+    server = TLSMindbox(tmp_path, request.param)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(server.ca_file))
+    yield server
+    server.close()
+
+
+@pytest.mark.parametrize("tls_server", ["dataapi.test"], indirect=True)
+def test_tls_goes_to_the_pinned_address_and_verifies_the_host_name(tls_server):
+    host = f"dataapi.test:{tls_server.port}"
+    policy = Policy(allowed_hosts=(host,), require_https=True, allowed_networks=("127.0.0.1",))
+    client = DataApiClient(url=f"https://{host}/v2.0", token=TOKEN, policy=policy, resolve=Resolver("127.0.0.1"))
+    with pytest.raises(
+        errors.Unavailable
+    ) as answered:  # the server is Mindbox's stand-in: TLS held, then a foreign body
+        client.account_timezone()
+    assert "not a JSON-RPC response" in str(answered.value)
+    assert tls_server.sni == ["dataapi.test"] and tls_server.hosts == [host]
+
+
+@pytest.mark.parametrize("tls_server", ["other.test"], indirect=True)
+def test_tls_refuses_a_certificate_for_another_name(tls_server):
+    host = f"dataapi.test:{tls_server.port}"
+    policy = Policy(allowed_hosts=(host,), require_https=True, allowed_networks=("127.0.0.1",))
+    client = DataApiClient(url=f"https://{host}/v2.0", token=TOKEN, policy=policy, resolve=Resolver("127.0.0.1"))
+    with pytest.raises(errors.Unavailable) as refused:
+        client.account_timezone()
+    assert "connection error" in str(refused.value) and tls_server.hosts == []
