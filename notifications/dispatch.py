@@ -98,10 +98,10 @@ def receive(
     recovered_from: str = "",
 ) -> IntakeResult:
     """Store one UIS event and its deliveries, atomically; `enqueue` gets the pending delivery
-    ids after commit. `identity` replaces the one computed from the values, and `recovered_from`
-    marks an event reconciliation created (notifications.reconcile). A repeat of a stored event changes nothing. A remembered sender (not
-    checked in this request) is checked by the write, which raises senders.Stale, having stored
-    nothing, when it no longer holds. A notification deleted since the plan was loaded makes the
+    ids after commit. A repeat of a stored event changes nothing. `identity` replaces the one
+    computed from the values, and `recovered_from` marks an event reconciliation created
+    (notifications.reconcile). A remembered sender (not checked in this request) is checked by
+    the write, which raises senders.Stale, having stored nothing, when it no longer holds. A notification deleted since the plan was loaded makes the
     database refuse the deliveries: tried once more, afresh."""
     origin = _Origin(identity=identity, recovered_from=recovered_from)
     try:

@@ -169,8 +169,10 @@ def _run(
     state.last_checked = result.counts.checked
     state.last_already_received = result.counts.already_received
     state.last_recovered = result.counts.recovered
-    if outcome == Outcome.OK and (state.checked_until is None or window_until > state.checked_until):
-        state.checked_until = window_until
+    # A call that ended within the settle time was left for the next run, which must read it again.
+    checked = min(window_until, run.deferred_from) if run.deferred_from else window_until
+    if outcome == Outcome.OK and (state.checked_until is None or checked > state.checked_until):
+        state.checked_until = checked
     if outcome == Outcome.TOKEN_REFUSED:
         state.stopped_at = now
     state.save()
@@ -190,6 +192,7 @@ class _Run:
     zone: zoneinfo.ZoneInfo | None = None
     limits: allowance.Limits | None = None
     waited: float = 0.0
+    deferred_from: datetime | None = None  # the earliest start of a call left for the next run
 
     def open(self) -> None:
         try:
@@ -282,8 +285,21 @@ class _Run:
         self.state.day_resets_at = None if found.day_reset is None else now + timedelta(seconds=found.day_reset)
 
     def _take(self, *, report: mapping.Report, rows: list[dict[str, Any]], since: datetime) -> None:
-        """Recover each row that no event of the account stands for."""
-        keyed = {report.key(row): row for row in rows if report.key(row)}
+        """Recover each row that no event of the account stands for. A call that ended within
+        UIS_RECONCILE_SETTLE is left for the next run: its notification may be on its way (a
+        call is in the report by when it started, and may have lasted long)."""
+        assert self.zone is not None
+        settled = timezone.now() - timedelta(seconds=settings.UIS_RECONCILE_SETTLE)
+        keyed: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            if not report.key(row):
+                continue
+            ended = mapping.parse_api_date(row.get(report.end_field), self.zone) if report.end_field else None
+            if ended is not None and ended > settled:
+                started = mapping.parse_api_date(row.get(report.time_field), self.zone) or since
+                self.deferred_from = min(self.deferred_from or started, started)
+                continue
+            keyed[report.key(row)] = row
         received = _received(
             account_id=self.account.pk, report=report, keys=list(keyed), since=since - timedelta(days=1)
         )

@@ -5,7 +5,7 @@ run sends nothing, limits and a refused token stop a run, and the token is kept 
 import io
 import zoneinfo
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -477,3 +477,17 @@ def test_a_late_notification_through_the_endpoint_is_a_duplicate(client, account
         url, {"call_session_id": "4243", "notification_mnemonic": "call_finished"}, content_type="application/json"
     )
     assert answer.status_code == 202
+
+
+def test_a_call_that_ended_within_the_settle_time_waits_for_the_next_run(account, data_api, settings):
+    settings.UIS_RECONCILE_SETTLE = 120
+    # Started 40 min ago, ended a moment ago: its notification may still be on its way.
+    data_api.rows = {"get.calls_report": [call_row(1, minutes_ago=40, finish_time=uis_time(0.5)), call_row(2)]}
+    out = run("--account", account.uis_app_id)
+    assert "checked 1, already received 0, recovered 1 (ok)" in out
+    state = Reconciliation.objects.get(account=account)
+    started = datetime.strptime(data_api.rows["get.calls_report"][0]["start_time"], "%Y-%m-%d %H:%M:%S")
+    assert state.checked_until == started.replace(tzinfo=MOSCOW)  # the next run reads it again
+    data_api.rows["get.calls_report"][0]["finish_time"] = uis_time(5)  # as if time had passed
+    out = run("--account", account.uis_app_id)
+    assert "checked 2, already received 1, recovered 1 (ok)" in out

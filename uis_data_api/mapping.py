@@ -9,7 +9,7 @@ lists are asked for: the API refuses a request naming a field it does not know."
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 CALLS_METHOD = "get.calls_report"
@@ -97,8 +97,9 @@ class Report:
     method: str
     fields: tuple[str, ...]
     key_field: str  # the row's field that is the identity intake uses
-    time_field: str  # the row's field with when it happened
+    time_field: str  # the row's field with when it happened (what date_from/date_till select by)
     to_values: Callable[[dict[str, Any]], dict[str, Any]]
+    end_field: str = ""  # the row's field with when it ended, where that is later (a call's finish)
 
     def key(self, row: dict[str, Any]) -> str:
         value = row.get(self.key_field)
@@ -140,6 +141,7 @@ CALLS = Report(
     key_field="id",
     time_field="start_time",
     to_values=call_values,
+    end_field="finish_time",
 )
 OFFLINE_REQUESTS = Report(
     communication_type="offline_requests",
@@ -158,3 +160,13 @@ DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 def api_date(moment: datetime) -> str:
     """A naive local time as the API takes it (`YYYY-MM-DD hh:mm:ss`)."""
     return moment.strftime(DATE_FORMAT)
+
+
+def parse_api_date(value: Any, zone: tzinfo) -> datetime | None:
+    """A date of a row (`YYYY-MM-DD hh:mm:ss`, in the account's zone) as an aware time; None if unreadable."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.strptime(value[:19], DATE_FORMAT).replace(tzinfo=zone)
+    except ValueError:
+        return None
