@@ -7,6 +7,7 @@ COPY pyproject.toml ./
 COPY integration_portal ./integration_portal
 COPY mindbox_integration ./mindbox_integration
 COPY notifications ./notifications
+COPY uis_data_api ./uis_data_api
 RUN pip install --no-cache-dir .
 
 COPY . .

@@ -246,6 +246,7 @@ CELERY_TASK_QUEUES = [Queue(name) for name in env.list("WORKER_QUEUES", default=
 CELERY_TASK_ROUTES = {
     "notifications.tasks.sweep_due_deliveries": {"queue": QUEUE_MAINTENANCE},
     "notifications.tasks.prune_old_records": {"queue": QUEUE_MAINTENANCE},
+    "notifications.tasks.reconcile_accounts": {"queue": QUEUE_MAINTENANCE},
 }
 # Sending is waiting on Mindbox, so the worker runs a pool of threads (measured against prefork
 # and larger pools with `make bench`; the README's Performance section has the figures).
@@ -260,6 +261,11 @@ CELERY_BEAT_SCHEDULE = {
     "prune-old-records": {
         "task": "notifications.tasks.prune_old_records",
         "schedule": 3600.0,
+    },
+    # Reconciliation through UIS's Data API (UIS_RECONCILE_INTERVAL is set further down).
+    "reconcile-uis": {
+        "task": "notifications.tasks.reconcile_accounts",
+        "schedule": env.float("UIS_RECONCILE_INTERVAL", default=300.0),
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
@@ -303,6 +309,36 @@ MINDBOX_REQUIRE_HTTPS = env.bool("MINDBOX_REQUIRE_HTTPS", default=True)
 MINDBOX_ALLOW_PRIVATE_NETWORKS = env.list("MINDBOX_ALLOW_PRIVATE_NETWORKS", default=[])
 MINDBOX_CONNECT_TIMEOUT = env.float("MINDBOX_CONNECT_TIMEOUT", default=5.0)
 MINDBOX_READ_TIMEOUT = env.float("MINDBOX_READ_TIMEOUT", default=15.0)
+# UIS's Data API, for reconciliation (notifications.reconcile): the same outbound guard as
+# Mindbox's sends, with its own hosts. The defaults are the Data API hosts UIS's, CoMagic's,
+# CallGear's and Novofon's public references name (docs/uis-data-api.md).
+UIS_DATA_API_ALLOWED_HOSTS = env.list(
+    "UIS_DATA_API_ALLOWED_HOSTS",
+    default=["dataapi.uiscom.ru", "dataapi.comagic.ru", "dataapi.callgear.com", "dataapi-jsonrpc.novofon.ru"],
+)
+UIS_DATA_API_REQUIRE_HTTPS = env.bool("UIS_DATA_API_REQUIRE_HTTPS", default=True)
+UIS_DATA_API_ALLOW_PRIVATE_NETWORKS = env.list("UIS_DATA_API_ALLOW_PRIVATE_NETWORKS", default=[])
+UIS_DATA_API_DEFAULT_URL = env.str("UIS_DATA_API_DEFAULT_URL", default="https://dataapi.uiscom.ru/v2.0")
+UIS_DATA_API_CONNECT_TIMEOUT = env.float("UIS_DATA_API_CONNECT_TIMEOUT", default=5.0)
+UIS_DATA_API_READ_TIMEOUT = env.float("UIS_DATA_API_READ_TIMEOUT", default=60.0)
+# Rows a report call asks for (the API allows 1..10,000; each call costs one point).
+UIS_DATA_API_PAGE_SIZE = env.int("UIS_DATA_API_PAGE_SIZE", default=1000)
+# Percent of an account's daily Data API allowance reconciliation never spends: the account's
+# own scripts and CRM use the same allowance.
+UIS_DATA_API_DAY_RESERVE_PERCENT = env.float("UIS_DATA_API_DAY_RESERVE_PERCENT", default=20.0)
+# How often beat reconciles every account with a token (seconds); how far each run reaches back
+# before where the previous one ended; how recent a communication must not be (its notification
+# may still be on its way); how far a first run reaches back.
+UIS_RECONCILE_INTERVAL = env.float("UIS_RECONCILE_INTERVAL", default=300.0)
+UIS_RECONCILE_OVERLAP = env.int("UIS_RECONCILE_OVERLAP", default=1800)
+UIS_RECONCILE_SETTLE = env.int("UIS_RECONCILE_SETTLE", default=120)
+UIS_RECONCILE_FIRST_LOOKBACK = env.int("UIS_RECONCILE_FIRST_LOOKBACK", default=3600)
+if not 1 <= UIS_DATA_API_PAGE_SIZE <= 10_000 or not 0 <= UIS_DATA_API_DAY_RESERVE_PERCENT < 100:
+    raise environ.ImproperlyConfigured(
+        "UIS_DATA_API_PAGE_SIZE must be within 1..10000 and UIS_DATA_API_DAY_RESERVE_PERCENT within 0..99"
+    )
+if min(UIS_RECONCILE_INTERVAL, UIS_RECONCILE_OVERLAP, UIS_RECONCILE_SETTLE, UIS_RECONCILE_FIRST_LOOKBACK) < 0:
+    raise environ.ImproperlyConfigured("UIS_RECONCILE_* must not be negative")
 DELIVERY_RETRY_SCHEDULE = _seconds_list("DELIVERY_RETRY_SCHEDULE", "10,60,300,1800,7200,21600,43200,86400")
 # Retries due within this many seconds ride a Celery countdown; later ones wait in the
 # database for the sweeper, since long ETAs on Redis are redelivered after the visibility timeout.

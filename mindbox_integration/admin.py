@@ -31,7 +31,7 @@ from mindbox_integration.admin_base import (
     VisibleAccountFilter,
 )
 from mindbox_integration.admin_editor import editor_urls
-from mindbox_integration.forms import MindboxIntegrationForm, NotificationForm, OperationInlineForm
+from mindbox_integration.forms import AccountForm, MindboxIntegrationForm, NotificationForm, OperationInlineForm
 from mindbox_integration.models import Account, ConfigChange, MindboxIntegration, Notification, Operation
 from notifications import health as delivery_health
 from notifications import selectors as delivery_selectors
@@ -72,10 +72,11 @@ def delivery_log_url(request: HttpRequest, account_id: int) -> str:
 
 @admin.register(Account)
 class AccountAdmin(AuditedModelAdmin):
+    form = AccountForm
     change_form_template = "admin/mindbox_integration/account/change_form.html"
     list_display = ["name", "uis_app_id", "integration_state"]
     search_fields = ["name", "uis_app_id"]
-    readonly_fields = ["integration_link", "created_at"]
+    readonly_fields = ["integration_link", "created_at", "data_api_token_state"]
     filter_horizontal = ["managers"]
 
     def get_form(self, request: HttpRequest, obj: Account | None = None, change: bool = False, **kwargs: Any) -> Any:
@@ -88,7 +89,21 @@ class AccountAdmin(AuditedModelAdmin):
         return super().get_form(request, obj, change, help_texts=help_texts, **kwargs)
 
     def get_fields(self, request: HttpRequest, obj: Account | None = None) -> tuple[str, ...]:
-        fields = ("name", "uis_app_id") if obj is None else ("name", "uis_app_id", "integration_link", "created_at")
+        if obj is None:
+            fields: tuple[str, ...] = ("name", "uis_app_id")
+        else:
+            token = (
+                ("new_data_api_token", "clear_data_api_token") if obj.has_data_api_token else ("new_data_api_token",)
+            )
+            fields = (
+                "name",
+                "uis_app_id",
+                "integration_link",
+                "created_at",
+                "data_api_url",
+                "data_api_token_state",
+                *token,
+            )
         # Who manages an account is the superusers' decision; a field left out of the form is
         # also ignored when posted.
         return (*fields, "managers") if request.user.is_superuser else fields
@@ -109,6 +124,14 @@ class AccountAdmin(AuditedModelAdmin):
         if db_field.name == "managers":
             kwargs["queryset"] = get_user_model().objects.filter(is_staff=True, is_active=True).order_by("username")
         return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    @admin.display(description=_("UIS Data API token"))
+    def data_api_token_state(self, obj: Account) -> str:
+        return gettext("set (hidden)") if obj.has_data_api_token else gettext("not set")
+
+    @method_decorator(sensitive_post_parameters("new_data_api_token"))
+    def changeform_view(self, *args: Any, **kwargs: Any) -> HttpResponse:
+        return super().changeform_view(*args, **kwargs)
 
     @admin.display(description=_("Mindbox integration"))
     def integration_state(self, obj: Account) -> str:

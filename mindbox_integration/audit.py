@@ -45,6 +45,7 @@ SECRET_COLUMNS: dict[type[Model], dict[str, str]] = {
         "inbound_token_hash": "inbound_token",
         "inbound_token_hint": "inbound_token",
         "previous_token_hash": "previous_token",
+        "data_api_token_encrypted": "data_api_token",
     },
     MindboxIntegration: {"secret_key_encrypted": "secret_key"},
 }
@@ -52,6 +53,7 @@ SECRET_LABELS = {
     "inbound_token": _("inbound token"),
     "previous_token": _("previous inbound token"),
     "secret_key": _("secret key"),
+    "data_api_token": _("UIS Data API token"),
 }
 # Fields not in any form, so without a verbose name of their own.
 FIELD_LABELS = {"previous_token_valid_until": _("previous token valid until")}

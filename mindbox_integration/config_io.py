@@ -37,8 +37,11 @@ _ACCOUNT_KEYS: dict[str, type] = {
     "uis_app_id": str,
     "inbound_token": str,
     "site_key": str,
+    "uis_data_api": dict,
     "mindbox": dict,
 }
+# UIS's Data API access for reconciliation: the token is taken, never exported (like keys).
+_DATA_API_KEYS: dict[str, type] = {"url": str, "token": str}
 _MINDBOX_KEYS: dict[str, type] = {"active": bool, "secret_key": str, "send_rate_limit": int, "operations": list}
 _OPERATION_KEYS: dict[str, type] = {"name": str, "notifications": list}
 _NOTIFICATION_KEYS: dict[str, type] = {
@@ -52,8 +55,8 @@ _NOTIFICATION_KEYS: dict[str, type] = {
 }
 
 
-_NULLABLE = {"inbound_token", "secret_key", "filters", "headers", "send_rate_limit"}  # null means "absent" for these
-_SECRET_KEYS = {"inbound_token", "secret_key"}
+_NULLABLE = {"inbound_token", "secret_key", "filters", "headers", "send_rate_limit", "url", "token"}  # null: "absent"
+_SECRET_KEYS = {"inbound_token", "secret_key", "token"}
 MIN_TOKEN_LENGTH = 32  # characters: a given token should carry about as much as the 32 random bytes we make
 
 
@@ -194,6 +197,7 @@ def validate_config(data: Any) -> list[str]:
                 errors.append(f"{path}.site_key: 16 to 32 letters, digits, _ or -, as exported")
             elif Account.objects.filter(site_key=site_key).exclude(uis_app_id=account.get("uis_app_id")).exists():
                 errors.append(f"{path}.site_key: already used by another account")
+        errors.extend(_data_api_errors(account.get("uis_data_api"), f"{path}.uis_data_api"))
         mindbox = account.get("mindbox")
         if mindbox is None or not _check_shape(
             mindbox, f"{path}.mindbox", _MINDBOX_KEYS, (), errors, MindboxIntegration
@@ -222,6 +226,50 @@ def validate_config(data: Any) -> list[str]:
                     errors,
                 )
     return errors
+
+
+MAX_DATA_API_TOKEN = 500
+
+
+def _data_api_errors(data_api: Any, path: str) -> list[str]:
+    """The shape of "uis_data_api": {"url"?, "token"?}; the token is never echoed."""
+    errors: list[str] = []
+    if data_api is None or not _check_shape(data_api, path, _DATA_API_KEYS, (), errors, Account):
+        return errors
+    url = data_api.get("url")
+    if isinstance(url, str) and url and (not url.startswith(("https://", "http://")) or len(url) > 300):
+        errors.append(f"{path}.url: an http(s) URL of at most 300 characters, e.g. https://dataapi.uiscom.ru/v2.0")
+    token = data_api.get("token")
+    if isinstance(token, str) and (
+        len(token) > MAX_DATA_API_TOKEN or not token.isascii() or not token.isprintable() or " " in token
+    ):
+        errors.append(f"{path}.token: printable characters without spaces, at most {MAX_DATA_API_TOKEN}")
+    return errors
+
+
+def _apply_data_api(
+    account: Account, data_api: dict[str, Any], summary: ImportSummary, label: str, actor: Actor
+) -> None:
+    """Like _assign; the token is compared in clear and stored encrypted (never in a change list).
+    An absent url or token keeps the stored one: exports carry no token."""
+    before = audit.snapshot(account)
+    changed = []
+    url = data_api.get("url")
+    if url is not None and account.data_api_url != url.strip():
+        account.data_api_url = url.strip()
+        changed.append("data_api_url")
+    token = data_api.get("token")
+    if token is not None and token != services.data_api_token(account=account):
+        services.set_data_api_token(account=account, token=token)
+        changed.append("data_api_token_encrypted")
+    if not changed:
+        return
+    account.save(update_fields=changed)
+    audit.record_saved(actor=actor, obj=account, before=before)
+    summary.updated += 1
+    summary.changes.append(
+        f"updated {label}: {', '.join('data_api_token' if c.endswith('encrypted') else c for c in changed)}"
+    )
 
 
 def _assign(obj: Model, values: dict[str, Any], summary: ImportSummary, label: str, actor: Actor) -> None:
@@ -311,6 +359,8 @@ def import_config(data: Any, *, actor: Actor, replace_tokens: bool = False) -> I
                 ):
                     summary.updated += 1
                     summary.changes.append(f"updated {label}: inbound token")
+            if isinstance(item.get("uis_data_api"), dict):
+                _apply_data_api(account, item["uis_data_api"], summary, f"{label} uis_data_api", actor)
             mindbox = item.get("mindbox")
             if mindbox is None:
                 continue
@@ -354,6 +404,8 @@ def export_config() -> dict[str, Any]:
     accounts = []
     for account in Account.objects.select_related("mindbox").order_by("uis_app_id"):
         item: dict[str, Any] = {"name": account.name, "uis_app_id": account.uis_app_id, "site_key": account.site_key}
+        if account.data_api_url or account.has_data_api_token:
+            item["uis_data_api"] = {"url": account.data_api_url}  # never the token
         integration: MindboxIntegration | None = getattr(account, "mindbox", None)
         if integration is not None:
             item["mindbox"] = {

@@ -2,8 +2,10 @@
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from django import forms
+from django.conf import settings
 from django.forms.fields import InvalidJSONInput
 from django.urls import reverse
 from django.utils.decorators import method_decorator
@@ -12,7 +14,8 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
 from mindbox_integration import services, validation
-from mindbox_integration.models import MindboxIntegration, Notification, Operation
+from mindbox_integration.mindbox import guard
+from mindbox_integration.models import Account, MindboxIntegration, Notification, Operation
 from mindbox_integration.selectors import known_mnemonics
 from notifications.nesting import MAX_CONFIG_DEPTH, deeper_than
 from notifications.selectors import arrivals
@@ -50,6 +53,74 @@ class MindboxIntegrationForm(forms.ModelForm):  # type: ignore[type-arg]
         if commit:
             integration.save()
         return integration
+
+
+class AccountForm(forms.ModelForm):  # type: ignore[type-arg]
+    """The account, with its UIS Data API access for reconciliation: the token is write-only,
+    like the Mindbox key (never rendered back, kept when left blank)."""
+
+    new_data_api_token = forms.CharField(
+        label=_("new UIS Data API token"),
+        required=False,
+        strip=True,
+        max_length=500,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=_(
+            "A key of a UIS user allowed to read reports (UIS: Account → Users). With it, the portal "
+            "checks through UIS's Data API every few minutes for calls and offline requests UIS did not "
+            "notify, and sends them to Mindbox. UIS must allow the portal's address (Data API whitelist). "
+            "Leave blank to keep the current token."
+        ),
+    )
+    clear_data_api_token = forms.BooleanField(label=_("remove the UIS Data API token"), required=False)
+
+    class Meta:
+        model = Account
+        fields = ["name", "uis_app_id", "data_api_url", "managers"]
+        help_texts = {
+            "data_api_url": _(
+                "Empty: UIS's own (https://dataapi.uiscom.ru/v2.0); CoMagic's is https://dataapi.comagic.ru/v2.0"
+            )
+        }
+
+    def clean_data_api_url(self) -> str:
+        url: str = (self.cleaned_data.get("data_api_url") or "").strip()
+        if not url:
+            return url
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:
+            raise forms.ValidationError(_("Not a URL.")) from None
+        scheme = parts.scheme.lower()
+        if not guard.scheme_allowed(scheme, require_https=settings.UIS_DATA_API_REQUIRE_HTTPS) or not parts.hostname:
+            raise forms.ValidationError(_("The URL must start with https://"))
+        if not guard.host_allowed(
+            scheme=scheme, host=parts.hostname, port=port, allowed_hosts=settings.UIS_DATA_API_ALLOWED_HOSTS
+        ):
+            raise forms.ValidationError(
+                _("%(host)s is not an allowed Data API host; the administrator sets them (UIS_DATA_API_ALLOWED_HOSTS)")
+                % {"host": parts.netloc}
+            )
+        return url
+
+    @method_decorator(sensitive_variables("token"))
+    def clean_new_data_api_token(self) -> str:
+        token: str = self.cleaned_data.get("new_data_api_token", "")
+        if token and (not token.isascii() or not token.isprintable() or " " in token):
+            raise forms.ValidationError(_("The token is printable Latin characters and digits without spaces."))
+        return token
+
+    def save(self, commit: bool = True) -> Account:
+        account: Account = super().save(commit=False)
+        if self.cleaned_data.get("clear_data_api_token"):
+            services.set_data_api_token(account=account, token="")
+        elif self.cleaned_data.get("new_data_api_token"):
+            services.set_data_api_token(account=account, token=self.cleaned_data["new_data_api_token"])
+        if commit:
+            account.save()
+            self.save_m2m()
+        return account
 
 
 class OperationInlineForm(forms.ModelForm):  # type: ignore[type-arg]

@@ -77,6 +77,11 @@ class Account(models.Model):
     # Names the account to the site script's endpoint; public, unlike the inbound token.
     site_key = models.CharField(_("site script key"), max_length=32, unique=True, default=new_site_key, editable=False)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    # UIS's Data API, for reconciliation (notifications.reconcile): its URL (empty: UIS's own,
+    # settings.UIS_DATA_API_DEFAULT_URL) and the access token, Fernet-encrypted like the Mindbox
+    # key and read only by services.data_api_token. No token: the account is not reconciled.
+    data_api_url = models.CharField(_("UIS Data API URL"), max_length=300, blank=True)
+    data_api_token_encrypted = models.TextField(blank=True, editable=False)
     # Staff users who see and change this account and everything under it (tenancy.py);
     # superusers see every account whether listed here or not.
     managers = models.ManyToManyField(
@@ -107,6 +112,15 @@ class Account(models.Model):
                 if update_fields is not None:
                     kwargs["update_fields"] = {*update_fields, "uis_app_id_changed_at"}
         super().save(*args, **kwargs)
+
+    @property
+    def has_data_api_token(self) -> bool:
+        return bool(self.data_api_token_encrypted)
+
+    @property
+    def data_api_endpoint(self) -> str:
+        """The Data API URL this account is reconciled through."""
+        return self.data_api_url or settings.UIS_DATA_API_DEFAULT_URL
 
 
 class MindboxIntegration(models.Model):

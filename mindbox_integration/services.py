@@ -158,4 +158,27 @@ def reencrypt_secret_keys() -> int:
             secret_key_encrypted=crypto.reencrypt(integration.secret_key_encrypted)
         )
         count += 1
+    # UIS Data API tokens are kept the same way.
+    for account in Account.objects.exclude(data_api_token_encrypted="").only("pk", "data_api_token_encrypted"):
+        Account.objects.filter(pk=account.pk).update(
+            data_api_token_encrypted=crypto.reencrypt(account.data_api_token_encrypted)
+        )
+        count += 1
     return count
+
+
+@sensitive_variables("token")
+def set_data_api_token(*, account: Account, token: str) -> None:
+    """Encrypt and keep the account's Data API token (blank clears it). The caller saves and
+    records the change (shown only as "changed"). A new token lets a reconciliation that a
+    refused token stopped run again."""
+    account.data_api_token_encrypted = crypto.encrypt(token)
+    from notifications.models import Reconciliation  # the runtime side: imported only when needed
+
+    Reconciliation.objects.filter(account_id=account.pk).update(stopped_at=None)
+
+
+@sensitive_variables()
+def data_api_token(*, account: Account) -> str:
+    """The token in clear, for the Data API request's params only."""
+    return crypto.decrypt(account.data_api_token_encrypted)

@@ -107,10 +107,33 @@ class MadeNoDeliveryFilter(admin.SimpleListFilter):
         return selectors.events_by_outcome(events=queryset, made_delivery=self.value() == "no")
 
 
+class RecoveredFilter(admin.SimpleListFilter):
+    """Events reconciliation created because UIS never posted them (notifications.reconcile)."""
+
+    title = _("recovered through the Data API")
+    parameter_name = "recovered"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("yes", _("Yes")), ("no", _("No"))]
+
+    def queryset(self, request: HttpRequest, queryset: "QuerySet[Any]") -> "QuerySet[Any]":
+        if self.value() == "yes":
+            return queryset.exclude(recovered_from="")
+        if self.value() == "no":
+            return queryset.filter(recovered_from="")
+        return queryset
+
+
 @admin.register(InboundEvent)
 class InboundEventAdmin(EventValuesSearchAdmin):
     list_display = ["number", "account", "communication_type", "identity", "note", "received_at"]
-    list_filter = [("account", VisibleAccountFilter), "communication_type", MadeNoDeliveryFilter, "received_at"]
+    list_filter = [
+        ("account", VisibleAccountFilter),
+        "communication_type",
+        MadeNoDeliveryFilter,
+        RecoveredFilter,
+        "received_at",
+    ]
     search_fields = ["identity", "account__name", "account__uis_app_id"]
     search_help_text = _("A phone number, e-mail, call session id or communication id of the event; or an account")
     event_values_path = "values"
@@ -120,6 +143,7 @@ class InboundEventAdmin(EventValuesSearchAdmin):
         "communication_type",
         "identity",
         "received_at",
+        "recovered_from",
         "note",
         "same_call",
         "values",

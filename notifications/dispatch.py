@@ -17,6 +17,7 @@ from mindbox_integration.models import Account
 from notifications import event_store, plans, senders, site_visitors
 from notifications.filters import passes
 from notifications.intake import event_identity
+from notifications.mnemonics import CommunicationType
 from notifications.models import Delivery, InboundEvent
 from notifications.rendering import Templated, TemplateError, compile_body, compile_headers, compile_url
 
@@ -68,8 +69,10 @@ def receive_event(
     values: dict[str, Any],
     enqueue: Callable[[list[int]], None],
     request_id: str = "",
+    identity: str | None = None,
+    recovered_from: str = "",
 ) -> IntakeResult:
-    """receive() for an account at hand (a command, the tests): its state is read first."""
+    """receive() for an account at hand (a command, reconciliation, the tests): its state is read first."""
     sender = senders.by_account(account.pk)
     if sender is None:
         raise Account.DoesNotExist(f"no account {account.pk}")
@@ -80,6 +83,8 @@ def receive_event(
         values=values,
         enqueue=enqueue,
         request_id=request_id,
+        identity=identity,
+        recovered_from=recovered_from,
     )
 
 
@@ -91,17 +96,42 @@ def receive(
     values: dict[str, Any],
     enqueue: Callable[[list[int]], None],
     request_id: str = "",
+    identity: str | None = None,
+    recovered_from: str = "",
 ) -> IntakeResult:
     """Store one UIS event and its deliveries, atomically; `enqueue` gets the pending delivery
-    ids after commit. A repeat of a stored event changes nothing. A remembered sender (not
-    checked in this request) is checked by the write, which raises senders.Stale, having stored
-    nothing, when it no longer holds. A notification deleted since the plan was loaded makes the
+    ids after commit. A repeat of a stored event changes nothing. `identity` replaces the one
+    computed from the values, and `recovered_from` marks an event reconciliation created
+    (notifications.reconcile). A remembered sender (not checked in this request) is checked by
+    the write, which raises senders.Stale, having stored nothing, when it no longer holds. A notification deleted since the plan was loaded makes the
     database refuse the deliveries: tried once more, afresh."""
+    origin = _Origin(identity=identity, recovered_from=recovered_from)
     try:
-        return _receive(sender, communication_type, raw, values, enqueue, request_id)
+        return _receive(sender, communication_type, raw, values, enqueue, request_id, origin)
     except IntegrityError:
         plans.forget(account_id=sender.account_id, communication_type=communication_type)
-        return _receive(sender, communication_type, raw, values, enqueue, request_id)
+        return _receive(sender, communication_type, raw, values, enqueue, request_id, origin)
+
+
+@dataclass(frozen=True)
+class _Origin:
+    identity: str | None
+    recovered_from: str
+
+
+def recovered_call_identity(call_session_id: Any) -> str:
+    """The identity of a call reconciliation recovered (notifications.reconcile): one per call
+    session, since it cannot know which of the call's events UIS would have sent."""
+    return f"call:{call_session_id}:recovered"
+
+
+def _recovered_identity(communication_type: str, values: dict[str, Any], origin: _Origin) -> str:
+    """For a call UIS notifies: the identity under which reconciliation may have recovered it
+    already, which makes this notification a duplicate. Offline and taxi requests share intake's
+    identity (their communication id) with reconciliation and need none."""
+    if origin.recovered_from or communication_type != CommunicationType.CALLS or not values.get("call_session_id"):
+        return ""
+    return recovered_call_identity(values["call_session_id"])
 
 
 def _receive(
@@ -111,8 +141,9 @@ def _receive(
     values: dict[str, Any],
     enqueue: Callable[[list[int]], None],
     request_id: str,
+    origin: _Origin,
 ) -> IntakeResult:
-    identity = event_identity(communication_type, values)
+    identity = origin.identity or event_identity(communication_type, values)
     now = timezone.now()
     plan = plans.plan_for(
         account_id=sender.account_id, communication_type=communication_type, version=sender.config_version
@@ -155,8 +186,14 @@ def _receive(
         received_at=now,
         request_id=request_id,
         note="" if deliveries else skip_note(plan),
+        recovered_from=origin.recovered_from,
     )
-    stored = event_store.store(event=event, deliveries=deliveries, expect=None if sender.checked else sender)
+    stored = event_store.store(
+        event=event,
+        deliveries=deliveries,
+        expect=None if sender.checked else sender,
+        also_known_as=_recovered_identity(communication_type, values, origin),
+    )
     if stored.pending:
         transaction.on_commit(lambda: enqueue(stored.pending))
     return IntakeResult(

@@ -27,6 +27,7 @@ from django.db.models import (
     ForeignObjectRel,
     IntegerField,
     Model,
+    QuerySet,
     TextField,
     UUIDField,
 )
@@ -43,20 +44,31 @@ class Stored:
     pending: list[int]  # ids of the new deliveries whose status is pending
 
 
-def store(*, event: InboundEvent, deliveries: Sequence[Delivery], expect: senders.Sender | None = None) -> Stored:
+def store(
+    *,
+    event: InboundEvent,
+    deliveries: Sequence[Delivery],
+    expect: senders.Sender | None = None,
+    also_known_as: str = "",
+) -> Stored:
     """Insert `event` (unsaved) and `deliveries` (unsaved, their event left unset), or nothing
-    when an event with the same identity is stored already: its id comes back as a duplicate.
+    when an event with the same identity (or with the identity `also_known_as`: a call that
+    reconciliation recovered) is stored already: its id comes back as a duplicate.
     With `expect` (a remembered sender, PostgreSQL only), only if it still holds, else Stale."""
     connection = connections[router.db_for_write(InboundEvent)]
     if connection.vendor == "postgresql":
-        return store_in_one_statement(event=event, deliveries=deliveries, connection=connection, expect=expect)
+        return store_in_one_statement(
+            event=event, deliveries=deliveries, connection=connection, expect=expect, also_known_as=also_known_as
+        )
     assert expect is None, "remembered senders are checked by PostgreSQL's statement only"
-    return store_with_orm(event=event, deliveries=deliveries)
+    return store_with_orm(event=event, deliveries=deliveries, also_known_as=also_known_as)
 
 
-def store_with_orm(*, event: InboundEvent, deliveries: Sequence[Delivery]) -> Stored:
+def store_with_orm(*, event: InboundEvent, deliveries: Sequence[Delivery], also_known_as: str = "") -> Stored:
     """Any database: a transaction, the event's insert in a savepoint for the duplicate check."""
     with transaction.atomic():
+        if also_known_as and _same_events(event, also_known_as).exists():
+            return _duplicate(event, also_known_as)
         try:
             with transaction.atomic():
                 event.save(force_insert=True)
@@ -75,12 +87,15 @@ def store_in_one_statement(
     deliveries: Sequence[Delivery],
     connection: BaseDatabaseWrapper,
     expect: senders.Sender | None = None,
+    also_known_as: str = "",
 ) -> Stored:
     """PostgreSQL: event and deliveries in one statement, one round trip; with `expect`, the
-    sender's check in the same statement."""
+    sender's check in the same statement, and the other identity's (one index probe) too."""
     sql = _statement(len(deliveries), expect is not None, connection.alias)
     params = [] if expect is None else senders.guard_params(expect, now=event.received_at)
     params.extend(_values(event, _event_fields(), connection))
+    # An empty identity matches no event: the probe finds nothing and the insert goes on.
+    params.extend([event.account_id, event.communication_type, also_known_as])
     for delivery in deliveries:
         params.extend(_values(delivery, _delivery_fields(), connection))
     if connection.in_atomic_block:
@@ -93,7 +108,7 @@ def store_in_one_statement(
     if not held:
         raise senders.Stale
     if event_id is None:
-        return _duplicate(event)
+        return _duplicate(event, also_known_as)
     pending = [pk for _, _, pk, status in rows if status == Delivery.Status.PENDING]
     return Stored(event_id=event_id, duplicate=False, pending=pending)
 
@@ -104,14 +119,15 @@ def _run(connection: BaseDatabaseWrapper, sql: str, params: list[Any]) -> list[t
         return list(cursor.fetchall())
 
 
-def _duplicate(event: InboundEvent) -> Stored:
-    first = (
-        InboundEvent.objects.filter(
-            account_id=event.account_id, communication_type=event.communication_type, identity=event.identity
-        )
-        .values_list("pk", flat=True)
-        .first()
+def _same_events(event: InboundEvent, also_known_as: str = "") -> "QuerySet[InboundEvent]":
+    identities = [event.identity, also_known_as] if also_known_as else [event.identity]
+    return InboundEvent.objects.filter(
+        account_id=event.account_id, communication_type=event.communication_type, identity__in=identities
     )
+
+
+def _duplicate(event: InboundEvent, also_known_as: str = "") -> Stored:
+    first = _same_events(event, also_known_as).order_by("pk").values_list("pk", flat=True).first()
     if first is None:  # refused for another reason than its identity: say so
         raise IntegrityError("the event was not stored and no event with its identity exists")
     return Stored(event_id=first, duplicate=True, pending=[])
@@ -172,10 +188,14 @@ def _statement(deliveries: int, guarded: bool, alias: str) -> str:
     event_table = connection.ops.quote_name(InboundEvent._meta.db_table)
     event_columns = ", ".join(name(f) for f in event_fields)
     event_pk, delivery_pk = name(InboundEvent._meta.pk), name(Delivery._meta.pk)
+    account, ctype, identity = (
+        name(InboundEvent._meta.get_field(f)) for f in ("account", "communication_type", "identity")
+    )
     guard = senders.GUARD_SQL if guarded else "SELECT 1"
     ctes = [
         f"g AS ({guard})",
         f"e AS (INSERT INTO {event_table} ({event_columns}) SELECT {casts(event_fields)} FROM g "  # noqa: S608 - names from the models
+        f"WHERE NOT EXISTS (SELECT 1 FROM {event_table} WHERE {account} = %s AND {ctype} = %s AND {identity} = %s) "
         f"ON CONFLICT DO NOTHING RETURNING {event_pk} AS id)",
     ]
     if not deliveries:

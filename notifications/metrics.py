@@ -50,6 +50,21 @@ BATCH_SIZE = Histogram(
     ["queue"],
     buckets=(0, 1, 2, 5, 10, 20, 50, 100),
 )
+RECONCILE_RUNS = Counter(
+    "portal_reconcile_runs_total",
+    "Reconciliation runs through UIS's Data API, by outcome (ok, partial, limited, token_refused, forbidden, refused, failed)",
+    ["outcome"],
+)
+RECONCILE_COMMUNICATIONS = Counter(
+    "portal_reconcile_communications_total",
+    "Communications reconciliation checked, by type and result (checked, already_received, recovered)",
+    ["type", "result"],
+)
+RECONCILE_FAILURES = Counter(
+    "portal_reconcile_failures_total",
+    "Reconciliation runs that did not complete, by outcome (every outcome but ok)",
+    ["outcome"],
+)
 
 
 class StateCollector(Collector):

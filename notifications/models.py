@@ -22,6 +22,9 @@ class InboundEvent(models.Model):
     note = models.CharField(_("note"), max_length=200, blank=True)
     # The request id of UIS's request: it follows the event into its deliveries' log lines.
     request_id = models.CharField(_("request id"), max_length=64, blank=True)
+    # Empty for what UIS posted; for an event reconciliation created because UIS never posted
+    # it, where it came from (e.g. "data_api:get.calls_report").
+    recovered_from = models.CharField(_("recovered from"), max_length=64, blank=True, default="")
 
     class Meta:
         verbose_name = _("inbound event")
@@ -171,3 +174,44 @@ class SiteVisitor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.visitor_id} → {self.device_uuid}"
+
+
+class Reconciliation(models.Model):
+    """The state of one account's reconciliation through UIS's Data API (notifications.reconcile):
+    how far it has checked, how its last run ended, and the allowance UIS reported. Written by
+    the runs only; the row is also what a run locks, so two runs of one account never overlap."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok", _("completed")
+        PARTIAL = "partial", _("partly done: continues next run")
+        LIMITED = "limited", _("stopped by the Data API's limits")
+        TOKEN_REFUSED = "token_refused", _("the Data API token was refused")
+        FORBIDDEN = "forbidden", _("the Data API refused access")
+        REFUSED = "refused", _("the Data API URL is not allowed")
+        FAILED = "failed", _("failed")
+
+    account = models.OneToOneField(
+        Account, on_delete=models.CASCADE, primary_key=True, related_name="reconciliation", verbose_name=_("account")
+    )
+    checked_until = models.DateTimeField(_("checked until"), null=True, blank=True)
+    account_timezone = models.CharField(_("UIS account time zone"), max_length=64, blank=True)
+    # Set when the token was refused: no run until a new token is set (services clears it).
+    stopped_at = models.DateTimeField(_("stopped"), null=True, blank=True)
+    last_run_at = models.DateTimeField(_("last run"), null=True, blank=True)
+    last_outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices, blank=True)
+    last_error = models.TextField(_("error"), blank=True)  # English, like delivery errors; never the token
+    last_checked = models.PositiveIntegerField(_("checked"), default=0)
+    last_already_received = models.PositiveIntegerField(_("already received"), default=0)
+    last_recovered = models.PositiveIntegerField(_("recovered"), default=0)
+    day_limit = models.PositiveIntegerField(_("day allowance"), null=True, blank=True)
+    day_remaining = models.PositiveIntegerField(_("day allowance left"), null=True, blank=True)
+    limits_at = models.DateTimeField(_("allowance reported"), null=True, blank=True)
+    # When UIS said the day's allowance renews: until then the next run starts from day_remaining.
+    day_resets_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("reconciliation")
+        verbose_name_plural = _("reconciliations")
+
+    def __str__(self) -> str:
+        return f"{_('reconciliation')} #{self.pk}"

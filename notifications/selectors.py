@@ -8,7 +8,7 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet
 
 from mindbox_integration.models import MindboxIntegration, Notification, Operation
-from notifications.models import Delivery, DeliveryAttempt, InboundEvent, IntegrationHealth
+from notifications.models import Delivery, DeliveryAttempt, InboundEvent, IntegrationHealth, Reconciliation
 from notifications.rendering import has_value
 
 SEEN_EVENTS_LOOKBACK = 200
@@ -162,6 +162,11 @@ class IntegrationGlance:
     last_error_at: datetime | None
     operations: int
     notifications: int  # active ones
+    # Reconciliation through UIS's Data API: whether the account has a token, its state, and
+    # how many events it recovered within the window.
+    data_api: bool = False
+    reconciliation: Reconciliation | None = None
+    recovered: int = 0
 
     @property
     def next_step(self) -> str:
@@ -181,7 +186,11 @@ def integration_glance(
     """Active or not, the last event and the last delivery, and what failed since now - window
     (unsuccessful attempts, deliveries failed for good, some without an attempt: a template that
     cannot render, a refused URL) with the newest error."""
-    integration = MindboxIntegration.objects.only("account_id", "active").get(pk=integration_id)
+    integration = (
+        MindboxIntegration.objects.select_related("account")
+        .only("account_id", "active", "account__data_api_token_encrypted")
+        .get(pk=integration_id)
+    )
     since = now - window
     deliveries = Delivery.objects.filter(notification__operation__integration_id=integration_id)
     last_event = (
@@ -222,6 +231,11 @@ def integration_glance(
         last_error_at=last_error_at,
         operations=Operation.objects.filter(integration_id=integration_id).count(),
         notifications=Notification.objects.filter(operation__integration_id=integration_id, active=True).count(),
+        data_api=integration.account.has_data_api_token,
+        reconciliation=Reconciliation.objects.filter(account_id=integration.account_id).first(),
+        recovered=InboundEvent.objects.filter(account_id=integration.account_id, received_at__gte=since)
+        .exclude(recovered_from="")
+        .count(),
     )
 
 

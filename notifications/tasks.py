@@ -10,7 +10,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from notifications import claims, delivery, doorbell, health, retention
+from notifications import claims, delivery, doorbell, health, reconcile, retention
 from notifications.models import Delivery
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,17 @@ def prune_old_records() -> None:
     cutoff = now - timedelta(days=settings.SITE_VISITOR_RETENTION_DAYS)
     if links := retention.prune_site_visitors(older_than=cutoff):
         log.info("pruned %d site visitor links older than %s", links, cutoff)
+
+
+@shared_task(ignore_result=True)
+def reconcile_accounts() -> None:
+    """Reconcile every account with a Data API token (notifications.reconcile), one after
+    another; one account's failure does not stop the others."""
+    for account_id in reconcile.accounts_to_reconcile():
+        try:
+            reconcile.reconcile_account(account_id=account_id, enqueue=enqueue_deliveries)
+        except Exception:
+            log.exception("reconciliation of account %s failed", account_id)
 
 
 # After a failed publish, skip publishing for a while: every request would otherwise wait for

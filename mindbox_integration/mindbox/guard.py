@@ -148,14 +148,14 @@ def _kind(address: IPAddress) -> str:
     return _kind(embedded) if embedded is not None else ""
 
 
-def _networks(entries: Iterable[str]) -> list[IPNetwork]:
+def _networks(entries: Iterable[str], setting_prefix: str) -> list[IPNetwork]:
     networks = []
     for entry in entries:
         try:
             networks.append(ipaddress.ip_network(entry.strip(), strict=False))
         except ValueError:
             raise Refused(
-                f"MINDBOX_ALLOW_PRIVATE_NETWORKS has {entry!r}, which is not an address or network",
+                f"{setting_prefix}_ALLOW_PRIVATE_NETWORKS has {entry!r}, which is not an address or network",
                 "correct the setting (e.g. 10.0.0.0/8 or 127.0.0.1)",
             ) from None
     return networks
@@ -174,8 +174,12 @@ def check(
     require_https: bool,
     allowed_networks: Collection[str],
     resolve: Resolver = system_resolver,
+    service: str = "Mindbox",
+    setting_prefix: str = "MINDBOX",
 ) -> Approved:
-    """Approve the URL and resolve its host, or raise Refused (or Unresolved when DNS fails)."""
+    """Approve the URL and resolve its host, or raise Refused (or Unresolved when DNS fails).
+    `service` and `setting_prefix` name the target and its settings in the reasons: the same
+    guard serves UIS's Data API (UIS_DATA_API_*)."""
     try:
         parts = urlsplit(url.strip())
         port = parts.port
@@ -185,15 +189,15 @@ def check(
     if not scheme_allowed(scheme, require_https=require_https):
         fix = "the URL must start with https://"
         if scheme == "http":
-            fix += " (plain http is allowed only when MINDBOX_REQUIRE_HTTPS is off)"
+            fix += f" (plain http is allowed only when {setting_prefix}_REQUIRE_HTTPS is off)"
         raise Refused(f"{scheme}:// is not allowed" if scheme else "the URL has no scheme", fix)
     host = (parts.hostname or "").lower()
     if not host:
         raise Refused("the URL has no host", "paste the whole URL, starting with https://")
     if not host_allowed(scheme=scheme, host=host, port=port, allowed_hosts=allowed_hosts):
         raise Refused(
-            f"host {parts.netloc.rpartition('@')[2]} is not an allowed Mindbox host",
-            f"allowed hosts are set by MINDBOX_ALLOWED_HOSTS ({', '.join(allowed_hosts) or 'none'})",
+            f"host {parts.netloc.rpartition('@')[2]} is not an allowed {service} host",
+            f"allowed hosts are set by {setting_prefix}_ALLOWED_HOSTS ({', '.join(allowed_hosts) or 'none'})",
         )
     effective_port = port if port is not None else DEFAULT_PORTS[scheme]
     try:
@@ -214,10 +218,10 @@ def check(
         if not kind:
             continue
         if networks is None:
-            networks = _networks(allowed_networks)
+            networks = _networks(allowed_networks, setting_prefix)
         if not _allowed(address, networks):
             raise Refused(
                 f"host {host} resolves to {address}, a {kind} address",
-                "private, loopback and link-local addresses are allowed only by MINDBOX_ALLOW_PRIVATE_NETWORKS",
+                f"private, loopback and link-local addresses are allowed only by {setting_prefix}_ALLOW_PRIVATE_NETWORKS",
             )
     return Approved(scheme=scheme, host=host, port=effective_port, addresses=tuple(addresses))
