@@ -5,15 +5,18 @@ import time
 
 import psycopg
 import pytest
-from django.db import connection
+from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from tests.conftest import suite_database_url
 
 
-def _backend_pid() -> int:
+def _backend_pid(connection: BaseDatabaseWrapper) -> int:
+    """The server process of the connection the pool hands out next (given back after)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         row = cursor.fetchone()
+    connection.close()  # back to the pool
     assert row is not None
     return int(row[0])
 
@@ -30,9 +33,9 @@ def _terminate_the_others() -> None:
 @pytest.mark.django_db(transaction=True)
 def test_a_connection_the_database_dropped_is_replaced_before_it_is_used(settings):
     settings.DB_POOL_CHECK_SECONDS = 0.2
-    connection.close()  # back to the pool
-    first = _backend_pid()
-    connection.close()
+    connections["default"].close()  # the test's own connection too goes back to the pool
+    connection = connections.create_connection("default")  # a wrapper of its own, on the shared pool
+    first = _backend_pid(connection)
     _terminate_the_others()
     time.sleep(0.3)  # longer than the interval: the next checkout asks the server
-    assert _backend_pid() != first  # no error: the dead connection was noticed and replaced
+    assert _backend_pid(connection) != first  # no error: the dead connection was noticed and replaced

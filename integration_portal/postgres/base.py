@@ -18,21 +18,24 @@ from django.conf import settings
 from django.db.backends.postgresql import base
 from psycopg_pool import ConnectionPool
 
-# A pool that keeps handing out dead connections is a database that is down: give up then.
-CHECKOUT_TRIES = 3
-
 
 class DatabaseWrapper(base.DatabaseWrapper):
     _checked: "weakref.WeakKeyDictionary[psycopg.Connection[Any], float]" = weakref.WeakKeyDictionary()
     _lock = threading.Lock()
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> psycopg.Connection[Any]:
-        for _ in range(CHECKOUT_TRIES - 1):
-            connection: psycopg.Connection[Any] = super().get_new_connection(conn_params)
-            if self.pool is None or self._usable(connection):
+        connection: psycopg.Connection[Any] = super().get_new_connection(conn_params)
+        pool = self.pool
+        if pool is None:
+            return connection
+        # After a restart every pooled connection may be dead: each is dropped in turn (the pool
+        # opens new ones, which are checked too), as psycopg's own check loop would.
+        for _ in range(pool.max_size + 1):
+            if self._usable(connection):
                 return connection
-            self.pool.putconn(connection)  # broken: the pool drops it and opens another
-        return super().get_new_connection(conn_params)  # type: ignore[no-any-return]
+            pool.putconn(connection)
+            connection = super().get_new_connection(conn_params)
+        raise psycopg.OperationalError("the database pool handed out no usable connection")
 
     def _usable(self, connection: psycopg.Connection[Any]) -> bool:
         now = time.monotonic()
