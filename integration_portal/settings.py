@@ -347,7 +347,7 @@ DELIVERY_COUNTDOWN_MAX = env.int("DELIVERY_COUNTDOWN_MAX", default=300)
 DELIVERY_BATCH_SIZE = env.int("DELIVERY_BATCH_SIZE", default=50)
 # Milliseconds a task waits before it answers a busy queue's bell, gathering the events that
 # arrive meanwhile into its batch (notifications/tasks.py); 0: answer at once.
-DELIVERY_LINGER_MS = env.int("DELIVERY_LINGER_MS", default=5)
+DELIVERY_LINGER_MS = env.int("DELIVERY_LINGER_MS", default=10)
 # Requests one worker process has on their way to one integration at most: a Mindbox that stops
 # answering holds that many until back-off starts, not every batch. And connections kept open
 # to Mindbox per worker process, all hosts together.

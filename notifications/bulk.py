@@ -1,14 +1,19 @@
 """Many rows, each with its own values, written in one statement.
 
 Django's bulk_update builds a CASE expression per field and row: for a batch of 50 deliveries it
-cost more CPU than sending them. On PostgreSQL this writes `UPDATE ... FROM (VALUES ...)`
-instead; elsewhere (SQLite, the local set-up) it falls back to bulk_update.
+cost more CPU than sending them. On PostgreSQL this writes `UPDATE ... FROM unnest(arrays)`
+instead: one array parameter per column, bound on the server, so the statement's text and its
+parameter count stay the same whatever the batch's size (psycopg parses it once and keeps it;
+a VALUES list of 500 parameters was parsed and quoted anew each time). Elsewhere (SQLite, the
+local set-up) it falls back to bulk_update.
 """
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.db import connection, models, transaction
+
+from notifications.cursors import server_bound
 
 
 def update_each(
@@ -38,25 +43,22 @@ def update_each(
     assert all(isinstance(column, models.Field) for column in columns)
     typed: list[models.Field[Any, Any]] = [pk, *(c for c in columns if isinstance(c, models.Field))]
     quoted = [connection.ops.quote_name(str(field.column)) for field in typed]
-    # Each placeholder cast to its column's type: a VALUES list of NULLs has no type of its own.
-    row = "(" + ", ".join(f"%s::{field.db_type(connection)}" for field in typed) + ")"
+    # One array per column, each cast to its column's type: an array of NULLs has none of its own.
+    arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in typed)
     names = ", ".join(quoted)
     assignments = ", ".join(f"{name} = v.{name}" for name in quoted[1:])
     table = connection.ops.quote_name(meta.db_table)
-    # Names quoted from the model's own metadata; every value is a parameter.
-    values = ", ".join([row] * len(objs))
-    params: list[Any] = []
     condition = ""
+    params: list[Any] = [
+        [field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in objs] for field in typed
+    ]
     for name, value in (only_if or {}).items():
         field = meta.get_field(name)
         assert isinstance(field, models.Field)
         condition += f" AND {table}.{connection.ops.quote_name(str(field.column))} = %s"
         params.append(field.get_db_prep_save(value, connection))
-    sql = f"UPDATE {table} SET {assignments} FROM (VALUES {values}) AS v({names}) WHERE {table}.{quoted[0]} = v.{quoted[0]}{condition} RETURNING {table}.{quoted[0]}"  # noqa: S608
-    row_params: list[Any] = []
-    for obj in objs:
-        for field in typed:
-            row_params.append(field.get_db_prep_save(getattr(obj, field.attname), connection))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, row_params + params)
+    # Names quoted from the model's own metadata; every value is a parameter.
+    sql = f"UPDATE {table} SET {assignments} FROM unnest({arrays}) AS v({names}) WHERE {table}.{quoted[0]} = v.{quoted[0]}{condition} RETURNING {table}.{quoted[0]}"  # noqa: S608
+    with server_bound(connection) as cursor:
+        cursor.execute(sql, params)
         return {row[0] for row in cursor.fetchall()}

@@ -181,12 +181,13 @@ class _InFlight:
             return granted
 
     def give_back(self, taken: Iterable[tuple[int, int]]) -> set[str]:
-        """The queues to wake: those whose claims skipped an integration now below the bound."""
+        """The queues to wake: those whose claims skipped an integration that now has half its
+        places free (one free place at a time would wake a batch of one per answer)."""
         queues: set[str] = set()
         with self.lock:
             for integration_id, count in taken:
                 self.counts[integration_id] -= count
-                if self.counts[integration_id] < settings.DELIVERY_MAX_IN_FLIGHT:
+                if self.counts[integration_id] <= settings.DELIVERY_MAX_IN_FLIGHT // 2:
                     queues |= self.skipped.pop(integration_id, set())
         return queues
 
