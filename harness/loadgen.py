@@ -88,7 +88,7 @@ class PacedRun:
 def paced(url: str, bodies: list[bytes], rate: float, *, timeout: float = 30.0) -> PacedRun:
     """POST each body at its time (`rate` a second), open loop: a slow answer never delays the
     next POST, as with UIS sending events whatever the portal's state. One asyncio loop on this
-    thread, a connection per POST (gunicorn's sync workers close each one anyway)."""
+    thread, a connection per POST (as UIS, which sends each event on its own)."""
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     target = f"{parts.path}?{parts.query}" if parts.query else parts.path
