@@ -4,6 +4,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -179,11 +180,12 @@ def suite_database_url() -> str:
     return f"postgres://{db['USER']}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-@pytest.fixture(scope="module")
-def celery_worker(django_db_setup: None, standin: MindboxStandIn) -> Iterator[processes.Proc]:
-    """A real Celery worker process on the test database and the test Redis."""
+@contextmanager
+def running_worker(standin: MindboxStandIn, name: str = "worker", **settings: str) -> Iterator[processes.Proc]:
+    """A real Celery worker process on the test database and the test Redis (flushed first: the
+    suite's own database number), sending to the stand-in; `settings` add to its environment."""
     redis_url = os.environ["REDIS_URL"]
-    redis.Redis.from_url(redis_url).flushdb()  # the suite's own database number
+    redis.Redis.from_url(redis_url).flushdb()
     env = {
         **os.environ,
         "DATABASE_URL": suite_database_url(),
@@ -193,12 +195,20 @@ def celery_worker(django_db_setup: None, standin: MindboxStandIn) -> Iterator[pr
         "MINDBOX_ALLOW_PRIVATE_NETWORKS": "127.0.0.1",
         "DELIVERY_RETRY_SCHEDULE": "1,1,1",
         "MINDBOX_READ_TIMEOUT": "5",
+        **settings,
     }
-    worker = processes.worker(env=env, log_dir=ROOT / "var" / "test-worker")
+    worker = processes.worker(env=env, log_dir=ROOT / "var" / "test-worker", name=name)
     try:
         yield worker
     finally:
         worker.stop()
+
+
+@pytest.fixture(scope="module")
+def celery_worker(django_db_setup: None, standin: MindboxStandIn) -> Iterator[processes.Proc]:
+    """A real Celery worker process on the test database and the test Redis."""
+    with running_worker(standin) as worker:
+        yield worker
 
 
 # --- Browser tests (tests/browser_support.py): Debian's Chromium against the live server.

@@ -3,11 +3,9 @@ the delivery waits for the integration's pause, which holds it, and is delivered
 resumes sending. Through real processes: HTTP into the live server, PostgreSQL, a Celery worker
 on Redis with DELIVERY_RETRY_SCHEDULE=1,1,1, and the stand-in Mindbox answering 401."""
 
-import os
 from collections.abc import Iterator
 
 import pytest
-import redis
 import requests
 from django.contrib.auth.models import User
 from django.test import Client
@@ -16,7 +14,7 @@ from django.urls import reverse
 from harness import processes
 from harness.mindbox_standin import MindboxStandIn, Planned
 from notifications.models import Delivery, DeliveryAttempt, IntegrationHealth
-from tests.conftest import ROOT, suite_database_url, wait_for
+from tests.conftest import running_worker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,24 +23,8 @@ PAUSE_AFTER = 5  # more refusals than the schedule has attempts (1 + 3): they mu
 
 @pytest.fixture(scope="module")
 def short_schedule_worker(django_db_setup: None, standin: MindboxStandIn) -> Iterator[processes.Proc]:
-    redis_url = os.environ["REDIS_URL"]
-    redis.Redis.from_url(redis_url).flushdb()  # the suite's own database number
-    env = {
-        **os.environ,
-        "DATABASE_URL": suite_database_url(),
-        "REDIS_URL": redis_url,
-        "MINDBOX_REQUIRE_HTTPS": "false",
-        "MINDBOX_ALLOWED_HOSTS": standin.host,
-        "MINDBOX_ALLOW_PRIVATE_NETWORKS": "127.0.0.1",
-        "DELIVERY_RETRY_SCHEDULE": "1,1,1",
-        "DELIVERY_PAUSE_AFTER": str(PAUSE_AFTER),
-        "MINDBOX_READ_TIMEOUT": "5",
-    }
-    worker = processes.worker(env=env, log_dir=ROOT / "var" / "test-worker", name="refusals")
-    try:
+    with running_worker(standin, "refusals", DELIVERY_PAUSE_AFTER=str(PAUSE_AFTER)) as worker:
         yield worker
-    finally:
-        worker.stop()
 
 
 def test_a_refused_key_waits_for_the_pause_instead_of_failing(
