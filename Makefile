@@ -23,8 +23,9 @@ bench-tools:
 		echo "installing wrk (Debian package) for the bench's load"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 
-# The suite validates docker-compose.yml with Debian's docker-compose (it needs no engine), and
-# its browser tests drive Debian's Chromium (Playwright's own browser downloads are not used).
+# The suite validates docker-compose.yml with Debian's docker-compose (it needs no engine), its
+# browser tests drive Debian's Chromium (Playwright's own browser downloads are not used), and
+# its slow-client tests run Debian's nginx with the proxy configuration compose ships.
 test-tools: bench-tools
 	@command -v docker-compose >/dev/null 2>&1 || { \
 		echo "installing docker-compose (Debian package) for the compose file check"; \
@@ -32,6 +33,9 @@ test-tools: bench-tools
 	@test -x /usr/bin/chromium || { \
 		echo "installing chromium (Debian package) for the browser tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@test -x /usr/sbin/nginx || { \
+		echo "installing nginx (Debian package): the slow-client tests run the shipped proxy"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
 
 run: install
 	$(PY) manage.py migrate --noinput

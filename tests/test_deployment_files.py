@@ -55,7 +55,12 @@ def test_compose_runs_every_process_with_health_checks_and_migrates_once():
         check=True,
     ).stdout
     services = yaml.safe_load(text)["services"]
-    assert set(services) == {"db", "redis", "migrate", "web", "worker", "beat", "flower"}
+    assert set(services) == {"db", "redis", "migrate", "web", "proxy", "worker", "beat", "flower"}
+    # Only the buffering proxy is published (on loopback); gunicorn is reached through it.
+    assert "ports" not in services["web"]
+    assert [str(p).split(":")[0] for p in services["proxy"]["ports"]] == ["127.0.0.1"]
+    assert services["proxy"]["environment"]["PORTAL_UPSTREAM"] == "web:8000"
+    assert any("deploy/nginx" in str(v) for v in services["proxy"]["volumes"])
     for name in ("db", "redis", "web", "worker"):
         assert "healthcheck" in services[name], name
     assert "/readyz" in " ".join(services["web"]["healthcheck"]["test"])
