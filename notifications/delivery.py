@@ -131,7 +131,7 @@ def deliver_due(
     full, or the in-flight bound held some back), the queue is woken again (`wake`): before the
     sends, so another thread takes the next batch meanwhile, unless the bound held some back
     (they wait for this batch's answers), and again after them. Queues whose claims skipped an
-    integration at the bound are woken once this batch brings it below."""
+    integration at the bound are woken once it has half its places free again."""
     now = timezone.now()
     ids, lease = claims.claim_due(queue=queue, now=now, limit=limit, skip_integrations=_in_flight.full(queue))
     metrics.BATCH_SIZE.labels(queue=queue).observe(len(ids))
@@ -216,9 +216,8 @@ class _Batch:
     in_flight: dict[int, int] = field(default_factory=dict)  # taken from _in_flight, per integration
     bounded: bool = False  # the in-flight bound held some back: they are still due
     released: list[Delivery] = field(default_factory=list)  # not sent now: written together by flush()
-    lock: threading.Lock = field(
-        default_factory=threading.Lock, repr=False
-    )  # in_flight, from the transport's thread too
+    # Guards in_flight, which the transport's thread changes too (give_back_one).
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     RELEASED_FIELDS = ("status", "next_attempt_at", "queued_until", "send_slot", "last_error", "finished_at")
 
