@@ -204,6 +204,19 @@ def running_worker(standin: MindboxStandIn, name: str = "worker", **settings: st
         worker.stop()
 
 
+@contextmanager
+def running_web(name: str, **settings: str) -> Iterator[int]:
+    """The production web process (gunicorn, gunicorn.conf.py) on the test database, on a free
+    port (yielded); `settings` add to its environment."""
+    port = processes.free_port()
+    env = {**os.environ, "DATABASE_URL": suite_database_url(), **settings}
+    server = processes.web(env=env, log_dir=ROOT / "var" / name, port=port)
+    try:
+        yield port
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="module")
 def celery_worker(django_db_setup: None, standin: MindboxStandIn) -> Iterator[processes.Proc]:
     """A real Celery worker process on the test database and the test Redis."""

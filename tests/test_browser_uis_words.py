@@ -20,14 +20,19 @@ UIS_GUIDE = (
 FILLED = "https://api.s.mindbox.ru/v3/operations/async?endpointId=acme.Website&operation=Zvonok"
 
 
-def open_operation(page, live_server, make_account, name: str = "Alpha") -> Operation:
-    account = make_account(name=name)
+def new_call_notification(page, live_server, account) -> Operation:
+    """The account's manager on a new operation's page, its first notification named, for calls."""
     operation = Operation.objects.create(integration=account.mindbox, name="Zvonok")
     make_manager(account)
     log_in(page, live_server.url, "manager")
     page.goto(reverse("admin:mindbox_integration_operation_change", args=[operation.pk]))
     page.locator("#id_notifications-0-name").fill("Входящие звонки")
     page.locator("#id_notifications-0-communication_type").select_option("calls")
+    return operation
+
+
+def open_operation(page, live_server, make_account, name: str = "Alpha") -> Operation:
+    operation = new_call_notification(page, live_server, make_account(name=name))
     page.locator("#id_notifications-0-body").fill(BODY)
     return operation
 
@@ -147,12 +152,7 @@ def test_the_palette_and_save_say_which_mnemonics_actually_arrive(page, shot, li
     account = make_account(name="Alpha")
     for n in range(3):
         receive_call(account, f"s{n}", visitor_name="Анна")  # as public call bodies: a name, no phone
-    operation = Operation.objects.create(integration=account.mindbox, name="Zvonok")
-    make_manager(account)
-    log_in(page, live_server.url, "manager")
-    page.goto(reverse("admin:mindbox_integration_operation_change", args=[operation.pk]))
-    page.locator("#id_notifications-0-name").fill("Входящие звонки")
-    page.locator("#id_notifications-0-communication_type").select_option("calls")
+    operation = new_call_notification(page, live_server, account)
     page.locator("#id_notifications-0-url").fill(FILLED)
     form = page.locator("#notifications-0")
     palette = form.locator(".palette-list")

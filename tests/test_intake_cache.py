@@ -8,7 +8,6 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,15 +15,13 @@ import requests
 from django.urls import reverse
 from django.utils import timezone
 
-from harness import processes
 from mindbox_integration import config_io, services, versions
 from mindbox_integration.models import Account, Notification
 from notifications.models import Delivery, InboundEvent, IntegrationHealth
-from tests.conftest import inline_management, suite_database_url
+from tests.conftest import inline_management, running_web
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ROOT = Path(__file__).resolve().parent.parent
 URL = "https://api.mindbox.ru/v3/operations/async?endpointId=acme.Site&operation=Zvonok"
 BODY = '{"customer": {"fullName": {{visitor_name}}}}'
 
@@ -32,13 +29,8 @@ BODY = '{"customer": {"fullName": {{visitor_name}}}}'
 @pytest.fixture(scope="module")
 def gunicorn(django_db_setup: None) -> Iterator[str]:
     """The production web process on the test database, with a single worker."""
-    port = processes.free_port()
-    env = {**os.environ, "DATABASE_URL": suite_database_url(), "WEB_CONCURRENCY": "1", "INBOUND_RATE_BURST": "100000"}
-    server = processes.web(env=env, log_dir=ROOT / "var" / "test-intake-cache", port=port)
-    try:
+    with running_web("test-intake-cache", WEB_CONCURRENCY="1", INBOUND_RATE_BURST="100000") as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
 
 
 @pytest.fixture(params=["this process", "another process"])

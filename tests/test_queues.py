@@ -30,6 +30,17 @@ def broker() -> Iterator[redis.Redis]:
     connection.delete(*QUEUES)
 
 
+def receive(account, session: str) -> None:
+    """A call event for `account`, through intake, waking its queue as the endpoint does."""
+    dispatch.receive_event(
+        account=account,
+        communication_type="calls",
+        raw="{}",
+        values={**CALL_VALUES, "call_session_id": session},
+        enqueue=enqueue_deliveries,
+    )
+
+
 def queued(broker: redis.Redis) -> dict[str, int]:
     return {queue: broker.llen(queue) for queue in QUEUES}
 
@@ -67,13 +78,7 @@ def test_one_wake_up_per_queue_however_many_events(
     make_notification(account)
     for n in range(20):
         with django_capture_on_commit_callbacks(execute=True):
-            dispatch.receive_event(
-                account=account,
-                communication_type="calls",
-                raw="{}",
-                values={**CALL_VALUES, "call_session_id": f"bell-{n}"},
-                enqueue=enqueue_deliveries,
-            )
+            receive(account, f"bell-{n}")
     # No worker has answered the bell: the first message covers all twenty deliveries.
     assert queued(broker) == {"deliveries": 1, "retries": 0, "replays": 0}
     assert woken(broker, "deliveries") == list(
@@ -131,13 +136,7 @@ def test_a_busy_queue_gathers_the_events_of_its_linger_into_one_batch(
     lingering = threading.Thread(target=worker)
     lingering.start()
     for n in range(3):  # committed while it lingers: each rings, and finds the bell rung
-        dispatch.receive_event(
-            account=account,
-            communication_type="calls",
-            raw="{}",
-            values={**CALL_VALUES, "call_session_id": f"linger-{n}"},
-            enqueue=enqueue_deliveries,
-        )
+        receive(account, f"linger-{n}")
     lingering.join()
     assert queued(broker)["deliveries"] == 0  # no message published for them
     assert len(mindbox.succeeded()) == 3  # one batch took all three

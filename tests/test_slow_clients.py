@@ -5,7 +5,6 @@ through the shipped proxy they hold only nginx's connections, and events are sti
 once. Real processes on loopback: nginx (Debian's, installed by `make test`), gunicorn with
 the production command and settings, PostgreSQL, Redis."""
 
-import os
 import socket
 import subprocess
 from collections.abc import Callable, Iterator
@@ -17,7 +16,7 @@ import requests
 
 from harness import processes
 from mindbox_integration.models import Account, Notification
-from tests.conftest import ROOT, suite_database_url
+from tests.conftest import ROOT, running_web
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,13 +28,8 @@ ANSWER_WITHIN = 1.0
 
 @pytest.fixture(scope="module")
 def gunicorn(django_db_setup: None) -> Iterator[int]:
-    port = processes.free_port()
-    env = {**os.environ, "DATABASE_URL": suite_database_url()}
-    server = processes.web(env=env, log_dir=ROOT / "var" / "test-slow-clients", port=port)
-    try:
+    with running_web("test-slow-clients") as port:
         yield port
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 per DB_POOL_CHECK_SECONDS per connection.
 
 Django's check (CONN_HEALTH_CHECKS with a pool) asks the server on every checkout: a round trip
-on every request and every task, about 0.1 ms of CPU, a twentieth of an event's whole cost. A
+on every request and every task, about 0.1 ms of this process's CPU each (and the server's). A
 connection checked a moment ago is trusted instead; one idle for longer is checked, so a
 restarted database still costs no request once its connections have sat that long (one that
 dies within the interval fails its request, as one dying during the request would).
