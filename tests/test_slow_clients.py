@@ -16,6 +16,7 @@ import requests
 
 from harness import processes
 from mindbox_integration.models import Account, Notification
+from notifications.models import InboundEvent
 from tests.conftest import ROOT, running_web
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -85,6 +86,13 @@ def test_slow_clients_straight_to_gunicorn_take_the_endpoint_down(gunicorn, post
     assert post_event(gunicorn, "direct-before", timeout=10).status_code == 202
     with slow_clients(gunicorn), pytest.raises(requests.exceptions.Timeout):
         post_event(gunicorn, "direct-during", timeout=3 * ANSWER_WITHIN)  # why the proxy is required
+    # The request that timed out waits in gunicorn's queue; once the slow clients hang up it is
+    # taken and written. Wait for it: flushing the database under its transaction deadlocks.
+    processes.wait_until(
+        lambda: InboundEvent.objects.filter(values__call_session_id="direct-during").exists(),
+        timeout=30,
+        what="the queued event",
+    )
 
 
 def test_through_the_shipped_proxy_events_are_taken_while_slow_clients_hang_on(proxy, post_event):
