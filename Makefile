@@ -7,15 +7,27 @@ STAMP := $(VENV)/.installed-stamp
 TEST_DATABASE_URL ?= postgres://postgres@localhost:5432/integration_portal
 TEST_REDIS_URL ?= redis://localhost:6379/5
 
-.PHONY: install test-tools bench-tools run test faults bench lint typecheck check messages clean
+.PHONY: install lock test-tools bench-tools run unit test faults bench lint typecheck check messages clean
 
-$(STAMP): pyproject.toml
+# Installs the locked versions (requirements-dev.txt, hashes checked), then the project itself.
+$(STAMP): pyproject.toml requirements-dev.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# After changing pyproject.toml's dependencies: resolve them again into the lock files
+# (requirements.txt for the image, requirements-dev.txt for the venv), with uv.
+UV_VERSION := 0.13.9
+LOCK := --universal --python-version 3.11 --generate-hashes --quiet
+lock:
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet 'uv==$(UV_VERSION)'
+	$(VENV)/bin/uv pip compile pyproject.toml $(LOCK) -o requirements.txt
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev $(LOCK) -o requirements-dev.txt
 
 # The bench drives its load with Debian's wrk (tests/test_bench_smoke.py runs a tiny bench too).
 bench-tools:
@@ -42,7 +54,13 @@ run: install
 	$(PY) manage.py ensure_admin
 	$(PY) manage.py runportal
 
-test: install test-tools
+# The fast tier: the pure tests (tests/unit) in seconds, with PostgreSQL and Redis pointed at a
+# closed port and the suite's own conftest not loaded, so none of them can lean on a service.
+unit: install
+	DATABASE_URL=postgres://unit@127.0.0.1:1/unreachable REDIS_URL=redis://127.0.0.1:1/0 \
+		$(PY) -m pytest -q -p no:cacheprovider --confcutdir=tests/unit tests/unit
+
+test: install test-tools unit
 	rm -rf var/test-metrics
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 	PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/var/test-metrics \

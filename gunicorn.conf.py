@@ -41,3 +41,8 @@ def post_worker_init(worker: object) -> None:
         pass
     finally:
         connection.close()  # back to this worker's pool
+
+
+# No control socket (gunicorn 25.1+): the portal does not use gunicornc, and every gunicorn on a
+# host would otherwise share one socket path in the user's home.
+control_socket_disable = True

@@ -60,7 +60,7 @@ class VisibleAccountFilter(admin.RelatedFieldListFilter):
 
 
 class PortalModelAdmin(TenancyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
-    def lookup_allowed(self, lookup: str, value: Any, request: HttpRequest) -> bool:
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
         # The changelist accepts filters on any field from the URL; one on a secret would let
         # its row count reveal the secret a character at a time.
         if any(name in lookup for name in SECRET_FIELDS):

@@ -16,10 +16,10 @@ from django.db.backends.utils import CursorWrapper
 def server_bound(connection: BaseDatabaseWrapper) -> CursorWrapper:
     if connection.vendor != "postgresql":
         return connection.cursor()
-    from django.db.backends.postgresql.base import ServerBindingCursor
+    from django.db.backends.postgresql.base import ServerBindingCursor  # type: ignore[attr-defined]  # not in the stubs
 
     connection.ensure_connection()
     connection.validate_thread_sharing()
     with connection.wrap_database_errors:
-        cursor: Any = ServerBindingCursor(connection.connection)  # type: ignore[call-arg]  # untyped in the stubs
+        cursor: Any = ServerBindingCursor(connection.connection)
         return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)

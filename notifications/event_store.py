@@ -24,7 +24,6 @@ from django.db.models import (
     DateTimeField,
     Field,
     ForeignKey,
-    ForeignObjectRel,
     IntegerField,
     Model,
     QuerySet,
@@ -174,7 +173,7 @@ def _statement(deliveries: int, guarded: bool, alias: str) -> str:
     event id for a duplicate. Names come from the models; values are all parameters."""
     connection = connections[alias]
 
-    def name(field: "Field[Any, Any] | ForeignObjectRel | None") -> str:
+    def name(field: object) -> str:
         column = getattr(field, "column", None)
         assert isinstance(column, str), f"{field} has no column"
         return connection.ops.quote_name(column)

@@ -25,7 +25,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> psycopg.Connection[Any]:
         connection: psycopg.Connection[Any] = super().get_new_connection(conn_params)
-        pool = self.pool
+        pool = self.pool  # type: ignore[attr-defined]  # Django 5.1's pool, not in the stubs
         if pool is None:
             return connection
         # After a restart every pooled connection may be dead: each is dropped in turn (the pool
