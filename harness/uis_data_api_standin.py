@@ -31,6 +31,8 @@ class StandIn:
     planned_errors: list[dict[str, Any]] = field(default_factory=list)
     requests: list[Recorded] = field(default_factory=list)
     echo_token_in_errors: bool = True  # as UIS's `data.value` may: the portal must not keep it
+    # While cleared, every answer waits for it (a slow Data API, a run caught in the middle).
+    answering: threading.Event = field(default_factory=lambda: _set(threading.Event()))
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -39,6 +41,7 @@ class StandIn:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
+                standin.answering.wait(timeout=30)
                 answer = standin.answer(json.loads(self.rfile.read(length)))
                 body = json.dumps(answer, ensure_ascii=False).encode()
                 self.send_response(200)
@@ -126,3 +129,8 @@ class StandIn:
             ]
             metadata = {"total_items": len(matching), "limits": self._limits()}
             return {"jsonrpc": "2.0", "id": request_id, "result": {"data": page, "metadata": metadata}}
+
+
+def _set(event: threading.Event) -> threading.Event:
+    event.set()
+    return event

@@ -184,7 +184,7 @@ class SiteVisitor(models.Model):
 class Reconciliation(models.Model):
     """The state of one account's reconciliation through UIS's Data API (notifications.reconcile):
     how far it has checked, how its last run ended, and the allowance UIS reported. Written by
-    the runs only; the row is also what a run locks, so two runs of one account never overlap."""
+    the runs only; a run holds the row's lease, so two runs of one account never overlap."""
 
     class Outcome(models.TextChoices):
         OK = "ok", _("completed")
@@ -213,6 +213,8 @@ class Reconciliation(models.Model):
     limits_at = models.DateTimeField(_("allowance reported"), null=True, blank=True)
     # When UIS said the day's allowance renews: until then the next run starts from day_remaining.
     day_resets_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Held by a run, renewed at each call to the Data API; a run that died holds it until then.
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("reconciliation")

@@ -2,9 +2,12 @@
 UIS never notified us of, and take each in through the same intake as a notification (matched,
 rendered, stored, delivered, de-duplicated alike), marked as recovered and from where.
 
-One run per account at a time: a run locks the account's Reconciliation row (SELECT ... FOR
-UPDATE SKIP LOCKED) for its whole length, so a second run finds it taken and skips; the events it
-recovers are committed with the run's state, and their deliveries are queued after the commit.
+One run per account at a time: a run takes the lease of the account's Reconciliation row (one
+UPDATE, renewed at each call to the Data API), so a second run finds it held and skips; a run
+that died holds it until it runs out (LEASE). No transaction is held across a call to the Data
+API: each recovered event is stored (and its deliveries queued) as it is taken in, like a posted
+one, so a notification of the same communication arriving meanwhile waits for nothing, and what
+a failed run recovered stays recovered; the run's state is written when it ends.
 The window reaches back UIS_RECONCILE_OVERLAP before where the previous run ended, and stops
 UIS_RECONCILE_SETTLE before now (a notification of a communication that recent may still be on
 its way). It never reaches further back than the events are kept (RETENTION_DAYS): an event
@@ -25,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import transaction
+from django.db.models import Q
 from django.db.models.fields.json import KT
 from django.utils import timezone
 
@@ -44,6 +47,9 @@ log = logging.getLogger(__name__)
 MAX_OFFSET = 100_000  # the API's largest offset: a window with more rows is cut into halves
 MAX_WINDOW = timedelta(days=89)  # the API refuses reports over 3 months (date_interval_limit_reached)
 LONGEST_WAIT = 65.0  # seconds a run waits for the minute's allowance before it leaves the rest for later
+# How long a run holds the account after taking it or after its last call to the Data API: more
+# than the longest call (its timeouts) and wait (LONGEST_WAIT) together.
+LEASE = timedelta(minutes=5)
 
 Outcome = Reconciliation.Outcome
 T = TypeVar("T")
@@ -110,17 +116,30 @@ def reconcile_account(
         result.skipped = "no Data API token"
         return result
     Reconciliation.objects.get_or_create(account_id=account_id)
-    with transaction.atomic():
-        state = Reconciliation.objects.select_for_update(skip_locked=True).filter(pk=account_id).first()
-        if state is None:
-            result.skipped = "another run is reconciling this account"
-            return result
+    if not _take_lease(account_id):
+        result.skipped = "another run is reconciling this account"
+        return result
+    try:
+        state = Reconciliation.objects.get(pk=account_id)
         if state.stopped_at is not None:
             result.skipped = "stopped: the Data API token was refused; set a new token"
             return result
         _run(account=account, state=state, result=result, enqueue=enqueue, since=since, until=until, sleep=sleep)
+    finally:
+        Reconciliation.objects.filter(pk=account_id).update(lease_until=None)
     _count(result)
     return result
+
+
+def _take_lease(account_id: int) -> bool:
+    """Take (or renew) the account's lease unless another run holds it."""
+    now = timezone.now()
+    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    return bool(Reconciliation.objects.filter(free, pk=account_id).update(lease_until=now + LEASE))
+
+
+def _renew_lease(account_id: int) -> None:
+    Reconciliation.objects.filter(pk=account_id).update(lease_until=timezone.now() + LEASE)
 
 
 def _run(
@@ -175,10 +194,28 @@ def _run(
         state.checked_until = checked
     if outcome == Outcome.TOKEN_REFUSED:
         state.stopped_at = now
-    state.save()
+    # The run's own fields only: a token set meanwhile (services clears stopped_at) is kept.
+    state.save(update_fields=[*RUN_FIELDS, *(["stopped_at"] if outcome == Outcome.TOKEN_REFUSED else [])])
     result.outcome, result.error = outcome, error
     if outcome != Outcome.OK:
         log.warning("reconciliation of account %s: %s %s", account.uis_app_id, outcome, error)
+
+
+# What a run writes to its Reconciliation row when it ends.
+RUN_FIELDS = [
+    "account_timezone",
+    "last_run_at",
+    "last_outcome",
+    "last_error",
+    "last_checked",
+    "last_already_received",
+    "last_recovered",
+    "checked_until",
+    "day_limit",
+    "day_remaining",
+    "limits_at",
+    "day_resets_at",
+]
 
 
 @dataclass
@@ -258,6 +295,7 @@ class _Run:
                 raise _Stop(Outcome.LIMITED, "the minute's Data API allowance is spent")
             self.waited += wait
             self.sleep(wait)
+        _renew_lease(self.account.pk)
         try:
             return call(self.client)
         except errors.TokenRefused as exc:

@@ -19,6 +19,7 @@ from mindbox_integration.models import Account
 from notifications import dispatch, reconcile
 from notifications.delivery import attempt_delivery
 from notifications.models import Delivery, InboundEvent, Reconciliation
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -308,26 +309,45 @@ def test_explicit_window_and_types_without_notifications(account, data_api, mind
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_run_that_holds_the_account_makes_another_skip(account, data_api):
-    from django.db import transaction
+def test_a_run_in_progress_makes_another_skip_and_holds_no_transaction(account, data_api):
+    """Two runs of one account never overlap (the lease), and the run waiting on the Data API
+    holds nothing in the database meanwhile: the row can be written and read."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    Reconciliation.objects.create(account=account)
-    with transaction.atomic():
-        Reconciliation.objects.select_for_update().get(account=account)
-        from concurrent.futures import ThreadPoolExecutor
+    from django.db import connection
 
-        def other() -> reconcile.RunResult:
-            from django.db import connection
+    def run_once() -> reconcile.RunResult:
+        try:
+            return reconcile.reconcile_account(account_id=account.pk, enqueue=lambda ids: None)
+        finally:
+            connection.close()
 
-            try:
-                return reconcile.reconcile_account(account_id=account.pk, enqueue=lambda ids: None)
-            finally:
-                connection.close()
+    data_api.rows = {"get.calls_report": [call_row(1)]}
+    data_api.answering.clear()  # the first run waits on its first call
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(run_once)
+        wait_for(lambda: Reconciliation.objects.filter(account=account, lease_until__isnull=False).exists(), timeout=10)
+        second = run_once()
+        assert second.skipped == "another run is reconciling this account"
+        # Nothing is locked while the first waits: a write to its row goes through at once.
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '2s'")
+            Reconciliation.objects.filter(account=account).update(last_error="")
+            cursor.execute("SET lock_timeout = 0")
+        data_api.answering.set()
+        result = first.result(timeout=30)
+    assert result.outcome == "ok" and result.counts.recovered == 1
+    assert Reconciliation.objects.get(account=account).lease_until is None  # given back
 
-        with ThreadPoolExecutor(1) as pool:
-            result = pool.submit(other).result(timeout=20)
-    assert result.skipped == "another run is reconciling this account"
-    assert data_api.requests == []
+
+def test_a_lease_left_by_a_run_that_died_runs_out(account, data_api):
+    data_api.rows = {"get.calls_report": [call_row(1)]}
+    Reconciliation.objects.create(account=account, lease_until=timezone.now() + timedelta(minutes=1))
+    held = reconcile.reconcile_account(account_id=account.pk, enqueue=lambda ids: None)
+    assert held.skipped == "another run is reconciling this account" and data_api.requests == []
+    Reconciliation.objects.filter(account=account).update(lease_until=timezone.now() - timedelta(seconds=1))
+    result = reconcile.reconcile_account(account_id=account.pk, enqueue=lambda ids: None)
+    assert result.outcome == "ok" and result.counts.recovered == 1
 
 
 def test_the_beat_task_reconciles_accounts_with_a_token(account, data_api, make_account):
