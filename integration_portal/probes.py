@@ -1,4 +1,5 @@
-"""`/healthz` (the process answers), `/readyz` (the database and the broker answer) and
+"""`/healthz` (the process answers), `/readyz` (the database and the broker answer; it says
+whether beat's heartbeat is fresh too, without failing for it) and
 `/metrics`, served by a middleware ahead of the others: a probe or a scrape needs no session,
 and no Host header check (they come by IP); /metrics has its own access check."""
 
@@ -7,6 +8,8 @@ from collections.abc import Callable
 
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from integration_portal import heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +39,10 @@ def broker_ready() -> str:
 
 def readiness() -> tuple[bool, dict[str, str]]:
     checks = {"database": database_ready(), "broker": broker_ready()}
-    return all(v == "ok" for v in checks.values()), checks
+    ready = all(v == "ok" for v in checks.values())
+    # Said, not counted: a web process serves whether or not beat runs (beat_health is beat's check).
+    checks["beat"] = heartbeat.status()[1]
+    return ready, checks
 
 
 class ProbeMiddleware:
