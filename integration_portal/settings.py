@@ -292,17 +292,19 @@ CELERY_BEAT_SCHEDULER = {
     "redis": "integration_portal.locked_scheduler:RedisScheduler",
 }[BEAT_SCHEDULER]
 # Beat wakes at least this often (seconds), and writes its heartbeat each time.
-CELERY_BEAT_MAX_INTERVAL = env.float("BEAT_MAX_INTERVAL", default=10.0)
+CELERY_BEAT_MAX_LOOP_INTERVAL = env.float("BEAT_MAX_INTERVAL", default=10.0)
 # redbeat: the lock the scheduling beat renews every tick; a standby takes over this many seconds
 # after the holder stopped renewing it (it asks every BEAT_MAX_INTERVAL).
 CELERY_REDBEAT_REDIS_URL = REDIS_URL
-CELERY_REDBEAT_KEY_PREFIX = "portal:redbeat"
+CELERY_REDBEAT_REDIS_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+CELERY_REDBEAT_KEY_PREFIX = "portal:redbeat:"
+CELERY_REDBEAT_LOCK_KEY = "portal:redbeat:lock"
 CELERY_REDBEAT_LOCK_TIMEOUT = env.float("BEAT_LOCK_TIMEOUT", default=60.0)
 # A heartbeat older than this is stale: `manage.py beat_health` fails and /readyz says so.
 BEAT_HEARTBEAT_MAX_AGE = env.float("BEAT_HEARTBEAT_MAX_AGE", default=120.0)
-if CELERY_BEAT_MAX_INTERVAL <= 0 or CELERY_REDBEAT_LOCK_TIMEOUT <= CELERY_BEAT_MAX_INTERVAL:
+if CELERY_BEAT_MAX_LOOP_INTERVAL <= 0 or CELERY_REDBEAT_LOCK_TIMEOUT <= CELERY_BEAT_MAX_LOOP_INTERVAL:
     raise environ.ImproperlyConfigured("BEAT_MAX_INTERVAL must be positive and BEAT_LOCK_TIMEOUT longer than it")
-if BEAT_HEARTBEAT_MAX_AGE <= CELERY_BEAT_MAX_INTERVAL:
+if BEAT_HEARTBEAT_MAX_AGE <= CELERY_BEAT_MAX_LOOP_INTERVAL:
     raise environ.ImproperlyConfigured("BEAT_HEARTBEAT_MAX_AGE must be longer than BEAT_MAX_INTERVAL")
 
 # --- Inbound (UIS) and outbound (Mindbox)
