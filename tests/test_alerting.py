@@ -29,7 +29,7 @@ REQUIRED_ALERTS = {
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["promtool", *args], capture_output=True, text=True, cwd=PROMETHEUS, timeout=120)  # noqa: S603,S607
+    return subprocess.run(["promtool", *args], capture_output=True, text=True, cwd=PROMETHEUS, timeout=120)
 
 
 def alert_rules() -> list[dict[str, str]]:
@@ -62,7 +62,7 @@ def test_each_alert_fires_on_its_series():
     names = {rule["alert"] for rule in alert_rules()}
     cases = yaml.safe_load((PROMETHEUS / "alerts_test.yml").read_text())["tests"]
     covered = {case["alertname"] for test in cases for case in test["alert_rule_test"] if case["exp_alerts"]}
-    assert REQUIRED_ALERTS <= names
+    assert names >= REQUIRED_ALERTS
     assert names - covered == set()
 
 
@@ -72,8 +72,8 @@ def test_a_rule_that_names_no_real_series_fails_its_unit_test(tmp_path):
         (PROMETHEUS / "alerts.yml").read_text().replace("portal_integrations_paused >", "portal_integration_paused >")
     )
     (tmp_path / "alerts_test.yml").write_text((PROMETHEUS / "alerts_test.yml").read_text())
-    tested = subprocess.run(  # noqa: S603
-        ["promtool", "test", "rules", "alerts_test.yml"],  # noqa: S607
+    tested = subprocess.run(
+        ["promtool", "test", "rules", "alerts_test.yml"],
         capture_output=True,
         text=True,
         cwd=tmp_path,

@@ -43,7 +43,7 @@ def start_beat(name: str, env: dict[str, str]) -> processes.Proc:
 
 
 def beat_health(**settings: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603
+    return subprocess.run(
         [sys.executable, "manage.py", "beat_health"],
         cwd=ROOT,
         env=beat_env(**settings),

@@ -176,7 +176,7 @@ def test_no_app_container_starts_without_its_own_secret_key_and_encryption_key(d
             ("DJANGO_SECRET_KEY", base),
             ("FIELD_ENCRYPTION_KEY", {**base, "DJANGO_SECRET_KEY": "a-secret-of-the-operators-own-" + "x" * 30}),
         ):
-            runs[name, missing] = subprocess.Popen(  # noqa: S603 - the shipped commands
+            runs[name, missing] = subprocess.Popen(
                 service_argv(service["command"]),
                 cwd=ROOT,
                 env=env,
@@ -196,7 +196,7 @@ def test_flower_refuses_to_start_without_a_login(deployment):
     assert "--basic-auth=" in script
     assert flower["entrypoint"] == ["/bin/sh", "-c"]
     # Its guard, run by sh as in the container (the exec of Flower itself is never reached here).
-    refused = subprocess.run(  # noqa: S603
+    refused = subprocess.run(
         ["/bin/sh", "-c", script],
         env={"PATH": os.environ["PATH"], "FLOWER_BASIC_AUTH": "", "CELERY_BROKER_URL": "redis://redis:6379/0"},
         capture_output=True,
@@ -206,7 +206,7 @@ def test_flower_refuses_to_start_without_a_login(deployment):
     assert refused.returncode == 1
     assert "FLOWER_BASIC_AUTH must be set" in refused.stderr
     # With a login the guard lets it through to Flower itself (absent from this machine: 127).
-    let_through = subprocess.run(  # noqa: S603
+    let_through = subprocess.run(
         ["/bin/sh", "-c", script],
         env={"PATH": os.environ["PATH"], "FLOWER_BASIC_AUTH": "ops:pw", "CELERY_BROKER_URL": "redis://redis:6379/0"},
         capture_output=True,
