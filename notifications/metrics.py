@@ -84,10 +84,11 @@ class StateCollector(Collector):
             "portal_broker_up", "1 when the broker answered this scrape", 0 if depths is None else 1
         )
         try:
-            beat_age = heartbeat.age()
+            # Kept in the broker's Redis: not asked when that did not answer (portal_broker_up says so).
+            beat_age = None if depths is None and settings.REDIS_URL else heartbeat.age()
         except heartbeat.Unreadable:
-            pass  # its store (Redis) is down: portal_broker_up says so
-        else:
+            beat_age = None
+        if beat_age is not None:
             yield GaugeMetricFamily(
                 "portal_beat_heartbeat_age_seconds",
                 "Seconds since beat last ticked (+Inf when it never did)",
