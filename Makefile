@@ -36,8 +36,9 @@ bench-tools:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 
 # The suite validates docker-compose.yml with Debian's docker-compose (it needs no engine), its
-# browser tests drive Debian's Chromium (Playwright's own browser downloads are not used), and
-# its slow-client tests run Debian's nginx with the proxy configuration compose ships.
+# browser tests drive Debian's Chromium (Playwright's own browser downloads are not used), its
+# slow-client tests run Debian's nginx with the proxy configuration compose ships, and its alerting
+# tests run promtool (Debian's prometheus) on deploy/prometheus.
 test-tools: bench-tools
 	@command -v docker-compose >/dev/null 2>&1 || { \
 		echo "installing docker-compose (Debian package) for the compose file check"; \
@@ -48,6 +49,9 @@ test-tools: bench-tools
 	@test -x /usr/sbin/nginx || { \
 		echo "installing nginx (Debian package): the slow-client tests run the shipped proxy"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
+	@command -v promtool >/dev/null 2>&1 || { \
+		echo "installing prometheus (Debian package): promtool checks and unit-tests the alert rules"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
 run: install
 	$(PY) manage.py migrate --noinput

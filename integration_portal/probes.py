@@ -1,12 +1,16 @@
-"""`/healthz` (the process answers), `/readyz` (the database and the broker answer) and
+"""`/healthz` (the process answers), `/readyz` (the database and the broker answer; it says
+whether beat's heartbeat is fresh too, without failing for it) and
 `/metrics`, served by a middleware ahead of the others: a probe or a scrape needs no session,
 and no Host header check (they come by IP); /metrics has its own access check."""
 
 import logging
 from collections.abc import Callable
 
+from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from integration_portal import heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +40,12 @@ def broker_ready() -> str:
 
 def readiness() -> tuple[bool, dict[str, str]]:
     checks = {"database": database_ready(), "broker": broker_ready()}
-    return all(v == "ok" for v in checks.values()), checks
+    ready = all(v == "ok" for v in checks.values())
+    # Said, not counted: a web process serves whether or not beat runs (beat_health is beat's check).
+    # The heartbeat lives in the broker's Redis: not asked again when that did not answer.
+    unreachable = checks["broker"] != "ok" and settings.REDIS_URL
+    checks["beat"] = "unknown: the broker is unreachable" if unreachable else heartbeat.status()[1]
+    return ready, checks
 
 
 class ProbeMiddleware:

@@ -30,6 +30,16 @@ def _seconds_list(name: str, default: str) -> list[int]:
 
 DEV_SECRET_KEY = "dev-only-insecure-key-change-me"  # noqa: S105 - local only: `check --deploy` refuses it
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=DEV_SECRET_KEY)
+# The image (and so every compose container) sets REQUIRE_SECRETS=true: no process starts without
+# DJANGO_SECRET_KEY and FIELD_ENCRYPTION_KEY of its own, so no container signs with the published
+# development key or makes an encryption key of its own that the others cannot read. `make run`
+# leaves it off and keeps the embedded defaults.
+REQUIRE_SECRETS = env.bool("REQUIRE_SECRETS", default=False)
+if REQUIRE_SECRETS and SECRET_KEY in ("", DEV_SECRET_KEY):
+    raise environ.ImproperlyConfigured(
+        "DJANGO_SECRET_KEY must be set to a secret of your own (REQUIRE_SECRETS is on); make one with "
+        'python -c "import secrets; print(secrets.token_urlsafe(50))"'
+    )
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
@@ -269,6 +279,33 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Beat's scheduler: "file" keeps the schedule in a local file (one beat only); "redis" keeps it in
+# Redis (celery-redbeat) behind a lock, so a second beat can stand by and take over when the first
+# dies (README, "Beat without a single point of failure"). Both write a heartbeat every tick.
+BEAT_SCHEDULER = env.str("BEAT_SCHEDULER", default="file")
+if BEAT_SCHEDULER not in ("file", "redis"):
+    raise environ.ImproperlyConfigured(f"BEAT_SCHEDULER must be file or redis, got {BEAT_SCHEDULER!r}")
+if BEAT_SCHEDULER == "redis" and not REDIS_URL:
+    raise environ.ImproperlyConfigured("BEAT_SCHEDULER=redis needs REDIS_URL")
+CELERY_BEAT_SCHEDULER = {
+    "file": "integration_portal.schedulers:FileScheduler",
+    "redis": "integration_portal.locked_scheduler:RedisScheduler",
+}[BEAT_SCHEDULER]
+# Beat wakes at least this often (seconds), and writes its heartbeat each time.
+CELERY_BEAT_MAX_LOOP_INTERVAL = env.float("BEAT_MAX_INTERVAL", default=10.0)
+# redbeat: the lock the scheduling beat renews every tick; a standby takes over this many seconds
+# after the holder stopped renewing it (it asks every BEAT_MAX_INTERVAL).
+CELERY_REDBEAT_REDIS_URL = REDIS_URL
+CELERY_REDBEAT_REDIS_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+CELERY_REDBEAT_KEY_PREFIX = "portal:redbeat:"
+CELERY_REDBEAT_LOCK_KEY = "portal:redbeat:lock"
+CELERY_REDBEAT_LOCK_TIMEOUT = env.float("BEAT_LOCK_TIMEOUT", default=60.0)
+# A heartbeat older than this is stale: `manage.py beat_health` fails and /readyz says so.
+BEAT_HEARTBEAT_MAX_AGE = env.float("BEAT_HEARTBEAT_MAX_AGE", default=120.0)
+if CELERY_BEAT_MAX_LOOP_INTERVAL <= 0 or CELERY_REDBEAT_LOCK_TIMEOUT <= CELERY_BEAT_MAX_LOOP_INTERVAL:
+    raise environ.ImproperlyConfigured("BEAT_MAX_INTERVAL must be positive and BEAT_LOCK_TIMEOUT longer than it")
+if BEAT_HEARTBEAT_MAX_AGE <= CELERY_BEAT_MAX_LOOP_INTERVAL:
+    raise environ.ImproperlyConfigured("BEAT_HEARTBEAT_MAX_AGE must be longer than BEAT_MAX_INTERVAL")
 
 # --- Inbound (UIS) and outbound (Mindbox)
 INBOUND_MAX_BODY_BYTES = 64 * 1024
@@ -389,9 +426,12 @@ if timedelta(days=LOGIN_RECORDS_RETENTION_DAYS) <= AXES_COOLOFF_TIME:
 # the local set-up makes one in var/ (a production deployment must set it: `check --deploy` says so).
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEY", default=[])
 FIELD_ENCRYPTION_KEY_FROM_ENV = bool(FIELD_ENCRYPTION_KEYS)
-if HTTPS and not FIELD_ENCRYPTION_KEYS:
+if (HTTPS or REQUIRE_SECRETS) and not FIELD_ENCRYPTION_KEYS:
     # Every process of a deployment must hold the same key; one made per container would not be.
-    raise environ.ImproperlyConfigured("FIELD_ENCRYPTION_KEY must be set in production (DJANGO_HTTPS=true)")
+    raise environ.ImproperlyConfigured(
+        "FIELD_ENCRYPTION_KEY must be set in production (DJANGO_HTTPS=true or REQUIRE_SECRETS=true); make one with "
+        'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
+    )
 if not FIELD_ENCRYPTION_KEYS:
     _key_file = VAR_DIR / "field-encryption-key"
     if not _key_file.exists():

@@ -11,7 +11,7 @@ import socket
 from collections.abc import Iterator
 
 from django.conf import settings
-from django.db.models import Min
+from django.db.models import Max, Min
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, values
@@ -19,6 +19,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from integration_portal import heartbeat
 from integration_portal.security import client_ip
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,20 @@ class StateCollector(Collector):
         yield GaugeMetricFamily("portal_database_up", "1 when the database answered this scrape", 1 if gauges else 0)
         yield from gauges
         depths = broker_queue_depths()
+        yield GaugeMetricFamily(
+            "portal_broker_up", "1 when the broker answered this scrape", 0 if depths is None else 1
+        )
+        try:
+            # Kept in the broker's Redis: not asked when that did not answer (portal_broker_up says so).
+            beat_age = None if depths is None and settings.REDIS_URL else heartbeat.age()
+        except heartbeat.Unreadable:
+            beat_age = None
+        if beat_age is not None:
+            yield GaugeMetricFamily(
+                "portal_beat_heartbeat_age_seconds",
+                "Seconds since beat last ticked (+Inf when it never did)",
+                beat_age,
+            )
         if depths is not None:
             family = GaugeMetricFamily(
                 "portal_broker_queue_length", "Messages waiting in each Celery queue", labels=["queue"]
@@ -88,7 +103,7 @@ class StateCollector(Collector):
             yield family
 
     def _database_gauges(self) -> Iterator[Metric]:
-        from notifications.models import Delivery, IntegrationHealth
+        from notifications.models import Delivery, InboundEvent, IntegrationHealth
 
         now = timezone.now()
         due = Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
@@ -113,6 +128,12 @@ class StateCollector(Collector):
             "portal_integrations_backing_off",
             "Integrations backing off after temporary failures",
             IntegrationHealth.objects.filter(backoff_until__gt=now).count(),
+        )
+        last_event = InboundEvent.objects.aggregate(last=Max("received_at"))["last"]
+        yield GaugeMetricFamily(
+            "portal_last_event_age_seconds",
+            "Seconds since the last event from UIS was received, any account (0 before the first)",
+            (now - last_event).total_seconds() if last_event else 0.0,
         )
 
 
