@@ -110,14 +110,13 @@ class Overview:
 def overview(*, integrations: "QuerySet[MindboxIntegration]", now: datetime, limits: Limits) -> Overview:
     """The integrations in trouble (ordered by their most urgent trouble, then by account),
     and the rest, fine or switched off."""
-    found = limits
     rows: list[Row] = []
     fine: list[Facts] = []
     off: list[Facts] = []
-    for facts in integration_facts(integrations=integrations, now=now, limits=found):
+    for facts in integration_facts(integrations=integrations, now=now, limits=limits):
         if not facts.active:
             off.append(facts)
-        elif current := troubles(facts, found, now):
+        elif current := troubles(facts, limits, now):
             rows.append(Row(facts=facts, troubles=current))
         else:
             fine.append(facts)

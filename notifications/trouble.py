@@ -61,6 +61,7 @@ class Trouble:
     kind: Kind
     target: Target
     since: datetime | None = None  # when it began, where known
+    until: datetime | None = None  # when it ends by itself (a back-off)
     count: int = 0  # failures, events a week earlier: what the kind counts
     detail: str = ""  # the pause's reason (our own text, never a key)
 
@@ -77,7 +78,7 @@ def paused(facts: Facts, limits: Limits, now: datetime) -> Trouble | None:
 def backing_off(facts: Facts, limits: Limits, now: datetime) -> Trouble | None:
     if facts.paused_at is not None or facts.backoff_until is None or facts.backoff_until <= now:
         return None
-    return Trouble(Kind.BACKING_OFF, Target.SENDING, since=facts.backoff_until)
+    return Trouble(Kind.BACKING_OFF, Target.SENDING, until=facts.backoff_until)
 
 
 def failing(facts: Facts, limits: Limits, now: datetime) -> Trouble | None:

@@ -34,7 +34,7 @@ def describe(trouble: Trouble, limits: Limits) -> str:
         text = gettext("Since %(at)s.") % {"at": _at(trouble.since)}
         return f"{text} {trouble.detail}".strip()
     if trouble.kind == Kind.BACKING_OFF:
-        return gettext("Mindbox does not answer well: sending backs off until %(at)s.") % {"at": _at(trouble.since)}
+        return gettext("Mindbox does not answer well: sending backs off until %(at)s.") % {"at": _at(trouble.until)}
     if trouble.kind == Kind.FAILING:
         return gettext("%(count)d unsuccessful requests to Mindbox in 24 h (from %(limit)d it is failing).") % {
             "count": trouble.count,
