@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin.apps import AdminConfig
 
 
 class PortalConfig(AppConfig):
@@ -8,3 +9,9 @@ class PortalConfig(AppConfig):
 
     def ready(self) -> None:
         from integration_portal import checks  # noqa: F401 - registers the checks
+
+
+class PortalAdminConfig(AdminConfig):
+    """django.contrib.admin, with the portal's site: its first page is «Требует внимания»."""
+
+    default_site = "integration_portal.admin_site.PortalAdminSite"

@@ -80,7 +80,7 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "integration_portal.apps.PortalAdminConfig",  # django.contrib.admin with the portal's site (its first page)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -257,6 +257,7 @@ CELERY_TASK_ROUTES = {
     "notifications.tasks.sweep_due_deliveries": {"queue": QUEUE_MAINTENANCE},
     "notifications.tasks.prune_old_records": {"queue": QUEUE_MAINTENANCE},
     "notifications.tasks.reconcile_accounts": {"queue": QUEUE_MAINTENANCE},
+    "notifications.tasks.check_alerts": {"queue": QUEUE_MAINTENANCE},
 }
 # Sending is waiting on Mindbox, so the worker runs a pool of threads (measured against prefork
 # and larger pools with `make bench`; the README's Performance section has the figures).
@@ -276,6 +277,11 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-uis": {
         "task": "notifications.tasks.reconcile_accounts",
         "schedule": env.float("UIS_RECONCILE_INTERVAL", default=300.0),
+    },
+    # Trouble mails to managers (ALERT_CHECK_INTERVAL is read again further down, with its neighbours).
+    "check-alerts": {
+        "task": "notifications.tasks.check_alerts",
+        "schedule": env.float("ALERT_CHECK_INTERVAL", default=60.0),
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
@@ -444,6 +450,38 @@ if not FIELD_ENCRYPTION_KEYS:
 INBOUND_TOKEN_GRACE_HOURS = env.float("INBOUND_TOKEN_GRACE_HOURS", default=24.0)
 # Public base URL shown in the admin's set-up block (the inbound URLs UIS must call).
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="")
+
+# --- Trouble (the admin's first page, «Требует внимания», and the e-mails to managers)
+# Unsuccessful requests to Mindbox in 24 h from which an integration is failing.
+TROUBLE_FAILURES_24H = env.int("TROUBLE_FAILURES_24H", default=20)
+# How long the oldest due delivery of an integration may wait before it is a backlog.
+TROUBLE_BACKLOG_MINUTES = env.int("TROUBLE_BACKLOG_MINUTES", default=10)
+# Silent: no event from UIS in this many minutes, although the same minutes a week earlier
+# brought at least TROUBLE_SILENT_MIN_EVENTS (the account's own rhythm for that hour and weekday).
+TROUBLE_SILENT_WINDOW_MINUTES = env.int("TROUBLE_SILENT_WINDOW_MINUTES", default=60)
+TROUBLE_SILENT_MIN_EVENTS = env.int("TROUBLE_SILENT_MIN_EVENTS", default=10)
+if min(TROUBLE_FAILURES_24H, TROUBLE_BACKLOG_MINUTES, TROUBLE_SILENT_WINDOW_MINUTES, TROUBLE_SILENT_MIN_EVENTS) < 1:
+    raise environ.ImproperlyConfigured(
+        "TROUBLE_FAILURES_24H, TROUBLE_BACKLOG_MINUTES, TROUBLE_SILENT_WINDOW_MINUTES and "
+        "TROUBLE_SILENT_MIN_EVENTS must be positive whole numbers"
+    )
+# Beat checks every integration this often (seconds) and mails its managers once per change:
+# paused, failing, recovered (notifications.alerts).
+ALERT_CHECK_INTERVAL = env.float("ALERT_CHECK_INTERVAL", default=60.0)
+# false: no mail per change (the states are still followed), e.g. when the digest is enough.
+ALERT_CHANGE_MAILS = env.bool("ALERT_CHANGE_MAILS", default=True)
+# The local hour (0-23) from which each manager gets one daily digest of their accounts' trouble;
+# empty: no digest.
+_digest_hour = env.str("ALERT_DIGEST_HOUR", default="").strip()
+if _digest_hour and not (_digest_hour.isdigit() and 0 <= int(_digest_hour) <= 23):
+    raise environ.ImproperlyConfigured(f"ALERT_DIGEST_HOUR must be an hour from 0 to 23 or empty, not {_digest_hour!r}")
+ALERT_DIGEST_HOUR: int | None = int(_digest_hour) if _digest_hour else None
+
+# E-mail: EMAIL_URL as django-environ reads it, e.g. smtp+tls://user:password@smtp.example.com:587
+# (smtp://, smtp+ssl://); unset, mails are written to the process's output (console backend).
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)  # a dead server must not hold beat's task
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="portal@localhost")
 
 # Logs: JSON lines with LOG_FORMAT=json (production), plain text otherwise; both carry the
 # request id and mask phone numbers and e-mails. Celery logs through the same handlers.

@@ -1,14 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from notifications.api.site import visitor_link
 
-admin.site.site_header = _("UIS → Mindbox portal")
-admin.site.site_title = _("UIS → Mindbox portal")
-admin.site.index_title = _("Integrations")
-admin.site.site_url = None  # the portal is its admin: no "View site" link to a root that is no page
+# admin.site is integration_portal.admin_site.PortalAdminSite (its titles, its first page).
 
 # Under /api/ every answer is JSON, Django's own error answers too (integration_portal.errors).
 handler400 = "integration_portal.errors.bad_request"

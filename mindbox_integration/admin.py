@@ -10,10 +10,11 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -33,12 +34,19 @@ from mindbox_integration.admin_base import (
 from mindbox_integration.admin_editor import editor_urls
 from mindbox_integration.forms import AccountForm, MindboxIntegrationForm, NotificationForm, OperationInlineForm
 from mindbox_integration.models import Account, ConfigChange, MindboxIntegration, Notification, Operation
+from notifications import attention
 from notifications import health as delivery_health
 from notifications import selectors as delivery_selectors
 from notifications.admin import ACCOUNT_LOOKUP, changelist_url, may_resend
 from notifications.models import Delivery
 from notifications.tasks import enqueue_replays
 
+SENDING_WORDS = {
+    attention.SENDING_PAUSED: _("paused"),
+    attention.SENDING_BACKING_OFF: _("backing off"),
+    attention.SENDING_ON: _("sending"),
+    attention.SENDING_OFF: _("off"),
+}
 ISSUED_TOKEN_SHOWN_FOR = 600  # seconds: after that the manager issues a new token instead
 RECENT_CHANGES = 20  # on the account page; the rest in the changes list it links to
 
@@ -197,11 +205,28 @@ class OperationInline(PortalTabularInline):
 class MindboxIntegrationAdmin(AuditedModelAdmin):
     form = MindboxIntegrationForm
     change_form_template = "admin/mindbox_integration/mindboxintegration/change_form.html"
-    list_display = ["account", "active", "updated_at"]
+    list_display = ["account", "active", "sending", "failures_24h", "oldest_due", "updated_at"]
     list_filter = ["active"]
     search_fields = ["account__name", "account__uis_app_id"]
     ordering = ["account__name", "pk"]  # also orders the autocomplete's pages and the choice lists
     readonly_fields = ["secret_key_state"]
+
+    def get_queryset(self, request: HttpRequest) -> "QuerySet[MindboxIntegration]":
+        # The health columns are annotations, so the list sorts by them in its one query.
+        return attention.with_health_columns(super().get_queryset(request), now=timezone.now())
+
+    @admin.display(description=_("Sending"), ordering="sending_rank")
+    def sending(self, obj: MindboxIntegration) -> str:
+        return str(SENDING_WORDS[getattr(obj, "sending_rank", attention.SENDING_ON)])
+
+    @admin.display(description=_("failures in 24 h"), ordering="failures_24h")
+    def failures_24h(self, obj: MindboxIntegration) -> int:
+        return int(getattr(obj, "failures_24h", 0))
+
+    @admin.display(description=_("oldest due delivery"), ordering="oldest_due_at", empty_value="—")
+    def oldest_due(self, obj: MindboxIntegration) -> str | None:
+        due = getattr(obj, "oldest_due_at", None)
+        return formats.date_format(timezone.localtime(due), "DATETIME_FORMAT") if due else None
 
     def get_fields(self, request: HttpRequest, obj: MindboxIntegration | None = None) -> tuple[str, ...]:
         key = (

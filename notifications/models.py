@@ -222,3 +222,41 @@ class Reconciliation(models.Model):
 
     def __str__(self) -> str:
         return f"{_('reconciliation')} #{self.pk}"
+
+
+class AlertState(models.Model):
+    """What the managers of an integration's account were last told (notifications.alerts): `ok`,
+    `off`, or a kind of trouble that is mailed (`paused`, `failing`). Beat's check mails only
+    when the state it finds differs from this, so each change is told once."""
+
+    integration = models.OneToOneField(
+        MindboxIntegration,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="alert_state",
+        verbose_name=_("integration"),
+    )
+    state = models.CharField(_("state"), max_length=32)
+    changed_at = models.DateTimeField(_("changed"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("alert state")
+        verbose_name_plural = _("alert states")
+
+    def __str__(self) -> str:
+        return f"{self.integration_id}: {self.state}"
+
+
+class DigestSent(models.Model):
+    """The days whose digest of trouble went out (ALERT_DIGEST_HOUR): the unique day lets one
+    beat run of many send it."""
+
+    day = models.DateField(_("day"), unique=True)
+    sent_at = models.DateTimeField(_("sent"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("digest sent")
+        verbose_name_plural = _("digests sent")
+
+    def __str__(self) -> str:
+        return str(self.day)

@@ -10,7 +10,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from notifications import claims, delivery, doorbell, health, reconcile, retention
+from notifications import alerts, claims, delivery, doorbell, health, reconcile, retention
 from notifications.models import Delivery
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,16 @@ def reconcile_accounts() -> None:
             reconcile.reconcile_account(account_id=account_id, enqueue=enqueue_deliveries)
         except Exception:
             log.exception("reconciliation of account %s failed", account_id)
+
+
+@shared_task(ignore_result=True)
+def check_alerts() -> None:
+    """Mail managers about their integrations' changes of state, and the daily digest when due."""
+    now = timezone.now()
+    told = alerts.check(now=now)
+    digests = alerts.send_digest(now=now)
+    if told.changes or digests:
+        log.info("alerts: %d changes of state, %d mails, %d digests", told.changes, told.mails, digests)
 
 
 # After a failed publish, skip publishing for a while: every request would otherwise wait for

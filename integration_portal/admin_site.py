@@ -1,0 +1,104 @@
+"""The portal's admin site: its first page is «Требует внимания», the integrations in trouble
+among those the user may see (tenancy), each with a link to where to act, above the usual list
+of sections."""
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from mindbox_integration import tenancy
+from mindbox_integration.models import MindboxIntegration
+from notifications import attention, trouble_words
+from notifications.models import Delivery
+from notifications.trouble import Facts, Target, Trouble
+
+
+@dataclass(frozen=True)
+class Shown:
+    trouble: Trouble
+    label: str
+    text: str
+    action: str  # what the link opens
+    url: str  # where to act; empty when the user may not open it
+
+
+@dataclass(frozen=True)
+class ShownRow:
+    facts: Facts
+    integration_url: str
+    troubles: list[Shown]
+
+
+def target_url(target: Target, facts: Facts, request: HttpRequest) -> str:
+    """Where a manager acts on a trouble of `facts`' integration, if they may open it."""
+    user = request.user
+    integration = reverse("admin:mindbox_integration_mindboxintegration_change", args=[facts.integration_id])
+    if target == Target.SENDING:
+        return f"{integration}#sending" if user.has_perm("mindbox_integration.view_mindboxintegration") else ""
+    if target == Target.UIS_SETUP:
+        return f"{integration}#uis-setup" if user.has_perm("mindbox_integration.view_mindboxintegration") else ""
+    if target == Target.EVENTS:
+        if not user.has_perm("notifications.view_inboundevent"):
+            return ""
+        return f"{reverse('admin:notifications_inboundevent_changelist')}?{urlencode({'account__id__exact': facts.account_id})}"
+    if not user.has_perm("notifications.view_delivery"):
+        return ""
+    from notifications.admin import ACCOUNT_LOOKUP  # registers with this site: not at its import
+
+    status = Delivery.Status.FAILED if target == Target.FAILED_DELIVERIES else Delivery.Status.PENDING
+    query = urlencode({"status__exact": status.value, ACCOUNT_LOOKUP: facts.account_id})
+    return f"{reverse('admin:notifications_delivery_changelist')}?{query}"
+
+
+class PortalAdminSite(admin.AdminSite):
+    site_header = _("UIS → Mindbox portal")
+    site_title = _("UIS → Mindbox portal")
+    index_title = _("Needs attention")
+    site_url = None  # the portal is its admin: no "View site" link to a root that is no page
+    index_template = "admin/portal_index.html"
+
+    def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:
+        integrations = tenancy.scope(MindboxIntegration.objects.all(), user=request.user)
+        limits = attention.limits()
+        found = attention.overview(integrations=integrations, now=timezone.now(), limits=limits)
+        may_open = request.user.has_perm("mindbox_integration.view_mindboxintegration")
+        rows = [
+            ShownRow(
+                facts=row.facts,
+                integration_url=reverse(
+                    "admin:mindbox_integration_mindboxintegration_change", args=[row.facts.integration_id]
+                )
+                if may_open
+                else "",
+                troubles=[
+                    Shown(
+                        trouble=t,
+                        label=str(trouble_words.KIND_LABELS.get(t.kind, t.kind)),
+                        text=trouble_words.describe(t, limits),
+                        action=str(trouble_words.TARGET_LABELS[t.target]),
+                        url=target_url(t.target, row.facts, request),
+                    )
+                    for t in row.troubles
+                ],
+            )
+            for row in found.rows
+        ]
+        context = {
+            "attention": {
+                "rows": rows,
+                "fine": len(found.fine),
+                "off": len(found.off),
+                "integrations_url": reverse("admin:mindbox_integration_mindboxintegration_changelist")
+                if may_open
+                else "",
+            },
+            **(extra_context or {}),
+        }
+        return super().index(request, context)

@@ -1,0 +1,197 @@
+"""Managers told by e-mail, through a real SMTP server (aiosmtpd on a free port): a real pause
+(the stand-in Mindbox refuses the key until the delivery service pauses the integration) reaches
+the account's manager once, a second check sends nothing, and resuming sends the recovery mail;
+a failure spike is told too; the daily digest goes once a day; a mail that could not be sent is
+sent by the next check. No key and no token in any mail."""
+
+import email
+from collections.abc import Iterator
+from email import policy
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from django.conf import settings as django_settings
+from django.contrib.auth.models import User
+from django.utils import timezone
+
+from harness import processes
+from harness.mindbox_standin import Planned
+from mindbox_integration.models import Account
+from notifications import delivery, health
+from notifications.models import AlertState, Delivery, IntegrationHealth
+from notifications.tasks import check_alerts
+from tests.conftest import receive_call
+
+pytestmark = pytest.mark.django_db
+
+KEY = "sk-alert-never-mailed-5150"
+
+
+class Inbox:
+    """aiosmtpd's handler: every message the server accepted, as (recipients, message)."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], EmailMessage]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.content, policy=policy.default)
+        self.messages.append((list(envelope.rcpt_tos), message))  # type: ignore[arg-type]
+        return "250 OK"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [message for recipients, message in self.messages if address in recipients]
+
+
+def use_smtp(settings: Any, port: int) -> None:
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_TIMEOUT = 5
+
+
+@pytest.fixture
+def smtp(settings) -> Iterator[Inbox]:
+    inbox = Inbox()
+    server = Controller(inbox, hostname="127.0.0.1", port=processes.free_port())
+    server.start()
+    use_smtp(settings, server.port)
+    try:
+        yield inbox
+    finally:
+        server.stop()
+
+
+def manager(account: Account, name: str) -> User:
+    user = User.objects.create_user(username=name, email=f"{name}@example.com", is_staff=True)
+    account.managers.add(user)
+    return user
+
+
+def subject(message: EmailMessage) -> str:
+    return " ".join(str(message["Subject"]).split())  # unfolded
+
+
+def body(message: EmailMessage) -> str:
+    return message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+
+
+def no_secrets(message: EmailMessage, account: Account) -> None:
+    text = f"{subject(message)}\n{body(message)}"
+    assert KEY not in text
+    assert account.inbound_token not in text
+
+
+@pytest.fixture
+def watched(make_account, make_notification, settings):
+    settings.DELIVERY_PAUSE_AFTER = 3
+    settings.ALERT_DIGEST_HOUR = None
+    settings.PUBLIC_BASE_URL = "https://portal.example.com"
+    account = make_account(name="Acme", secret_key=KEY)
+    make_notification(account)
+    manager(account, "anna")
+    other = make_account(name="Other")
+    make_notification(other)
+    manager(other, "boris")  # manages another account: told nothing about Acme
+    return account
+
+
+def send_due() -> None:
+    """The worker's step, in this process: claim the due deliveries and send them to the stand-in."""
+    delivery.deliver_due(queue=Delivery.Queue.FIRST_ATTEMPTS, limit=50)
+
+
+def test_a_pause_is_told_once_and_the_recovery_too(watched, smtp, mindbox):
+    account = watched
+    check_alerts()  # the first check learns the states: both fine, nothing to tell
+    assert smtp.messages == []
+
+    mindbox.plan(*[Planned(status=401, payload={"status": "Unauthorized"})] * 3)
+    for n in range(3):
+        receive_call(account, f"refused-{n}")
+    send_due()
+    assert IntegrationHealth.objects.get(pk=account.mindbox.pk).paused_at is not None  # the real pause
+
+    check_alerts()
+    (told,) = smtp.to("anna@example.com")
+    assert subject(told) == f"[UIS → Mindbox] Acme 1 ({account.uis_app_id}): Отправка приостановлена"
+    assert "Mindbox" in body(told) and "401" in body(told)  # the pause's reason
+    link = f"https://portal.example.com/admin/mindbox_integration/mindboxintegration/{account.mindbox.pk}/change/"
+    assert link in body(told)
+    no_secrets(told, account)
+    assert smtp.to("boris@example.com") == []
+
+    check_alerts()  # still paused: nothing new
+    assert len(smtp.messages) == 1
+
+    health.resume(integration_id=account.mindbox.pk, enqueue=lambda ids: None)
+    check_alerts()
+    assert len(smtp.messages) == 2
+    recovered = smtp.to("anna@example.com")[1]
+    assert "снова в порядке" in subject(recovered)
+    assert "было: Отправка приостановлена" in body(recovered)
+    no_secrets(recovered, account)
+    check_alerts()
+    assert len(smtp.messages) == 2
+    assert AlertState.objects.get(pk=account.mindbox.pk).state == "ok"
+
+
+def test_a_failure_spike_reaches_the_managers(watched, smtp, mindbox, settings):
+    settings.TROUBLE_FAILURES_24H = 3
+    account = watched
+    mindbox.plan(*[Planned(status=503, payload={"status": "InternalServerError"})] * 3)
+    for n in range(3):
+        receive_call(account, f"down-{n}")
+    send_due()
+    check_alerts()
+    (told,) = smtp.messages
+    assert told[0] == ["anna@example.com"]
+    assert subject(told[1]).endswith("Много ошибок")
+    assert "Неуспешных запросов в Mindbox за 24 ч: 3" in body(told[1])
+    no_secrets(told[1], account)
+    check_alerts()
+    assert len(smtp.messages) == 1
+
+
+def test_a_mail_that_could_not_be_sent_is_sent_by_the_next_check(watched, settings, make_account):
+    account = watched
+    IntegrationHealth.objects.create(integration=account.mindbox, paused_at=timezone.now(), pause_reason="x")
+    use_smtp(settings, processes.free_port())  # nothing listens there
+    check_alerts()  # logged, not raised; the state stays untold
+    assert not AlertState.objects.filter(pk=account.mindbox.pk, state="paused").exists()
+    inbox = Inbox()
+    server = Controller(inbox, hostname="127.0.0.1", port=processes.free_port())
+    server.start()
+    try:
+        use_smtp(settings, server.port)
+        check_alerts()
+    finally:
+        server.stop()
+    assert [recipients for recipients, _ in inbox.messages] == [["anna@example.com"]]
+
+
+def test_the_daily_digest_goes_once_a_day_to_each_manager_of_accounts_in_trouble(smtp, make_account, settings):
+    settings.ALERT_DIGEST_HOUR = 0  # due from midnight: now
+    settings.ALERT_CHANGE_MAILS = False  # the digest alone
+    first, second, calm = (make_account(name=name) for name in ("First", "Second", "Calm"))
+    anna = manager(first, "anna")
+    second.managers.add(anna)
+    manager(calm, "boris")
+    for account in (first, second):
+        IntegrationHealth.objects.create(integration=account.mindbox, paused_at=timezone.now(), pause_reason="refused")
+    check_alerts()
+    (digest,) = smtp.messages
+    assert digest[0] == ["anna@example.com"]
+    assert subject(digest[1]) == "[UIS → Mindbox] Требуют внимания интеграций: 2"
+    assert "First 1" in body(digest[1]) and "Second 2" in body(digest[1])
+    check_alerts()
+    assert len(smtp.messages) == 1  # once a day, and no change mails
+
+
+def test_beat_runs_the_check_on_the_maintenance_queue():
+    entry = django_settings.CELERY_BEAT_SCHEDULE["check-alerts"]
+    assert entry["task"] == "notifications.tasks.check_alerts"
+    assert entry["schedule"] == django_settings.ALERT_CHECK_INTERVAL
+    assert django_settings.CELERY_TASK_ROUTES["notifications.tasks.check_alerts"] == {"queue": "maintenance"}
