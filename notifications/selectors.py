@@ -1,6 +1,7 @@
 """Reads that the event's way and the admin's delivery pages need."""
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -8,7 +9,15 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet
 
 from mindbox_integration.models import MindboxIntegration, Notification, Operation
-from notifications.models import Delivery, DeliveryAttempt, InboundEvent, IntegrationHealth, Reconciliation
+from notifications.hourly import Hour
+from notifications.models import (
+    Delivery,
+    DeliveryAttempt,
+    HourlyStats,
+    InboundEvent,
+    IntegrationHealth,
+    Reconciliation,
+)
 from notifications.rendering import has_value
 
 SEEN_EVENTS_LOOKBACK = 200
@@ -367,3 +376,34 @@ def same_call_events(*, event: InboundEvent) -> list[InboundEvent]:
         .order_by("received_at", "pk")
         .only("pk", "identity", "received_at", "values")
     )
+
+
+def hourly_rows(*, integration_ids: Collection[int], since: datetime) -> list[Hour]:
+    """The rolled-up hours (notifications.rollup) of these integrations from `since` on, one per
+    integration and hour: the charts sum them (notifications.hourly.series). The caller scopes
+    the ids by tenancy."""
+    rows = HourlyStats.objects.filter(integration_id__in=list(integration_ids), hour__gte=since).values_list(
+        "hour",
+        "events",
+        "delivered",
+        "retried",
+        "failed",
+        "latency_count",
+        "latency_sum_ms",
+        "latency_max_ms",
+        "latency_buckets",
+    )
+    return [
+        Hour(
+            start=hour,
+            events=events,
+            delivered=delivered,
+            retried=retried,
+            failed=failed,
+            latency_count=count,
+            latency_sum_ms=total,
+            latency_max_ms=longest,
+            latency_buckets=tuple(buckets) if isinstance(buckets, list) else (),
+        )
+        for hour, events, delivered, retried, failed, count, total, longest, buckets in rows
+    ]
