@@ -1,4 +1,4 @@
-"""A from–to date filter for the admin's lists (the delivery and event logs): two of the
+"""A from-to date filter for the admin's lists (the delivery and event logs): two of the
 browser's date fields in a small GET form that carries the list's other filters and search
 along, so the range narrows what is already chosen. Days are the admin's time zone's, both
 ends included. No script (django-admin-rangefilter needs an inline script and style, which the
@@ -66,7 +66,7 @@ class DateRangeFilter(admin.FieldListFilter):
             )
             return None
 
-    def expected_parameters(self) -> list[str]:
+    def expected_parameters(self) -> list[str | None]:
         return [self.since_param, self.until_param]
 
     def has_output(self) -> bool:
@@ -80,7 +80,7 @@ class DateRangeFilter(admin.FieldListFilter):
             bounds[f"{self.field_path}__lt"] = _day_start(self.until + timedelta(days=1))
         return queryset.filter(**bounds) if bounds else queryset
 
-    def choices(self, changelist: Any) -> Iterator[dict[str, Any]]:
+    def choices(self, changelist: Any) -> Iterator[Any]:
         """One "choice": what the template needs for the form and its quick ranges."""
         mine = {self.since_param, self.until_param}
         today = timezone.localdate()
@@ -97,7 +97,10 @@ class DateRangeFilter(admin.FieldListFilter):
                 {
                     "label": label,
                     "url": changelist.get_query_string(
-                        {self.since_param: (today - timedelta(days=days)).isoformat(), self.until_param: today.isoformat()}
+                        {
+                            self.since_param: (today - timedelta(days=days)).isoformat(),
+                            self.until_param: today.isoformat(),
+                        }
                     ),
                     "selected": self.since == today - timedelta(days=days) and self.until == today,
                 }

@@ -16,8 +16,9 @@ an attempt by its start. A failed delivery resent within the hours counted again
 hour it finishes in then.
 """
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.db import transaction
 from django.db.models import Count, Max, Q, Sum
@@ -89,8 +90,8 @@ def counted(*, start: datetime, end: datetime) -> dict[tuple[int, datetime], dic
         .annotate(n=Count("pk"))
         .order_by()
     )
-    for item in events:
-        row(item["account_id"], item["hour"])["events"] = item["n"]
+    for event in events:
+        row(event["account_id"], event["hour"])["events"] = event["n"]
 
     finished = (
         Delivery.objects.filter(
@@ -103,8 +104,8 @@ def counted(*, start: datetime, end: datetime) -> dict[tuple[int, datetime], dic
         .annotate(n=Count("pk"))
         .order_by()
     )
-    for item in finished:
-        row(item["event__account_id"], item["hour"])[str(item["status"])] = item["n"]
+    for delivery in finished:
+        row(delivery["event__account_id"], delivery["hour"])[str(delivery["status"])] = delivery["n"]
 
     under = {f"le_{bound}": Count("pk", filter=TIMED & Q(duration_ms__lte=bound)) for bound in hourly.LATENCY_BOUNDS_MS}
     attempts = (
@@ -120,7 +121,8 @@ def counted(*, start: datetime, end: datetime) -> dict[tuple[int, datetime], dic
         )
         .order_by()
     )
-    for item in attempts:
+    # The buckets' keys are built, so the rows are read as plain dicts.
+    for item in cast("Iterable[dict[str, Any]]", attempts):
         counts = row(item["delivery__event__account_id"], item["hour"])
         counts["retried"] = item["retried"]
         if item["latency_count"]:

@@ -3,7 +3,7 @@ percentiles and the SVG's geometry for known numbers. No database."""
 
 import re
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -49,9 +49,7 @@ def test_the_window_ends_with_the_current_hour_and_fills_empty_hours_with_zero()
 
 
 def test_latency_sums_and_percentiles_from_buckets():
-    a = Hour(
-        start=NOW, latency_count=10, latency_sum_ms=1000, latency_max_ms=300, latency_buckets=buckets(le_100=10)
-    )
+    a = Hour(start=NOW, latency_count=10, latency_sum_ms=1000, latency_max_ms=300, latency_buckets=buckets(le_100=10))
     b = Hour(start=NOW, latency_count=10, latency_sum_ms=3000, latency_max_ms=400, latency_buckets=buckets(le_250=10))
     both = a + b
     assert both.mean_ms == 200
@@ -60,7 +58,9 @@ def test_latency_sums_and_percentiles_from_buckets():
     assert both.quantile_ms(0.95) == pytest.approx(235)
     assert both.quantile_ms(0.5) == pytest.approx(100)  # the 10th: the top of (50, 100]
     # Over the last bound: up to the longest request seen.
-    slow = Hour(start=NOW, latency_count=2, latency_sum_ms=60_000, latency_max_ms=40_000, latency_buckets=buckets(over=2))
+    slow = Hour(
+        start=NOW, latency_count=2, latency_sum_ms=60_000, latency_max_ms=40_000, latency_buckets=buckets(over=2)
+    )
     assert slow.quantile_ms(0.5) == pytest.approx(30_000)
     assert Hour(start=NOW).quantile_ms(0.95) is None
     assert Hour(start=NOW, latency_count=1, latency_buckets=(1, 2)).quantile_ms(0.95) is None  # other bounds
@@ -129,9 +129,19 @@ def test_the_week_is_labelled_by_day():
 def test_the_latency_chart_draws_mean_and_p95_broken_where_no_request_was_made():
     start = hourly.window(now=NOW, hours=24)
     rows = [
-        Hour(start=start[20], latency_count=4, latency_sum_ms=400, latency_max_ms=150, latency_buckets=buckets(le_100=2, le_250=2)),
-        Hour(start=start[22], latency_count=2, latency_sum_ms=200, latency_max_ms=100, latency_buckets=buckets(le_100=2)),
-        Hour(start=start[23], latency_count=2, latency_sum_ms=600, latency_max_ms=400, latency_buckets=buckets(le_500=2)),
+        Hour(
+            start=start[20],
+            latency_count=4,
+            latency_sum_ms=400,
+            latency_max_ms=150,
+            latency_buckets=buckets(le_100=2, le_250=2),
+        ),
+        Hour(
+            start=start[22], latency_count=2, latency_sum_ms=200, latency_max_ms=100, latency_buckets=buckets(le_100=2)
+        ),
+        Hour(
+            start=start[23], latency_count=2, latency_sum_ms=600, latency_max_ms=400, latency_buckets=buckets(le_500=2)
+        ),
     ]
     root = parse(charts.latency_chart(hourly.series(rows, now=NOW, hours=24), zone=MOSCOW, title="x", ident="l"))
     groups = {g.get("class"): g for g in root.iter(f"{SVG}g") if g.get("class") in ("chart-mean", "chart-p95")}

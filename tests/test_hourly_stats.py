@@ -37,7 +37,12 @@ class Raw:
 
     def delivery(self, at: datetime, status: str = "pending", finished: datetime | None = None) -> Delivery:
         return Delivery.objects.create(
-            event=self.event(at), notification=self.notification, url="u", body="{}", status=status, finished_at=finished
+            event=self.event(at),
+            notification=self.notification,
+            url="u",
+            body="{}",
+            status=status,
+            finished_at=finished,
         )
 
     @staticmethod
@@ -212,9 +217,10 @@ def test_the_integration_and_account_pages_show_the_charts(admin_client, raw):
     assert page.count('<svg class="hourly-chart chart-latency"') == 2
     assert "Всего событий получено: 1; доставки: доставлено 1" in page  # the day
     assert "Всего событий получено: 2; доставки: доставлено 1" in page  # the week
-    assert 'id="chart-span-integration-{}-day" value="day" form="chart-spans-integration-{}-unposted" checked'.format(
-        integration.pk, integration.pk
-    ) in page
+    assert (
+        f'id="chart-span-integration-{integration.pk}-day" value="day" form="chart-spans-integration-{integration.pk}-unposted" checked'
+        in page
+    )
     assert "Числа по часам" in page
 
     account_page = admin_client.get(f"/admin/mindbox_integration/account/{raw.account.pk}/change/").content.decode()
