@@ -91,6 +91,7 @@ def test_a_manager_reads_the_integrations_week_on_its_page(page, live_server, sh
     assert fill == "rgb(46, 125, 50)"
     charts.scroll_into_view_if_needed()
     shot(page, "integration-charts-24h")
+    charts.screenshot(path=str(shot.folder / "charts-24h-alone.png"))  # the README's picture
 
     charts.get_by_text("7 дней", exact=True).click()
     expect(week.locator("svg.chart-latency")).to_be_visible()
