@@ -62,8 +62,8 @@ def _count(value: float) -> str:
 
 def hour_label(start: datetime, zone: tzinfo) -> str:
     """An hour as the admin's time zone reads it: "4 декабря, 14:00" to "15:00"."""
-    local = start.astimezone(zone)
-    return f"{dateformat.format(local, 'j E, H:i')}–{dateformat.format(local + HOUR, 'H:i')}"
+    end = (start + HOUR).astimezone(zone)  # added in UTC: a clock change makes no odd hour
+    return f"{dateformat.format(start.astimezone(zone), 'j E, H:i')}–{dateformat.format(end, 'H:i')}"
 
 
 def _frame(scale: Scale, hours: Sequence[Hour], zone: tzinfo, fmt: Callable[[float], str]) -> list[str]:

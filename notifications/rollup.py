@@ -13,7 +13,9 @@ what it deletes was counted while it was whole.
 Counting by the time each thing happened: an event by its arrival, a delivery by when it
 finished (delivered, or failed for good, some without an attempt: a template that cannot render),
 an attempt by its start. A failed delivery resent within the hours counted again moves to the
-hour it finishes in then.
+hour it finishes in then. (Retention deletes a delivery with its event: one held for
+RETENTION_DAYS and finished just before its event is pruned leaves the hour it finished in, if
+that hour is counted again afterwards.)
 """
 
 from collections.abc import Iterable

@@ -83,7 +83,11 @@ def roll_up_hourly_stats() -> int:
 def prune_old_records() -> None:
     now = timezone.now()
     # Whatever is about to go is counted first: the roll-up reaches the hours since its last run.
-    rollup.roll_up(now=now, retention=timedelta(days=settings.RETENTION_DAYS))
+    # Should it fail, the pruning still goes ahead: retention is a promise about personal data.
+    try:
+        rollup.roll_up(now=now, retention=timedelta(days=settings.RETENTION_DAYS))
+    except Exception:
+        log.exception("the hourly roll-up before pruning failed")
     cutoff = now - timedelta(days=settings.RETENTION_DAYS)
     pruned = retention.prune(older_than=cutoff)
     if pruned.events or pruned.attempts:
