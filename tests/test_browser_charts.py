@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from notifications import rollup
 from notifications.models import Delivery, DeliveryAttempt, InboundEvent
-from tests.browser_support import log_in, make_manager
+from tests.browser_support import DESKTOP, TABLET, log_in, make_manager
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -104,8 +104,15 @@ def test_a_manager_reads_the_integrations_week_on_its_page(page, live_server, sh
     page.keyboard.press("ArrowLeft")
     expect(day).to_be_visible()
     assert not violations, violations
+    # On a tablet the charts shrink with the page, which does not scroll sideways.
+    page.set_viewport_size(TABLET)
+    page.reload()
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    box = day.locator("svg.chart-traffic").bounding_box()
+    assert box is not None and box["width"] < TABLET["width"]
 
     # The delivery log from the yesterday's failing spell on: fewer than all.
+    page.set_viewport_size(DESKTOP)
     page.goto(reverse("admin:notifications_delivery_changelist"))
     total = Delivery.objects.count()
     since = (timezone.localtime() - timedelta(days=1)).date()

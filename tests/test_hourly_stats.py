@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from mindbox_integration import tenancy
 from mindbox_integration.models import MindboxIntegration
-from notifications import hourly, retention, rollup, tasks
+from notifications import hourly, retention, rollup, selectors, tasks
 from notifications.models import Delivery, DeliveryAttempt, HourlyRollup, HourlyStats, InboundEvent
 
 pytestmark = pytest.mark.django_db
@@ -254,3 +254,15 @@ def test_a_manager_sees_the_charts_of_their_accounts_only(raw, make_account, mak
     everyone = summed.render(Context({"integrations": MindboxIntegration.objects.all()}))
     assert "Всего событий получено: 8;" in everyone and 'id="hourly-charts-all"' in everyone
     assert tenancy.scope(HourlyStats.objects.all(), user=user).count() == 1
+    # Many integrations' hours in one read, each passed on its own.
+    by_integration = selectors.hourly_rows_by_integration(
+        integration_ids=[raw.account.mindbox.pk, theirs.account.mindbox.pk], since=now - timedelta(days=7)
+    )
+    assert {pk: [h.events for h in hours] for pk, hours in by_integration.items()} == {
+        raw.account.mindbox.pk: [1],
+        theirs.account.mindbox.pk: [7],
+    }
+    alone = Template("{% load hourly_charts %}{% hourly_charts hours key='b' %}").render(
+        Context({"hours": by_integration[theirs.account.mindbox.pk]})
+    )
+    assert "Всего событий получено: 7;" in alone and 'id="hourly-charts-b"' in alone

@@ -5,7 +5,9 @@ already read. Reads the roll-up's rows only (one query), never the raw ones.
     {% load hourly_charts %}
     {% hourly_charts integration %}            one integration
     {% hourly_charts integrations key="all" %}  a queryset of integrations, summed
-    {% hourly_charts hours key="x" %}           a list of notifications.hourly.Hour
+    {% hourly_charts hours key="x" %}           a list of notifications.hourly.Hour: for a page
+                                                of many integrations, each one's from one read
+                                                (selectors.hourly_rows_by_integration)
 
 Whoever passes integrations has scoped them by tenancy (mindbox_integration.tenancy.scope).
 `key` tells several charts of one page apart (ids, radio groups); an integration's pk by default."""
