@@ -258,12 +258,15 @@ CELERY_TASK_ROUTES = {
     "notifications.tasks.prune_old_records": {"queue": QUEUE_MAINTENANCE},
     "notifications.tasks.reconcile_accounts": {"queue": QUEUE_MAINTENANCE},
     "notifications.tasks.check_alerts": {"queue": QUEUE_MAINTENANCE},
+    "notifications.tasks.roll_up_hourly_stats": {"queue": QUEUE_MAINTENANCE},
 }
 # Sending is waiting on Mindbox, so the worker runs a pool of threads (measured against prefork
 # and larger pools with `make bench`; the README's Performance section has the figures).
 CELERY_WORKER_POOL = env.str("CELERY_WORKER_POOL", default="threads")
 CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=32)
 CELERY_TIMEZONE = TIME_ZONE
+# Seconds between runs of the hourly roll-up: how stale the charts' current hour may be.
+STATS_ROLLUP_INTERVAL = env.float("STATS_ROLLUP_INTERVAL", default=300.0)
 CELERY_BEAT_SCHEDULE = {
     "sweep-due-deliveries": {
         "task": "notifications.tasks.sweep_due_deliveries",
@@ -272,6 +275,11 @@ CELERY_BEAT_SCHEDULE = {
     "prune-old-records": {
         "task": "notifications.tasks.prune_old_records",
         "schedule": 3600.0,
+    },
+    # The hourly counts the integration pages' charts read (notifications.rollup).
+    "roll-up-hourly-stats": {
+        "task": "notifications.tasks.roll_up_hourly_stats",
+        "schedule": STATS_ROLLUP_INTERVAL,
     },
     # Reconciliation through UIS's Data API (UIS_RECONCILE_INTERVAL is set further down).
     "reconcile-uis": {
@@ -421,10 +429,15 @@ LOGIN_RECORDS_RETENTION_DAYS = env.int("LOGIN_RECORDS_RETENTION_DAYS", default=3
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
 # Site visitors' deviceUUID links not posted again for this long (the script posts daily on visits).
 SITE_VISITOR_RETENTION_DAYS = env.int("SITE_VISITOR_RETENTION_DAYS", default=180)
-if min(LOGIN_RECORDS_RETENTION_DAYS, AUDIT_RETENTION_DAYS, SITE_VISITOR_RETENTION_DAYS) < 1:
+# The charts' hourly counts (notifications.rollup): kept apart from the raw rows, longer.
+STATS_RETENTION_DAYS = env.int("STATS_RETENTION_DAYS", default=90)
+if min(RETENTION_DAYS, LOGIN_RECORDS_RETENTION_DAYS, AUDIT_RETENTION_DAYS, SITE_VISITOR_RETENTION_DAYS) < 1:
     raise environ.ImproperlyConfigured(
-        "LOGIN_RECORDS_RETENTION_DAYS, AUDIT_RETENTION_DAYS and SITE_VISITOR_RETENTION_DAYS must be positive"
+        "RETENTION_DAYS, LOGIN_RECORDS_RETENTION_DAYS, AUDIT_RETENTION_DAYS and SITE_VISITOR_RETENTION_DAYS "
+        "must be positive"
     )
+if STATS_RETENTION_DAYS < 7:
+    raise environ.ImproperlyConfigured("STATS_RETENTION_DAYS must be at least 7: the charts show a week")
 if timedelta(days=LOGIN_RECORDS_RETENTION_DAYS) <= AXES_COOLOFF_TIME:
     raise environ.ImproperlyConfigured("LOGIN_RECORDS_RETENTION_DAYS must outlast AXES_COOLOFF_MINUTES")
 # Mindbox secret keys are encrypted with these Fernet keys (comma-separated, newest first; add a

@@ -27,6 +27,7 @@ from mindbox_integration.admin_base import PortalModelAdmin, PortalTabularInline
 from mindbox_integration.mindbox.client import with_transaction_id
 from mindbox_integration.models import Account, MindboxIntegration, Notification, Operation
 from notifications import replay, selectors
+from notifications.date_range import DateRangeFilter
 from notifications.error_text import for_people
 from notifications.forms import ResendFailedForm
 from notifications.models import Delivery, InboundEvent
@@ -40,6 +41,9 @@ LAST_ERROR_CHARS = 80
 
 
 class ReadOnlyAdmin(PortalModelAdmin):
+    class Media:
+        css = {"all": ["notifications/date_range.css"]}
+
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
@@ -132,7 +136,7 @@ class InboundEventAdmin(EventValuesSearchAdmin):
         "communication_type",
         MadeNoDeliveryFilter,
         RecoveredFilter,
-        "received_at",
+        ("received_at", DateRangeFilter),
     ]
     search_fields = ["identity", "account__name", "account__uis_app_id"]
     search_help_text = _("A phone number, e-mail, call session id or communication id of the event; or an account")
@@ -321,7 +325,7 @@ class DeliveryAdmin(LastErrorText, EventValuesSearchAdmin):
         "status",
         "event__communication_type",
         ("notification__operation", OperationListFilter),
-        "created_at",
+        ("created_at", DateRangeFilter),
     ]
     search_fields = ["transaction_id", "event__identity", "event__account__name", "event__account__uis_app_id"]
     search_help_text = _(

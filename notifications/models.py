@@ -100,6 +100,10 @@ class Delivery(models.Model):
             ),
             # The dead-letter list: failed (or held) deliveries, newest first.
             models.Index(fields=["status", "-created_at"], name="delivery_status_created"),
+            # The hourly roll-up counts what finished in its last hours.
+            models.Index(
+                fields=["finished_at"], name="delivery_finished", condition=models.Q(finished_at__isnull=False)
+            ),
         ]
 
     def __str__(self) -> str:
@@ -260,3 +264,45 @@ class DigestSent(models.Model):
 
     def __str__(self) -> str:
         return str(self.day)
+
+
+class HourlyStats(models.Model):
+    """One integration's hour, counted by the roll-up (notifications.rollup) from the raw rows
+    while they are still there: the charts read these, never the raw rows, and they outlive
+    RETENTION_DAYS. Only hours with something to count have a row."""
+
+    integration = models.ForeignKey(
+        MindboxIntegration, on_delete=models.CASCADE, related_name="hourly_stats", verbose_name=_("integration")
+    )
+    hour = models.DateTimeField(_("hour"))  # its start, on the hour in UTC
+    events = models.PositiveIntegerField(_("events received"), default=0)
+    delivered = models.PositiveIntegerField(_("delivered"), default=0)  # deliveries finished delivered
+    retried = models.PositiveIntegerField(_("retried"), default=0)  # attempts that will be tried again
+    failed = models.PositiveIntegerField(_("failed"), default=0)  # deliveries failed for good
+    # Requests to Mindbox: how many, their total and longest time, and how many fell in each
+    # of hourly.LATENCY_BOUNDS_MS (the last: longer than all), summable across hours.
+    latency_count = models.PositiveIntegerField(default=0)
+    latency_sum_ms = models.BigIntegerField(default=0)
+    latency_max_ms = models.PositiveIntegerField(default=0)
+    latency_buckets = models.JSONField(default=list)
+    rolled_at = models.DateTimeField()  # the roll-up run that wrote it
+
+    class Meta:
+        verbose_name = _("hourly statistics")
+        verbose_name_plural = _("hourly statistics")
+        constraints = [models.UniqueConstraint(fields=["integration", "hour"], name="hourly_stats_integration_hour")]
+        indexes = [models.Index(fields=["hour"], name="hourly_stats_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.integration_id} {self.hour:%Y-%m-%d %H:00}"
+
+
+class HourlyRollup(models.Model):
+    """The roll-up's own state, one row: the hour of its last run, where the next one starts
+    counting again (so hours missed while beat was down are counted when it is back). Its row
+    lock keeps two runs from overlapping."""
+
+    last_run_hour = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"hourly roll-up ({self.last_run_hour})"

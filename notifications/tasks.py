@@ -10,7 +10,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from notifications import alerts, claims, delivery, doorbell, health, reconcile, retention
+from notifications import alerts, claims, delivery, doorbell, health, reconcile, retention, rollup
 from notifications.models import Delivery
 
 log = logging.getLogger(__name__)
@@ -74,8 +74,20 @@ def sweep_due_deliveries() -> int:
 
 
 @shared_task(ignore_result=True)
+def roll_up_hourly_stats() -> int:
+    """Count the last hours into the charts' hourly rows (notifications.rollup)."""
+    return rollup.roll_up(now=timezone.now(), retention=timedelta(days=settings.RETENTION_DAYS))
+
+
+@shared_task(ignore_result=True)
 def prune_old_records() -> None:
     now = timezone.now()
+    # Whatever is about to go is counted first: the roll-up reaches the hours since its last run.
+    # Should it fail, the pruning still goes ahead: retention is a promise about personal data.
+    try:
+        rollup.roll_up(now=now, retention=timedelta(days=settings.RETENTION_DAYS))
+    except Exception:
+        log.exception("the hourly roll-up before pruning failed")
     cutoff = now - timedelta(days=settings.RETENTION_DAYS)
     pruned = retention.prune(older_than=cutoff)
     if pruned.events or pruned.attempts:
@@ -89,6 +101,9 @@ def prune_old_records() -> None:
     cutoff = now - timedelta(days=settings.SITE_VISITOR_RETENTION_DAYS)
     if links := retention.prune_site_visitors(older_than=cutoff):
         log.info("pruned %d site visitor links older than %s", links, cutoff)
+    cutoff = now - timedelta(days=settings.STATS_RETENTION_DAYS)
+    if hours := rollup.prune(older_than=cutoff):
+        log.info("pruned %d hourly statistics rows older than %s", hours, cutoff)
 
 
 @shared_task(ignore_result=True)
