@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from mindbox_integration import tenancy
 from mindbox_integration.models import MindboxIntegration
-from notifications import attention, trouble_words
+from notifications import attention, hourly, selectors, trouble_words
 from notifications.models import Delivery
 from notifications.trouble import Facts, Target, Trouble
 
@@ -34,6 +34,7 @@ class ShownRow:
     facts: Facts
     integration_url: str
     troubles: list[Shown]
+    hours: list[hourly.Hour]  # its chart's, from the hourly roll-up
 
 
 def target_url(target: Target, facts: Facts, request: HttpRequest) -> str:
@@ -69,6 +70,12 @@ class PortalAdminSite(admin.AdminSite):
         limits = attention.limits()
         found = attention.overview(integrations=integrations, now=timezone.now(), limits=limits)
         may_open = request.user.has_perm("mindbox_integration.view_mindboxintegration")
+        now = timezone.now()
+        # Every row's chart from one read of the roll-up (a week: the longest span a chart shows).
+        hours = selectors.hourly_rows_by_integration(
+            integration_ids=[row.facts.integration_id for row in found.rows],
+            since=hourly.window(now=now, hours=7 * 24)[0],
+        )
         rows = [
             ShownRow(
                 facts=row.facts,
@@ -87,12 +94,14 @@ class PortalAdminSite(admin.AdminSite):
                     )
                     for t in row.troubles
                 ],
+                hours=hours.get(row.facts.integration_id, []),
             )
             for row in found.rows
         ]
         context = {
             "attention": {
                 "rows": rows,
+                "integrations": integrations,  # the summed chart's, scoped by tenancy
                 "fine": len(found.fine),
                 "off": len(found.off),
                 "integrations_url": reverse("admin:mindbox_integration_mindboxintegration_changelist")

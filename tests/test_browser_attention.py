@@ -1,14 +1,16 @@
-"""A manager logs in and finds their paused integration at the top of «Требует внимания»; its
-link leads to the Sending block, whose button resumes it, and the overview then has nothing to
+"""A manager logs in and finds their paused integration at the top of «Требует внимания», with
+its hourly chart showing the refused requests; its link leads to the Sending block, whose button resumes it, and the overview then has nothing to
 show. Another manager's paused account is not on the page."""
 
 import re
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from harness.mindbox_standin import Planned
-from notifications import delivery
+from notifications import delivery, rollup
 from notifications.models import Delivery, IntegrationHealth
 from tests.browser_support import DESKTOP, TABLET, log_in, make_manager
 from tests.conftest import receive_call
@@ -36,6 +38,7 @@ def test_a_paused_integration_tops_its_managers_overview(
     beta.managers.add(alpha.managers.get())
     pause(alpha, mindbox)
     pause(gamma, mindbox)  # someone else's account
+    rollup.roll_up(now=timezone.now(), retention=timedelta(days=settings.RETENTION_DAYS))  # beat's task
 
     log_in(page, live_server.url, "manager")
     expect(page.locator("#content h1")).to_have_text("Требует внимания")
@@ -45,6 +48,12 @@ def test_a_paused_integration_tops_its_managers_overview(
     expect(first).to_contain_text("Отправка приостановлена")
     expect(page.locator("#attention")).not_to_contain_text("Gamma")
     expect(page.locator(".attention-summary")).to_contain_text("1 интеграция в порядке")
+    # The row's chart: its events and the refused requests of this hour, drawn from the roll-up.
+    chart = first.locator('.chart-span[data-span="day"] svg.chart-traffic')
+    expect(chart).to_be_visible()
+    assert chart.locator(".chart-bars rect").count() >= 1
+    expect(chart.locator("polyline.chart-events")).to_have_count(1)
+    expect(page.locator("#attention-totals svg.chart-traffic").first).to_be_visible()
     expect(page.get_by_role("link", name="Аккаунты").first).to_be_visible()  # the sections stay below
     shot(page, "overview")
     page.set_viewport_size(TABLET)
