@@ -35,7 +35,8 @@ from mindbox_integration.forms import AccountForm, MindboxIntegrationForm, Notif
 from mindbox_integration.models import Account, ConfigChange, MindboxIntegration, Notification, Operation
 from notifications import health as delivery_health
 from notifications import selectors as delivery_selectors
-from notifications.admin import ACCOUNT_LOOKUP, changelist_url, may_resend
+from notifications.admin import ACCOUNT_LOOKUP, changelist_url
+from notifications.admin_bulk_jobs import may_resend
 from notifications.models import Delivery
 from notifications.tasks import enqueue_replays
 

@@ -10,7 +10,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from notifications import claims, delivery, doorbell, health, reconcile, retention
+from notifications import bulk_jobs, claims, delivery, doorbell, health, reconcile, retention
 from notifications.models import Delivery
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,30 @@ def reconcile_accounts() -> None:
             reconcile.reconcile_account(account_id=account_id, enqueue=enqueue_deliveries)
         except Exception:
             log.exception("reconciliation of account %s failed", account_id)
+
+
+@shared_task(ignore_result=True)
+def run_bulk_job(job_id: int) -> None:
+    """A resend or re-render of many deliveries (notifications.bulk_jobs), chunk by chunk."""
+    bulk_jobs.run(job_id=job_id, enqueue=enqueue_replays, chunk_size=settings.BULK_JOB_CHUNK_SIZE)
+
+
+@shared_task(ignore_result=True)
+def resume_stalled_bulk_jobs() -> None:
+    """Queue again the bulk jobs a killed worker left running, or a down broker left unqueued."""
+    resumed = bulk_jobs.resume_stalled(
+        now=timezone.now(), stall_seconds=settings.BULK_JOB_STALL_SECONDS, publish=start_bulk_job
+    )
+    if resumed:
+        log.warning("bulk jobs %s showed no progress for %ss: queued again", resumed, settings.BULK_JOB_STALL_SECONDS)
+
+
+def start_bulk_job(job_id: int) -> None:
+    """Queue the job's task; with the broker down, resume_stalled_bulk_jobs queues it later."""
+    try:
+        run_bulk_job.apply_async((job_id,), retry=False)
+    except Exception:
+        log.warning("could not queue bulk job %d; it is queued again once it looks stalled", job_id, exc_info=True)
 
 
 # After a failed publish, skip publishing for a while: every request would otherwise wait for
