@@ -58,7 +58,7 @@ def sweep_due_deliveries() -> int:
     Also release what integrations switched back on may now send."""
     claims.fail_orphans(now=timezone.now())
     for integration_id in health.releasable_integration_ids():
-        health.release_held(integration_id=integration_id, enqueue=enqueue_replays)
+        health.release_all_held(integration_id=integration_id, enqueue=enqueue_replays, chunk=SWEEP_BATCH)
     queued = 0
     while True:
         ids = claims.take_due(now=timezone.now(), limit=SWEEP_BATCH)

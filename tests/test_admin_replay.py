@@ -28,7 +28,7 @@ from notifications import bulk_jobs, dispatch
 from notifications.admin_bulk_jobs import job_url
 from notifications.delivery import attempt_delivery
 from notifications.models import BulkJob, Delivery, DeliveryAttempt, InboundEvent, IntegrationHealth
-from notifications.tasks import enqueue_replays
+from notifications.tasks import enqueue_replays, sweep_due_deliveries
 from tests.conftest import receive_call, woken
 
 pytestmark = pytest.mark.django_db
@@ -331,6 +331,24 @@ def test_the_integration_page_shows_a_pause_and_resuming_releases_what_was_held(
     assert level == levels.SUCCESS and "2" in text  # two held deliveries queued
     page = admin_client.get(integration_url(account.mindbox)).content.decode()
     assert 'data-paused="no"' in page and 'id="resume-sending"' not in page
+
+
+def test_resuming_releases_a_chunk_in_the_request_and_the_sweeper_the_rest(
+    admin_client, account, broker, settings, django_capture_on_commit_callbacks
+):
+    settings.BULK_JOB_CHUNK_SIZE = 2  # what the request may release itself
+    IntegrationHealth.objects.create(integration=account.mindbox, paused_at=timezone.now(), pause_reason="paused")
+    held = [receive(account, str(n)) for n in range(3)]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            reverse("admin:mindbox_integration_mindboxintegration_resume", args=[account.mindbox.pk])
+        )
+    assert [level for level, _ in messages_of(response)] == [levels.INFO, levels.SUCCESS]  # the rest follow
+    statuses = dict(Delivery.objects.filter(pk__in=[d.pk for d in held]).values_list("pk", "status"))
+    assert [statuses[d.pk] for d in held] == ["pending", "pending", "held"]  # the oldest first
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep_due_deliveries()
+    assert Delivery.objects.get(pk=held[2].pk).status == Delivery.Status.PENDING
 
 
 def test_a_healthy_integration_shows_no_resume_button(admin_client, account):
