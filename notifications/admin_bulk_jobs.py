@@ -89,17 +89,25 @@ class BulkJobAdmin(PortalModelAdmin):
     list_filter = [("integration__account", VisibleAccountFilter), "status", "kind", "created_at"]
     list_select_related = ["integration__account"]
     search_fields = ["integration__account__name", "integration__account__uis_app_id", "requested_by_label"]
-    fields = readonly_fields = (
+    # The status and counts are in the progress block above these (change_form.html).
+    readonly_fields = (
         "kind",
         "account",
         "since",
-        "status",
         "requested_by_label",
         "created_at",
         "started_at",
         "finished_at",
         "cancelled_by_label",
     )
+
+    def get_fields(self, request: HttpRequest, obj: BulkJob | None = None) -> tuple[str, ...]:
+        fields: tuple[str, ...] = tuple(self.readonly_fields)
+        if obj is None or obj.kind != BulkJob.Kind.RESEND_FAILED_SINCE:
+            fields = tuple(f for f in fields if f != "since")
+        if obj is None or not obj.cancelled_by_label:
+            fields = tuple(f for f in fields if f != "cancelled_by_label")
+        return fields
 
     def get_queryset(self, request: HttpRequest) -> "QuerySet[BulkJob]":
         # The ids list may be long: the list and the page need only its length (total).

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from mindbox_integration.models import Account, MindboxIntegration, Notification
 from notifications.mnemonics import CommunicationType
@@ -230,11 +231,11 @@ class BulkJob(models.Model):
         RESEND_FAILED_SINCE = "resend_failed_since", _("resend failed deliveries since a time")
 
     class Status(models.TextChoices):
-        QUEUED = "queued", _("queued")
-        RUNNING = "running", _("running")
-        DONE = "done", _("done")
-        CANCELLED = "cancelled", _("cancelled")
-        FAILED = "failed", _("failed")
+        QUEUED = "queued", pgettext_lazy("bulk job status", "queued")
+        RUNNING = "running", pgettext_lazy("bulk job status", "running")
+        DONE = "done", pgettext_lazy("bulk job status", "done")
+        CANCELLED = "cancelled", pgettext_lazy("bulk job status", "cancelled")
+        FAILED = "failed", pgettext_lazy("bulk job status", "failed")
 
     UNFINISHED = (Status.QUEUED, Status.RUNNING)
 
@@ -261,7 +262,7 @@ class BulkJob(models.Model):
     requested_by_label = models.CharField(_("requested by"), max_length=150)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
     total = models.PositiveIntegerField(_("deliveries"), default=0)
-    done_count = models.PositiveIntegerField(_("done"), default=0)
+    done_count = models.PositiveIntegerField(_("deliveries done"), default=0)
     skipped = models.PositiveIntegerField(_("skipped"), default=0)
     # {"queued": n, "held": n, "errors": n, "error_samples": [[delivery id, error], ...]}
     summary = models.JSONField(_("summary"), default=dict, blank=True)
