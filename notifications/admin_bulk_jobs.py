@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 
 from mindbox_integration.admin_base import PortalModelAdmin, VisibleAccountFilter
 from mindbox_integration.models import Account, MindboxIntegration
-from notifications import bulk_jobs
+from notifications import bulk_jobs, selectors
 from notifications.error_text import for_people
 from notifications.models import BulkJob, Delivery
 from notifications.tasks import start_bulk_job
@@ -47,7 +47,7 @@ def job_url(job: BulkJob) -> str:
 def submit_selection(request: HttpRequest, deliveries: "QuerySet[Delivery]", kind: str) -> HttpResponse | None:
     """The delivery log's actions: one job per integration of the selection (`deliveries` is
     scoped to the user's accounts already), then to its page (or the list, for several)."""
-    by_integration, orphans = bulk_jobs.selection_by_integration(deliveries=deliveries)
+    by_integration, orphans = selectors.selection_by_integration(deliveries=deliveries)
     integrations = MindboxIntegration.objects.select_related("account").in_bulk(list(by_integration))
     jobs = [
         bulk_jobs.submit(

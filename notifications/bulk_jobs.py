@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import InterfaceError, OperationalError, transaction
-from django.db.models import F, QuerySet
+from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -26,7 +26,7 @@ from mindbox_integration import audit
 from mindbox_integration.audit import Actor
 from mindbox_integration.models import ConfigChange, MindboxIntegration
 from notifications import replay
-from notifications.models import BulkJob, Delivery
+from notifications.models import BulkJob
 
 log = logging.getLogger(__name__)
 
@@ -35,20 +35,6 @@ ERROR_SAMPLES = 10  # a re-render's errors kept for the job's page; the count ha
 
 Kind = BulkJob.Kind
 Status = BulkJob.Status
-
-
-def selection_by_integration(*, deliveries: "QuerySet[Delivery]") -> tuple[dict[int, list[int]], int]:
-    """The selected deliveries' ids by integration, oldest first; and how many have none (their
-    notification was deleted: nothing can replay them)."""
-    by_integration: dict[int, list[int]] = {}
-    orphans = 0
-    rows = deliveries.order_by("created_at", "pk").values_list("pk", "notification__operation__integration_id")
-    for pk, integration_id in rows.iterator(chunk_size=5000):
-        if integration_id is None:
-            orphans += 1
-        else:
-            by_integration.setdefault(integration_id, []).append(pk)
-    return by_integration, orphans
 
 
 def submit(

@@ -367,3 +367,17 @@ def same_call_events(*, event: InboundEvent) -> list[InboundEvent]:
         .order_by("received_at", "pk")
         .only("pk", "identity", "received_at", "values")
     )
+
+
+def selection_by_integration(*, deliveries: "QuerySet[Delivery]") -> tuple[dict[int, list[int]], int]:
+    """The selected deliveries' ids by integration, oldest first; and how many have none (their
+    notification was deleted: nothing can replay them)."""
+    by_integration: dict[int, list[int]] = {}
+    orphans = 0
+    rows = deliveries.order_by("created_at", "pk").values_list("pk", "notification__operation__integration_id")
+    for pk, integration_id in rows.iterator(chunk_size=5000):
+        if integration_id is None:
+            orphans += 1
+        else:
+            by_integration.setdefault(integration_id, []).append(pk)
+    return by_integration, orphans

@@ -80,6 +80,8 @@ def prune_old_records() -> None:
     pruned = retention.prune(older_than=cutoff)
     if pruned.events or pruned.attempts:
         log.info("pruned %d events and %d attempts older than %s", pruned.events, pruned.attempts, cutoff)
+    if jobs := retention.prune_bulk_jobs(older_than=cutoff):
+        log.info("pruned %d bulk jobs finished before %s", jobs, cutoff)
     cutoff = now - timedelta(days=settings.LOGIN_RECORDS_RETENTION_DAYS)
     if logins := retention.prune_login_records(older_than=cutoff):
         log.info("pruned %d admin login records older than %s", logins, cutoff)
