@@ -259,6 +259,9 @@ CELERY_TASK_ROUTES = {
     "notifications.tasks.reconcile_accounts": {"queue": QUEUE_MAINTENANCE},
     "notifications.tasks.check_alerts": {"queue": QUEUE_MAINTENANCE},
     "notifications.tasks.roll_up_hourly_stats": {"queue": QUEUE_MAINTENANCE},
+    "notifications.tasks.resume_stalled_bulk_jobs": {"queue": QUEUE_MAINTENANCE},
+    # A manager's bulk resend: behind no fresh event, and not in the sweeper's way.
+    "notifications.tasks.run_bulk_job": {"queue": QUEUE_REPLAYS},
 }
 # Sending is waiting on Mindbox, so the worker runs a pool of threads (measured against prefork
 # and larger pools with `make bench`; the README's Performance section has the figures).
@@ -291,7 +294,19 @@ CELERY_BEAT_SCHEDULE = {
         "task": "notifications.tasks.check_alerts",
         "schedule": env.float("ALERT_CHECK_INTERVAL", default=60.0),
     },
+    # Bulk jobs a killed worker left running (BULK_JOB_STALL_SECONDS, below).
+    "resume-stalled-bulk-jobs": {
+        "task": "notifications.tasks.resume_stalled_bulk_jobs",
+        "schedule": 60.0,
+    },
 }
+# Bulk resends and re-renders (notifications.bulk_jobs): deliveries per chunk (one transaction,
+# one progress step, one look at the cancel flag), and how long a job may show no progress
+# before it is queued again (its worker was killed, or its message never reached the broker).
+BULK_JOB_CHUNK_SIZE = env.int("BULK_JOB_CHUNK_SIZE", default=500)
+BULK_JOB_STALL_SECONDS = env.int("BULK_JOB_STALL_SECONDS", default=300)
+if BULK_JOB_CHUNK_SIZE < 1 or BULK_JOB_STALL_SECONDS < 1:
+    raise environ.ImproperlyConfigured("BULK_JOB_CHUNK_SIZE and BULK_JOB_STALL_SECONDS must be positive")
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Beat's scheduler: "file" keeps the schedule in a local file (one beat only); "redis" keeps it in
 # Redis (celery-redbeat) behind a lock, so a second beat can stand by and take over when the first

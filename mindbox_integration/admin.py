@@ -37,7 +37,8 @@ from mindbox_integration.models import Account, ConfigChange, MindboxIntegration
 from notifications import attention
 from notifications import health as delivery_health
 from notifications import selectors as delivery_selectors
-from notifications.admin import ACCOUNT_LOOKUP, changelist_url, may_resend
+from notifications.admin import ACCOUNT_LOOKUP, changelist_url
+from notifications.admin_bulk_jobs import may_resend
 from notifications.models import Delivery
 from notifications.tasks import enqueue_replays
 
@@ -201,6 +202,12 @@ class OperationInline(PortalTabularInline):
         return obj.notifications.count() if obj.pk else 0
 
 
+def more_held_follow() -> str:
+    return gettext("More held deliveries are queued in the background, oldest first, within %(seconds)d seconds.") % {
+        "seconds": int(settings.CELERY_BEAT_SCHEDULE["sweep-due-deliveries"]["schedule"])
+    }
+
+
 @admin.register(MindboxIntegration)
 class MindboxIntegrationAdmin(AuditedModelAdmin):
     form = MindboxIntegrationForm
@@ -337,7 +344,11 @@ class MindboxIntegrationAdmin(AuditedModelAdmin):
         integration = self.get_object(request, object_id)
         if integration is None:
             raise Http404
-        queued = delivery_health.resume(integration_id=integration.pk, enqueue=enqueue_replays)
+        # A chunk at most inside the request; the sweeper releases the rest within its interval.
+        limit = settings.BULK_JOB_CHUNK_SIZE
+        queued = delivery_health.resume(integration_id=integration.pk, enqueue=enqueue_replays, limit=limit)
+        if queued >= limit and delivery_health.has_held(integration_id=integration.pk):
+            messages.info(request, more_held_follow())
         if integration.active:
             messages.success(
                 request,
@@ -401,7 +412,10 @@ class MindboxIntegrationAdmin(AuditedModelAdmin):
         super().save_model(request, obj, form, change)
         if change and obj.active and "active" in form.changed_data:
             # Switched on: what it held goes now rather than at the sweeper's next run.
-            queued = delivery_health.switched_on(integration_id=obj.pk, enqueue=enqueue_replays)
+            limit = settings.BULK_JOB_CHUNK_SIZE  # the rest: the sweeper, in a worker
+            queued = delivery_health.switched_on(integration_id=obj.pk, enqueue=enqueue_replays, limit=limit)
+            if queued >= limit and delivery_health.has_held(integration_id=obj.pk):
+                messages.info(request, more_held_follow())
             if queued:
                 messages.info(
                     request,

@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -22,6 +22,8 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
+if TYPE_CHECKING:
+    from notifications.models import BulkJob
 from mindbox_integration.models import Account, ConfigChange, MindboxIntegration, Notification, Operation
 
 # A user, or the name of what acted without one (a management command).
@@ -147,7 +149,8 @@ def diff(*, before: Snapshot | None, after: Snapshot | None) -> dict[str, Any]:
     return changes
 
 
-def _who(actor: Actor) -> tuple[Any, str]:
+def who(actor: Actor) -> tuple[Any, str]:
+    """The actor's user id (None for a command) and the label the log keeps."""
     if isinstance(actor, str):
         return None, actor
     if actor.is_authenticated:
@@ -168,7 +171,7 @@ def record_change(
     changes = diff(before=before, after=after)
     if not changes and action not in (Action.CREATED, Action.DELETED):
         return None
-    actor_id, actor_label = _who(actor)
+    actor_id, actor_label = who(actor)
     return ConfigChange.objects.create(
         account=account,
         account_label=str(account) if account is not None else "",
@@ -238,7 +241,7 @@ def record_test_send(
     """A test send from the editor: who, when, from which notification (a draft not saved yet:
     its operation, and the name typed), Mindbox's verdict and HTTP status. Never the rendered
     body or its values (they may hold a customer's data), nor the key."""
-    actor_id, actor_label = _who(actor)
+    actor_id, actor_label = who(actor)
     account = operation.integration.account
     obj: Model = notification if notification is not None else operation
     label = str(notification) if notification is not None else f"{operation}: {name.strip() or '—'}"
@@ -252,6 +255,29 @@ def record_test_send(
         object_label=label[:250],
         action=Action.TEST_SENT,
         changes={"outcome": outcome, "http_status": http_status},
+    )
+
+
+def record_bulk_job(*, actor: Actor, job: "BulkJob", action: str) -> ConfigChange:
+    """A bulk job started or cancelled (notifications.bulk_jobs), recorded against its
+    integration: which job, its kind and what it takes (the deliveries' count, or since when)."""
+    actor_id, actor_label = who(actor)
+    integration = job.integration
+    details: dict[str, Any] = {"job": job.pk, "kind": job.kind}
+    if job.ids_fixed:
+        details["deliveries"] = job.total
+    if "since" in job.parameters:
+        details["since"] = job.parameters["since"]
+    return ConfigChange.objects.create(
+        account=integration.account,
+        account_label=str(integration.account),
+        actor_id=actor_id,
+        actor_label=actor_label[:150],
+        object_type=ConfigChange.ObjectType.INTEGRATION,
+        object_id=integration.pk,
+        object_label=str(integration)[:250],
+        action=action,
+        changes=details,
     )
 
 
@@ -271,6 +297,26 @@ class FieldChange:
     plain: bool = False  # a value, not a change (a test send's outcome)
 
 
+BULK_JOB_ACTIONS = (Action.BULK_JOB_STARTED, Action.BULK_JOB_CANCELLED)
+
+
+def _describe_bulk_job(changes: dict[str, Any]) -> list[FieldChange]:
+    from notifications.models import BulkJob  # notifications' models import this app's
+
+    kind = changes.get("kind", "")
+    described = [
+        FieldChange(gettext("bulk job"), "", f"№{changes.get('job', '—')}", secret=False, plain=True),
+        FieldChange(gettext("kind"), "", str(dict(BulkJob.Kind.choices).get(kind, kind)), secret=False, plain=True),
+    ]
+    if "deliveries" in changes:
+        described.append(FieldChange(gettext("deliveries"), "", str(changes["deliveries"]), secret=False, plain=True))
+    if "since" in changes:
+        since = parse_datetime(str(changes["since"]))
+        shown = str(formats.localize(timezone.localtime(since))) if since else str(changes["since"])
+        described.append(FieldChange(gettext("failed since"), "", shown, secret=False, plain=True))
+    return described
+
+
 def describe(change: ConfigChange) -> list[FieldChange]:
     """A change's fields for people: labels and values as the admin shows them."""
     if change.action == Action.TEST_SENT:
@@ -279,6 +325,8 @@ def describe(change: ConfigChange) -> list[FieldChange]:
             FieldChange(gettext("outcome"), "", str(OUTCOMES.get(outcome, outcome)), secret=False, plain=True),
             FieldChange(gettext("HTTP status"), "", "—" if status is None else str(status), secret=False, plain=True),
         ]
+    if change.action in BULK_JOB_ACTIONS:
+        return _describe_bulk_job(change.changes or {})
     model = apps.get_model("mindbox_integration", change.object_type)
     described = []
     for name, value in (change.changes or {}).items():

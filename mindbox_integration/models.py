@@ -217,6 +217,8 @@ class ConfigChange(models.Model):
         TOKEN_REPLACED = "token_replaced", _("inbound token replaced")
         PREVIOUS_TOKEN_REVOKED = "previous_token_revoked", _("previous inbound token revoked")
         TEST_SENT = "test_sent", _("test send to Mindbox")
+        BULK_JOB_STARTED = "bulk_job_started", _("bulk job started")
+        BULK_JOB_CANCELLED = "bulk_job_cancelled", _("bulk job cancelled")
 
     class ObjectType(models.TextChoices):
         ACCOUNT = "account", _("account")

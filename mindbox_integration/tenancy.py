@@ -11,7 +11,7 @@ from django.contrib.auth.models import AnonymousUser, Group, Permission
 from django.db.models import Model, QuerySet
 
 from mindbox_integration.models import Account, ConfigChange, MindboxIntegration, Notification, Operation
-from notifications.models import Delivery, DeliveryAttempt, HourlyStats, InboundEvent
+from notifications.models import BulkJob, Delivery, DeliveryAttempt, HourlyStats, InboundEvent
 
 M = TypeVar("M", bound=Model)
 
@@ -25,6 +25,7 @@ ACCOUNT_PATHS: dict[type[Model], str] = {
     Delivery: "event__account",
     DeliveryAttempt: "delivery__event__account",
     HourlyStats: "integration__account",
+    BulkJob: "integration__account",
     # Changes of a deleted account have none: superusers alone see them.
     ConfigChange: "account",
 }

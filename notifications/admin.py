@@ -1,5 +1,7 @@
 """Read-only views of what UIS sent and what became of it, and the dead-letter tools: resend,
-re-render, and resend everything an integration failed since a given time."""
+re-render, and resend everything an integration failed since a given time. A single delivery's
+buttons act at once; a selection or "since" becomes a bulk job (admin_bulk_jobs), done in the
+background."""
 
 import json
 from collections.abc import Callable
@@ -7,7 +9,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
-from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.db.models.fields.related import RelatedField
@@ -26,13 +27,14 @@ from mindbox_integration import tenancy
 from mindbox_integration.admin_base import PortalModelAdmin, PortalTabularInline, VisibleAccountFilter
 from mindbox_integration.mindbox.client import with_transaction_id
 from mindbox_integration.models import Account, MindboxIntegration, Notification, Operation
-from notifications import replay, selectors
+from notifications import bulk_jobs, replay, selectors
+from notifications.admin_bulk_jobs import job_url, may_resend, submit_selection
 from notifications.date_range import DateRangeFilter
 from notifications.error_text import for_people
 from notifications.forms import ResendFailedForm
-from notifications.models import Delivery, InboundEvent
+from notifications.models import BulkJob, Delivery, InboundEvent
 from notifications.rendering import pretty_json
-from notifications.tasks import enqueue_replays
+from notifications.tasks import enqueue_replays, start_bulk_job
 
 # The account filter's query parameter: the account and integration pages link to the log with it.
 ACCOUNT_LOOKUP = "event__account__id__exact"
@@ -281,13 +283,6 @@ def report_rerender(request: HttpRequest, result: replay.Replayed) -> None:
         )
 
 
-def may_resend(request: HttpRequest) -> bool:
-    """Deliveries are never edited (ReadOnlyAdmin); what their change permission grants is
-    sending them again. Superusers have it implicitly."""
-    opts = Delivery._meta
-    return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('change', opts)}")
-
-
 def changelist_url(**params: object) -> str:
     return f"{reverse('admin:notifications_delivery_changelist')}?{urlencode(params)}"
 
@@ -385,17 +380,15 @@ class DeliveryAdmin(LastErrorText, EventValuesSearchAdmin):
     def short_last_error(self, obj: Delivery) -> str:
         return Truncator(for_people(obj.last_error)).chars(LAST_ERROR_CHARS)
 
+    # A selection may be every failed delivery of the log ("select all"): a bulk job does it,
+    # in the background (admin_bulk_jobs); the action only records what was selected.
     @admin.action(description=_("Resend selected failed deliveries"), permissions=["resend"])
-    def resend_selected(self, request: HttpRequest, queryset: "QuerySet[Delivery]") -> None:
-        report_resend(
-            request, replay.resend(delivery_ids=queryset.values_list("pk", flat=True), enqueue=enqueue_replays)
-        )
+    def resend_selected(self, request: HttpRequest, queryset: "QuerySet[Delivery]") -> HttpResponse | None:
+        return submit_selection(request, queryset, BulkJob.Kind.RESEND)
 
     @admin.action(description=_("Re-render from the event and resend"), permissions=["resend"])
-    def rerender_selected(self, request: HttpRequest, queryset: "QuerySet[Delivery]") -> None:
-        report_rerender(
-            request, replay.rerender(delivery_ids=queryset.values_list("pk", flat=True), enqueue=enqueue_replays)
-        )
+    def rerender_selected(self, request: HttpRequest, queryset: "QuerySet[Delivery]") -> HttpResponse | None:
+        return submit_selection(request, queryset, BulkJob.Kind.RERENDER)
 
     def get_urls(self) -> list[URLPattern]:
         # Before the defaults: their "<path:object_id>/" would take these paths too. Sending
@@ -466,17 +459,19 @@ class DeliveryAdmin(LastErrorText, EventValuesSearchAdmin):
         if not form.is_valid():
             return self._render_resend_failed(request, form)
         integration, since = form.cleaned_data["integration"], form.cleaned_data["since"]
-        failed = replay.failed_since(integration_id=integration.pk, since=since)
         if "confirm" not in request.POST:
-            return self._render_resend_failed(request, form, preview=failed.count())
-        result = replay.resend(delivery_ids=failed.values_list("pk", flat=True), enqueue=enqueue_replays)
-        if not result.queued and not result.skipped:
-            messages.info(request, gettext("No failed deliveries of this integration since then: nothing to resend."))
-        report_resend(request, result)
-        # What was just queued, while it waits to go.
-        return HttpResponseRedirect(
-            changelist_url(status__exact=Delivery.Status.PENDING.value, **{ACCOUNT_LOOKUP: integration.account_id})
+            preview = replay.failed_since(integration_id=integration.pk, since=since).count()
+            return self._render_resend_failed(request, form, preview=preview)
+        # Tens of thousands, maybe: a bulk job finds and resends them in the background.
+        job = bulk_jobs.submit(
+            kind=BulkJob.Kind.RESEND_FAILED_SINCE,
+            integration=integration,
+            since=since,
+            actor=request.user,
+            publish=start_bulk_job,
         )
+        messages.success(request, gettext("Started in the background: this page shows how far it got."))
+        return HttpResponseRedirect(job_url(job))
 
     def _render_resend_failed(
         self, request: HttpRequest, form: ResendFailedForm, preview: int | None = None

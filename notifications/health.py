@@ -146,16 +146,18 @@ def hold_pending(*, integration_id: int, now: datetime) -> int:
     )
 
 
-def release_held(*, integration_id: int, enqueue: Callable[[list[int]], None]) -> int:
-    """Make the integration's held deliveries due now and queue them in order of arrival."""
+def release_held(*, integration_id: int, enqueue: Callable[[list[int]], None], limit: int | None = None) -> int:
+    """Make the integration's held deliveries due now and queue them in order of arrival: the
+    oldest `limit` of them (all: None). How many it released."""
     now = timezone.now()
     with transaction.atomic():
-        ids = list(
+        held = (
             Delivery.objects.select_for_update(skip_locked=True)
             .filter(_of_integration(integration_id), status=Delivery.Status.HELD)
             .order_by("created_at", "pk")
             .values_list("pk", flat=True)
         )
+        ids = list(held if limit is None else held[:limit])
         Delivery.objects.filter(pk__in=ids).update(
             status=Delivery.Status.PENDING,
             queue=Delivery.Queue.REPLAYS,
@@ -169,23 +171,40 @@ def release_held(*, integration_id: int, enqueue: Callable[[list[int]], None]) -
     return len(ids)
 
 
-def resume(*, integration_id: int, enqueue: Callable[[list[int]], None]) -> int:
-    """Lift a pause (a manager fixed the key): forget the failures and send what was held."""
+def has_held(*, integration_id: int) -> bool:
+    return Delivery.objects.filter(_of_integration(integration_id), status=Delivery.Status.HELD).exists()
+
+
+def release_all_held(*, integration_id: int, enqueue: Callable[[list[int]], None], chunk: int) -> int:
+    """Every held delivery of the integration, `chunk` at a time (one transaction each): the
+    sweeper's way, in a worker."""
+    released = 0
+    while True:
+        count = release_held(integration_id=integration_id, enqueue=enqueue, limit=chunk)
+        released += count
+        if count < chunk:
+            return released
+
+
+def resume(*, integration_id: int, enqueue: Callable[[list[int]], None], limit: int | None = None) -> int:
+    """Lift a pause (a manager fixed the key): forget the failures and send what was held (the
+    oldest `limit` now; the sweeper releases the rest, see releasable_integration_ids)."""
     IntegrationHealth.objects.filter(pk=integration_id).update(
         paused_at=None, pause_reason="", auth_failures=0, failure_streak=0, backoff_until=None
     )
     integration = MindboxIntegration.objects.only("active").get(pk=integration_id)
     if not integration.active:
         return 0
-    return release_held(integration_id=integration_id, enqueue=enqueue)
+    return release_held(integration_id=integration_id, enqueue=enqueue, limit=limit)
 
 
-def switched_on(*, integration_id: int, enqueue: Callable[[list[int]], None]) -> int:
+def switched_on(*, integration_id: int, enqueue: Callable[[list[int]], None], limit: int | None = None) -> int:
     """A manager switched the integration on: send what it held now rather than at the sweeper's
-    next run. A pause still holds them: only resuming lifts it."""
+    next run (the oldest `limit` of it; the sweeper the rest). A pause still holds them: only
+    resuming lifts it."""
     if IntegrationHealth.objects.filter(pk=integration_id, paused_at__isnull=False).exists():
         return 0
-    return release_held(integration_id=integration_id, enqueue=enqueue)
+    return release_held(integration_id=integration_id, enqueue=enqueue, limit=limit)
 
 
 def releasable_integration_ids() -> list[int]:

@@ -3,9 +3,11 @@ their attempts."""
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from mindbox_integration.models import Account, MindboxIntegration, Notification
 from notifications.mnemonics import CommunicationType
@@ -306,3 +308,72 @@ class HourlyRollup(models.Model):
 
     def __str__(self) -> str:
         return f"hourly roll-up ({self.last_run_hour})"
+
+
+class BulkJob(models.Model):
+    """A resend or re-render of many deliveries, done by a worker in chunks (notifications.bulk_jobs),
+    never inside a web request. The row is the job's state: its deliveries in the order they go,
+    how far it got (a worker killed mid-way resumes from `done_count`), a cancel flag read
+    between chunks, and what became of them."""
+
+    class Kind(models.TextChoices):
+        RESEND = "resend", _("resend selected deliveries")
+        RERENDER = "rerender", _("re-render selected deliveries")
+        RESEND_FAILED_SINCE = "resend_failed_since", _("resend failed deliveries since a time")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", pgettext_lazy("bulk job status", "queued")
+        RUNNING = "running", pgettext_lazy("bulk job status", "running")
+        DONE = "done", pgettext_lazy("bulk job status", "done")
+        CANCELLED = "cancelled", pgettext_lazy("bulk job status", "cancelled")
+        FAILED = "failed", pgettext_lazy("bulk job status", "failed")
+
+    UNFINISHED = (Status.QUEUED, Status.RUNNING)
+
+    kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
+    # One integration per job, so that tenancy has one account to go by (a selection across
+    # integrations becomes one job for each).
+    integration = models.ForeignKey(
+        MindboxIntegration, on_delete=models.CASCADE, related_name="bulk_jobs", verbose_name=_("integration")
+    )
+    # What was asked: {"since": ISO time, "until": ISO time} for RESEND_FAILED_SINCE.
+    parameters = models.JSONField(_("parameters"), default=dict, blank=True)
+    # The deliveries, oldest first: a selection's when it is submitted, a "since" job's when it
+    # starts (ids_fixed). Chunks are taken from here by position.
+    delivery_ids = models.JSONField(default=list, blank=True, editable=False)
+    ids_fixed = models.BooleanField(default=False, editable=False)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("requested by"),
+    )
+    requested_by_label = models.CharField(_("requested by"), max_length=150)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(_("deliveries"), default=0)
+    done_count = models.PositiveIntegerField(_("deliveries done"), default=0)
+    skipped = models.PositiveIntegerField(_("skipped"), default=0)
+    # {"queued": n, "held": n, "errors": n, "error_samples": [[delivery id, error], ...]}
+    summary = models.JSONField(_("summary"), default=dict, blank=True)
+    error = models.TextField(_("error"), blank=True)  # why it failed, English, as logged
+    cancel_requested_at = models.DateTimeField(_("cancel requested"), null=True, blank=True)
+    cancelled_by_label = models.CharField(_("cancelled by"), max_length=150, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    # Written with every chunk: a running job silent for long lost its worker (bulk_jobs.resume_stalled).
+    progress_at = models.DateTimeField(_("last progress"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("bulk job")
+        verbose_name_plural = _("bulk jobs")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{_('bulk job')} #{self.pk}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status not in self.UNFINISHED

@@ -1,8 +1,9 @@
 """Retention: forget events and attempts older than RETENTION_DAYS, admin login records
 (django-axes: usernames and addresses) older than LOGIN_RECORDS_RETENTION_DAYS, audit log
 entries older than AUDIT_RETENTION_DAYS and site visitors' deviceUUID links not renewed for
-SITE_VISITOR_RETENTION_DAYS, in small batches so no delete holds locks for long. An
-event waits while any of its deliveries is unfinished."""
+SITE_VISITOR_RETENTION_DAYS, and bulk jobs finished more than RETENTION_DAYS ago, in small
+batches so no delete holds locks for long. An event waits while any of its deliveries is
+unfinished."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,7 +14,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from mindbox_integration.models import ConfigChange
-from notifications.models import Delivery, DeliveryAttempt, InboundEvent, SiteVisitor
+from notifications.models import BulkJob, Delivery, DeliveryAttempt, InboundEvent, SiteVisitor
 
 BATCH = 1000
 
@@ -63,6 +64,12 @@ def prune_config_changes(*, older_than: datetime, batch: int = BATCH) -> int:
 def prune_site_visitors(*, older_than: datetime, batch: int = BATCH) -> int:
     """deviceUUID links the site script has not posted again since (it posts daily on visits)."""
     return _delete_in_batches(SiteVisitor.objects.filter(linked_at__lt=older_than), batch=batch)
+
+
+def prune_bulk_jobs(*, older_than: datetime, batch: int = BATCH) -> int:
+    """Finished jobs (their rows hold every delivery id they took); an unfinished one stays."""
+    finished = BulkJob.objects.exclude(status__in=BulkJob.UNFINISHED).filter(finished_at__lt=older_than)
+    return _delete_in_batches(finished, batch=batch)
 
 
 def _delete_in_batches(rows: "QuerySet[Any]", *, batch: int) -> int:

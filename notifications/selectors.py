@@ -420,3 +420,17 @@ def hourly_rows_by_integration(*, integration_ids: Collection[int], since: datet
             )
         )
     return found
+
+
+def selection_by_integration(*, deliveries: "QuerySet[Delivery]") -> tuple[dict[int, list[int]], int]:
+    """The selected deliveries' ids by integration, oldest first; and how many have none (their
+    notification was deleted: nothing can replay them)."""
+    by_integration: dict[int, list[int]] = {}
+    orphans = 0
+    rows = deliveries.order_by("created_at", "pk").values_list("pk", "notification__operation__integration_id")
+    for pk, integration_id in rows.iterator(chunk_size=5000):
+        if integration_id is None:
+            orphans += 1
+        else:
+            by_integration.setdefault(integration_id, []).append(pk)
+    return by_integration, orphans

@@ -10,7 +10,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from notifications import alerts, claims, delivery, doorbell, health, reconcile, retention, rollup
+from notifications import alerts, bulk_jobs, claims, delivery, doorbell, health, reconcile, retention, rollup
 from notifications.models import Delivery
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def sweep_due_deliveries() -> int:
     Also release what integrations switched back on may now send."""
     claims.fail_orphans(now=timezone.now())
     for integration_id in health.releasable_integration_ids():
-        health.release_held(integration_id=integration_id, enqueue=enqueue_replays)
+        health.release_all_held(integration_id=integration_id, enqueue=enqueue_replays, chunk=SWEEP_BATCH)
     queued = 0
     while True:
         ids = claims.take_due(now=timezone.now(), limit=SWEEP_BATCH)
@@ -92,6 +92,8 @@ def prune_old_records() -> None:
     pruned = retention.prune(older_than=cutoff)
     if pruned.events or pruned.attempts:
         log.info("pruned %d events and %d attempts older than %s", pruned.events, pruned.attempts, cutoff)
+    if jobs := retention.prune_bulk_jobs(older_than=cutoff):
+        log.info("pruned %d bulk jobs finished before %s", jobs, cutoff)
     cutoff = now - timedelta(days=settings.LOGIN_RECORDS_RETENTION_DAYS)
     if logins := retention.prune_login_records(older_than=cutoff):
         log.info("pruned %d admin login records older than %s", logins, cutoff)
@@ -125,6 +127,30 @@ def check_alerts() -> None:
     digests = alerts.send_digest(now=now)
     if told.changes or digests:
         log.info("alerts: %d changes of state, %d mails, %d digests", told.changes, told.mails, digests)
+
+
+@shared_task(ignore_result=True)
+def run_bulk_job(job_id: int) -> None:
+    """A resend or re-render of many deliveries (notifications.bulk_jobs), chunk by chunk."""
+    bulk_jobs.run(job_id=job_id, enqueue=enqueue_replays, chunk_size=settings.BULK_JOB_CHUNK_SIZE)
+
+
+@shared_task(ignore_result=True)
+def resume_stalled_bulk_jobs() -> None:
+    """Queue again the bulk jobs a killed worker left running, or a down broker left unqueued."""
+    resumed = bulk_jobs.resume_stalled(
+        now=timezone.now(), stall_seconds=settings.BULK_JOB_STALL_SECONDS, publish=start_bulk_job
+    )
+    if resumed:
+        log.warning("bulk jobs %s showed no progress for %ss: queued again", resumed, settings.BULK_JOB_STALL_SECONDS)
+
+
+def start_bulk_job(job_id: int) -> None:
+    """Queue the job's task; with the broker down, resume_stalled_bulk_jobs queues it later."""
+    try:
+        run_bulk_job.apply_async((job_id,), retry=False)
+    except Exception:
+        log.warning("could not queue bulk job %d; it is queued again once it looks stalled", job_id, exc_info=True)
 
 
 # After a failed publish, skip publishing for a while: every request would otherwise wait for

@@ -20,13 +20,15 @@ from django.contrib.auth.models import Permission, User
 from django.contrib.messages import constants as levels
 from django.contrib.messages import get_messages
 from django.test import Client
-from django.urls import reverse
+from django.urls import resolve, reverse
 from django.utils import timezone
 
 from mindbox_integration.mindbox import MindboxClient
-from notifications import dispatch
+from notifications import bulk_jobs, dispatch
+from notifications.admin_bulk_jobs import job_url
 from notifications.delivery import attempt_delivery
-from notifications.models import Delivery, DeliveryAttempt, InboundEvent, IntegrationHealth
+from notifications.models import BulkJob, Delivery, DeliveryAttempt, InboundEvent, IntegrationHealth
+from notifications.tasks import enqueue_replays, sweep_due_deliveries
 from tests.conftest import receive_call, woken
 
 pytestmark = pytest.mark.django_db
@@ -88,6 +90,28 @@ def run_action(client, action: str, deliveries: list[Delivery]):
     return client.post(reverse(CHANGELIST), data)
 
 
+def job_of(response) -> BulkJob:
+    """The bulk job whose page a response redirects to."""
+    assert response.status_code == 302
+    match = resolve(response.url)
+    assert match.url_name == "notifications_bulkjob_change", response.url
+    return BulkJob.objects.get(pk=match.kwargs["object_id"])
+
+
+def run_job(job: BulkJob, capture) -> BulkJob:
+    """What the worker's task does with the job's message (tests/test_bulk_jobs.py runs a real
+    worker); its wake-ups published as they would be."""
+    with capture(execute=True):
+        done = bulk_jobs.run(job_id=job.pk, enqueue=enqueue_replays, chunk_size=2)
+    assert done is not None
+    return done
+
+
+def summary_of(client, job: BulkJob) -> dict[str, str]:
+    page = client.get(reverse("admin:notifications_bulkjob_change", args=[job.pk])).content.decode()
+    return dict(re.findall(r'<dd data-summary="(\w+)">(\d+)</dd>', page))
+
+
 def integration_url(integration) -> str:
     return reverse("admin:mindbox_integration_mindboxintegration_change", args=[integration.pk])
 
@@ -115,7 +139,12 @@ def test_resend_action_queues_failed_deliveries_and_skips_the_rest(
     delivered = mark(receive(account, "9"), Delivery.Status.DELIVERED)
     with django_capture_on_commit_callbacks(execute=True):
         response = run_action(admin_client, "resend_selected", [*failed, delivered])
-    assert response.status_code == 302
+    job = job_of(response)  # the action only starts a job: nothing is resent yet
+    assert (job.kind, job.status, job.total) == ("resend", "queued", 3)
+    assert queued(broker) == [] and Delivery.objects.get(pk=failed[0].pk).status == Delivery.Status.FAILED
+    assert [level for level, _ in messages_of(response)] == [levels.SUCCESS]
+    job = run_job(job, django_capture_on_commit_callbacks)
+    assert (job.status, job.done_count, job.skipped, job.summary["queued"]) == ("done", 3, 1, 2)
     assert queued(broker) == [d.pk for d in failed]
 
     for before in failed:
@@ -123,9 +152,7 @@ def test_resend_action_queues_failed_deliveries_and_skips_the_rest(
         assert resent.status == Delivery.Status.PENDING and resent.attempts == 0 and resent.last_error == ""
         assert resent.transaction_id == before.transaction_id  # Mindbox can tell it is the same request
     assert Delivery.objects.get(pk=delivered.pk).status == Delivery.Status.DELIVERED
-    (success, success_text), (warning, warning_text) = messages_of(response)
-    assert (success, warning) == (levels.SUCCESS, levels.WARNING)
-    assert "2" in success_text and "1" in warning_text  # two queued, one skipped
+    assert summary_of(admin_client, job) == {"queued": "2", "skipped": "1"}  # two queued, one skipped
 
 
 def test_rerender_action_takes_the_fixed_template_and_names_what_still_cannot_render(
@@ -142,7 +169,7 @@ def test_rerender_action_takes_the_fixed_template_and_names_what_still_cannot_re
 
     with django_capture_on_commit_callbacks(execute=True):
         response = run_action(admin_client, "rerender_selected", [first, broken, waiting])
-    assert response.status_code == 302
+    job = run_job(job_of(response), django_capture_on_commit_callbacks)
     assert queued(broker) == [first.pk]
 
     first_now, broken_now, waiting_now = (Delivery.objects.get(pk=d.pk) for d in (first, broken, waiting))
@@ -152,9 +179,12 @@ def test_rerender_action_takes_the_fixed_template_and_names_what_still_cannot_re
     assert first_now.transaction_id != first.transaction_id  # a different request now
     assert waiting_now.status == Delivery.Status.HELD and waiting_now.transaction_id != waiting.transaction_id
     assert broken_now.status == Delivery.Status.FAILED and broken_now.transaction_id == broken.transaction_id
-    sent = messages_of(response)
-    assert [level for level, _ in sent] == [levels.SUCCESS, levels.INFO, levels.ERROR]
-    assert f"#{broken.pk}" in sent[-1][1] and "запрос не удаётся сформировать из события" in sent[-1][1]
+    assert summary_of(admin_client, job) == {"queued": "1", "held": "1", "errors": "1", "skipped": "0"}
+    # The job's page names what still cannot render, linked, in the admin's language.
+    page = admin_client.get(reverse("admin:notifications_bulkjob_change", args=[job.pk])).content.decode()
+    broken_url = reverse("admin:notifications_delivery_change", args=[broken.pk])
+    assert f'<a href="{broken_url}">№{broken.pk}</a>' in page
+    assert "запрос не удаётся сформировать из события" in page
 
 
 def test_the_delivery_page_shows_attempts_and_resends_by_post_only(
@@ -245,14 +275,19 @@ def test_resend_failed_since_previews_then_resends_only_that_integration_from_th
     assert confirm == {"integration": str(account.mindbox.pk), "since": since}
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(url, {**confirm, "confirm": "1"})
-    assert response.status_code == 302
-    assert response.url.startswith(reverse(CHANGELIST))
-    assert f"{ACCOUNT_LOOKUP}={account.pk}" in response.url and "status__exact=pending" in response.url
-    assert queued(broker) == [new.pk]
-    statuses = dict(Delivery.objects.filter(pk__in=[old.pk, new.pk, foreign.pk]).values_list("pk", "status"))
-    assert statuses == {old.pk: "failed", new.pk: "pending", foreign.pk: "failed"}
+    job = job_of(response)
     assert [level for level, _ in messages_of(response)] == [levels.SUCCESS]
-    assert list(admin_client.get(response.url).context["cl"].result_list) == [Delivery.objects.get(pk=new.pk)]
+    assert (job.kind, job.integration_id, job.ids_fixed) == ("resend_failed_since", account.mindbox.pk, False)
+    later = fail(receive(account, "5"))  # failed after the job was asked for: not taken
+    job = run_job(job, django_capture_on_commit_callbacks)
+    assert (job.total, job.summary["queued"]) == (1, 1)
+    assert queued(broker) == [new.pk]
+    statuses = dict(Delivery.objects.filter(pk__in=[old.pk, new.pk, foreign.pk, later.pk]).values_list("pk", "status"))
+    assert statuses == {old.pk: "failed", new.pk: "pending", foreign.pk: "failed", later.pk: "failed"}
+    # The job's page links to what it queued, while it waits to go.
+    queued_url = admin_client.get(job_url(job)).context["queued_url"]
+    assert f"{ACCOUNT_LOOKUP}={account.pk}" in queued_url and "status__exact=pending" in queued_url
+    assert list(admin_client.get(queued_url).context["cl"].result_list) == [Delivery.objects.get(pk=new.pk)]
 
 
 def test_resend_failed_since_refuses_an_incomplete_form(admin_client, account):
@@ -296,6 +331,24 @@ def test_the_integration_page_shows_a_pause_and_resuming_releases_what_was_held(
     assert level == levels.SUCCESS and "2" in text  # two held deliveries queued
     page = admin_client.get(integration_url(account.mindbox)).content.decode()
     assert 'data-paused="no"' in page and 'id="resume-sending"' not in page
+
+
+def test_resuming_releases_a_chunk_in_the_request_and_the_sweeper_the_rest(
+    admin_client, account, broker, settings, django_capture_on_commit_callbacks
+):
+    settings.BULK_JOB_CHUNK_SIZE = 2  # what the request may release itself
+    IntegrationHealth.objects.create(integration=account.mindbox, paused_at=timezone.now(), pause_reason="paused")
+    held = [receive(account, str(n)) for n in range(3)]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            reverse("admin:mindbox_integration_mindboxintegration_resume", args=[account.mindbox.pk])
+        )
+    assert [level for level, _ in messages_of(response)] == [levels.INFO, levels.SUCCESS]  # the rest follow
+    statuses = dict(Delivery.objects.filter(pk__in=[d.pk for d in held]).values_list("pk", "status"))
+    assert [statuses[d.pk] for d in held] == ["pending", "pending", "held"]  # the oldest first
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep_due_deliveries()
+    assert Delivery.objects.get(pk=held[2].pk).status == Delivery.Status.PENDING
 
 
 def test_a_healthy_integration_shows_no_resume_button(admin_client, account):

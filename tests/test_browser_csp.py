@@ -11,7 +11,8 @@ from django.urls import reverse
 from playwright.sync_api import expect
 
 from integration_portal.csp import ADMIN_POLICY
-from notifications.models import Delivery
+from notifications import bulk_jobs
+from notifications.models import BulkJob, Delivery
 from tests.browser_support import log_in
 from tests.conftest import receive_call
 
@@ -27,6 +28,13 @@ def test_every_admin_page_works_under_the_policy_without_a_violation(
     notification = make_notification(account)
     delivery = Delivery.objects.get(event_id=receive_call(account, "csp-1").event_id)
     User.objects.create_superuser(username="operator", password=PASSWORD)
+    job = bulk_jobs.submit(  # queued, never run: its page reloads itself
+        kind=BulkJob.Kind.RESEND,
+        integration=account.mindbox,
+        actor="tests",
+        publish=lambda job_id: None,
+        delivery_ids=[delivery.pk],
+    )
     violations: list[str] = []
     page.on(
         "console",
@@ -52,6 +60,8 @@ def test_every_admin_page_works_under_the_policy_without_a_violation(
         reverse("admin:notifications_delivery_changelist"),
         reverse("admin:notifications_inboundevent_changelist"),
         reverse("admin:mindbox_integration_configchange_changelist"),  # the date drill-down
+        reverse("admin:notifications_bulkjob_changelist"),
+        reverse("admin:notifications_bulkjob_change", args=[job.pk]),  # progress, Cancel, its <meta> refresh
     ]
     for url in pages:
         page.goto(url)

@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from mindbox_integration import services
 from mindbox_integration.models import ConfigChange
-from notifications import dispatch, retention, tasks
-from notifications.models import Delivery, DeliveryAttempt, InboundEvent
+from notifications import bulk_jobs, dispatch, retention, tasks
+from notifications.models import BulkJob, Delivery, DeliveryAttempt, InboundEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -70,6 +70,26 @@ def test_old_login_records_and_audit_entries_go_recent_ones_stay(make_account, s
     for model in (AccessAttempt, AccessFailureLog, AccessLog):
         assert list(model.objects.values_list("username", flat=True)) == ["recent"], model.__name__
     assert set(ConfigChange.objects.values_list("pk", flat=True)) == {kept.pk, recent.pk}
+
+
+def test_finished_bulk_jobs_go_after_the_retention_unfinished_ones_stay(make_account, settings):
+    settings.RETENTION_DAYS = 30
+    account = make_account()
+    now = timezone.now()
+
+    def job(status: str, finished_days_ago: int | None) -> BulkJob:
+        made = bulk_jobs.submit(
+            kind=BulkJob.Kind.RESEND, integration=account.mindbox, actor="tests", publish=lambda pk: None
+        )
+        finished_at = now - timedelta(days=finished_days_ago) if finished_days_ago is not None else None
+        BulkJob.objects.filter(pk=made.pk).update(status=status, finished_at=finished_at)
+        return made
+
+    old_done, old_cancelled = job("done", 31), job("cancelled", 31)
+    recent, running = job("done", 29), job("running", None)
+    tasks.prune_old_records()
+    assert set(BulkJob.objects.values_list("pk", flat=True)) == {recent.pk, running.pk}
+    assert not BulkJob.objects.filter(pk__in=[old_done.pk, old_cancelled.pk]).exists()
 
 
 def test_login_records_must_outlast_the_lockout():

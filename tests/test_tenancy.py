@@ -19,8 +19,9 @@ from django.utils import timezone
 
 from mindbox_integration import services, tenancy
 from mindbox_integration.models import Account, ConfigChange, MindboxIntegration, Notification, Operation
-from notifications import dispatch
-from notifications.models import Delivery, DeliveryAttempt, InboundEvent
+from notifications import bulk_jobs, dispatch
+from notifications.models import BulkJob, Delivery, DeliveryAttempt, InboundEvent
+from notifications.tasks import enqueue_replays
 from tests.conftest import woken
 
 pytestmark = pytest.mark.django_db
@@ -174,6 +175,11 @@ def test_replay_actions_leave_another_accounts_deliveries(
     data = {"action": action, "_selected_action": [str(tenant_a.delivery.pk), str(tenant_b.delivery.pk)], "index": "0"}
     with django_capture_on_commit_callbacks(execute=True):
         assert manager.post(url("notifications", "delivery", "changelist"), data).status_code == 302
+    # One bulk job, of A's integration and A's delivery alone; run as the worker would.
+    (job,) = BulkJob.objects.all()
+    assert (job.integration_id, job.delivery_ids) == (tenant_a.integration.pk, [tenant_a.delivery.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        bulk_jobs.run(job_id=job.pk, enqueue=enqueue_replays, chunk_size=100)
     assert Delivery.objects.get(pk=tenant_a.delivery.pk).status == Delivery.Status.PENDING
     assert Delivery.objects.get(pk=tenant_b.delivery.pk).status == Delivery.Status.FAILED
     assert tenant_b.delivery.pk not in queued(broker)
@@ -212,6 +218,9 @@ def test_resend_failed_offers_and_accepts_only_managed_integrations(manager, ten
     # A's integration the same way resends A's failure.
     response = manager.post(page, {"integration": tenant_a.integration.pk, "since": since, "confirm": "1"})
     assert response.status_code == 302
+    (job,) = BulkJob.objects.all()
+    assert job.integration_id == tenant_a.integration.pk
+    bulk_jobs.run(job_id=job.pk, enqueue=enqueue_replays, chunk_size=100)
     assert Delivery.objects.get(pk=tenant_a.delivery.pk).status == Delivery.Status.PENDING
 
 
@@ -342,6 +351,7 @@ def test_an_inactive_or_unassigned_user_sees_nothing(tenant_a, tenant_b):
         Delivery,
         DeliveryAttempt,
         ConfigChange,
+        BulkJob,
     ):
         assert not tenancy.scope(model.objects.all(), user=user).exists(), model
     tenant_a.account.managers.add(user)
@@ -397,3 +407,33 @@ def test_a_deleted_accounts_changes_are_the_superusers_only(manager, manager_use
     assert ConfigChange.objects.filter(pk=tenant_a.change.pk, account=None).exists()
     assert pks(manager.get(url("mindbox_integration", "configchange", "changelist"))) == set()
     assert tenant_a.change.pk in pks(admin_client.get(url("mindbox_integration", "configchange", "changelist")))
+
+
+def bulk_job(tenant: Tenant) -> BulkJob:
+    """A bulk resend of the tenant's failed delivery, not started."""
+    return bulk_jobs.submit(
+        kind=BulkJob.Kind.RESEND,
+        integration=tenant.integration,
+        actor="tests",
+        publish=lambda job_id: None,
+        delivery_ids=[tenant.delivery.pk],
+    )
+
+
+def test_another_accounts_bulk_jobs_are_hidden_404_and_cannot_be_cancelled(manager, admin_client, tenant_a, tenant_b):
+    a, b = bulk_job(tenant_a), bulk_job(tenant_b)
+    changelist = url("notifications", "bulkjob", "changelist")
+    assert pks(manager.get(changelist)) == {a.pk}
+    assert pks(manager.get(changelist, {"q": "Beta"})) == set()
+    assert pks(admin_client.get(changelist)) == {a.pk, b.pk}
+    assert manager.get(url("notifications", "bulkjob", "change", b)).status_code == 404
+    assert manager.post(url("notifications", "bulkjob", "cancel", b)).status_code == 404
+    assert BulkJob.objects.get(pk=b.pk).status == BulkJob.Status.QUEUED
+    assert admin_client.get(url("notifications", "bulkjob", "change", b)).status_code == 200
+    # Their own: shown, with its Cancel button, which works (and is audited against A's account).
+    page = manager.get(url("notifications", "bulkjob", "change", a)).content.decode()
+    assert 'id="cancel-job"' in page
+    assert manager.post(url("notifications", "bulkjob", "cancel", a)).status_code == 302
+    assert BulkJob.objects.get(pk=a.pk).status == BulkJob.Status.CANCELLED
+    cancelled = ConfigChange.objects.get(action=ConfigChange.Action.BULK_JOB_CANCELLED)
+    assert (cancelled.account_id, cancelled.actor_label) == (tenant_a.account.pk, "manager-a")

@@ -1,18 +1,23 @@
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from mindbox_integration.models import MindboxIntegration
-from notifications import replay
-from notifications.tasks import enqueue_replays
+from notifications import bulk_jobs, replay
+from notifications.models import BulkJob
+from notifications.tasks import enqueue_replays, start_bulk_job
+
+ACTOR = "manage.py resend_failed"  # who the audit log says started the job
 
 
 class Command(BaseCommand):
     help = (
         "Send again every delivery of an account that failed since a given time (default: the last 24 hours). "
-        "Each keeps its transactionId and attempts; its retry schedule starts over. --dry-run only counts."
+        "Each keeps its transactionId and attempts; its retry schedule starts over. A bulk job does it, in "
+        "chunks, as the admin's does: here, or with --background by the workers. --dry-run only counts."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -21,6 +26,9 @@ class Command(BaseCommand):
         since.add_argument("--since", help='failed at or after this time, e.g. "2026-11-24 18:00" (portal time zone)')
         since.add_argument("--hours", type=float, help="failed in the last HOURS hours")
         parser.add_argument("--dry-run", action="store_true", help="count, send nothing")
+        parser.add_argument(
+            "--background", action="store_true", help="queue the job for the workers and return (the admin shows it)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         integration = MindboxIntegration.objects.filter(account__uis_app_id=options["uis_app_id"]).first()
@@ -31,8 +39,23 @@ class Command(BaseCommand):
         if options["dry_run"]:
             self.stdout.write(f"{failed.count()} failed deliveries since {since:%Y-%m-%d %H:%M %Z} would be resent")
             return
-        result = replay.resend(delivery_ids=failed.values_list("pk", flat=True), enqueue=enqueue_replays)
-        self.stdout.write(f"{len(result.queued)} deliveries queued again; {result.skipped} skipped")
+        background = options["background"]
+        job = bulk_jobs.submit(
+            kind=BulkJob.Kind.RESEND_FAILED_SINCE,
+            integration=integration,
+            since=since,
+            actor=ACTOR,
+            # Run here unless asked otherwise; killed half-way, the sweeper hands the rest to a worker.
+            publish=start_bulk_job if background else lambda job_id: None,
+        )
+        if background:
+            self.stdout.write(f"bulk job {job.pk} queued for the workers")
+            return
+        done = bulk_jobs.run(job_id=job.pk, enqueue=enqueue_replays, chunk_size=settings.BULK_JOB_CHUNK_SIZE)
+        if done is None or done.status != BulkJob.Status.DONE:
+            raise CommandError(f"bulk job {job.pk} did not finish: {done.status if done else 'gone'}")
+        queued = done.summary.get("queued", 0)
+        self.stdout.write(f"{queued} deliveries queued again; {done.skipped} skipped (bulk job {job.pk})")
 
 
 def _since(options: dict[str, Any]) -> datetime:
