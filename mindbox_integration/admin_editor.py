@@ -15,9 +15,10 @@ from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
 from mindbox_integration import audit, editor, tenancy, trial_send
+from mindbox_integration.mindbox.request import KEY_STAND_IN
 from mindbox_integration.models import Notification, Operation
 from notifications.delivery import default_client, outbound_policy
-from notifications.error_text import for_people
+from notifications.error_text import StoredError, for_people
 from notifications.mnemonics import CATALOGUE, CommunicationType
 from notifications.models import InboundEvent
 from notifications.nesting import deeper_than
@@ -160,7 +161,14 @@ def preview_view(request: HttpRequest) -> JsonResponse:
     operation = _operation(request, draft.get("operation"))
     ctype = str(draft.get("communication_type", ""))
     values = editor.preview_values(communication_type=ctype, event=_event(request, draft, operation, ctype))
-    result = editor.preview(url=str(draft.get("url", "")), body=str(draft.get("body", "")), values=values)
+    result = editor.preview(
+        url=str(draft.get("url", "")),
+        body=str(draft.get("body", "")),
+        values=values,
+        headers=editor.parse_headers_text(str(draft.get("headers", ""))),
+        # Not the key itself: the preview masks it, and only shows whether the request carries one.
+        secret_key=KEY_STAND_IN if operation is not None and operation.integration.has_secret_key else "",
+    )
     return JsonResponse(asdict(result))
 
 
@@ -214,5 +222,5 @@ def trial_send_view(request: HttpRequest) -> JsonResponse:
     answer = asdict(result)
     answer["request_body"] = pretty_json(result.request_body)
     answer["response_body"] = pretty_json(result.response_body)
-    answer["error"] = for_people(result.error)
+    answer["error"] = for_people(StoredError(text=result.error, code=result.error_code, params=result.error_params))
     return JsonResponse(answer)

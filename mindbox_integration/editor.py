@@ -13,14 +13,14 @@ from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 from django.utils.translation import gettext as _
 
 from mindbox_integration import validation
-from mindbox_integration.mindbox.client import with_transaction_id
+from mindbox_integration.mindbox import request
 from mindbox_integration.mindbox.placeholders import placeholders
 from mindbox_integration.selectors import known_mnemonics
 from notifications.filter_fields import known_fields
 from notifications.mnemonics import CATALOGUE, DEVICE_UUID, mnemonics_for, sample_values
 from notifications.models import InboundEvent
 from notifications.nesting import MAX_CONFIG_DEPTH, deeper_than
-from notifications.rendering import TemplateError, compile_body, compile_url, json_error_reason
+from notifications.rendering import TemplateError, compile_body, json_error_reason
 from notifications.selectors import Arrivals, arrivals
 
 RECENT_EVENTS = 10
@@ -254,22 +254,35 @@ def check_draft(
 @dataclass(frozen=True)
 class Preview:
     url: str
-    body: str  # indented for reading; the delivery sends it compact
+    body: str  # as sent: compact
+    headers: dict[str, str] = field(default_factory=dict)  # as sent, the key masked
+    body_indented: str = ""  # for reading
     error: str = ""
 
 
-def preview(*, url: str, body: str, values: Mapping[str, Any]) -> Preview:
-    """The request a delivery of these values would make (an /async URL gets a transactionId
-    of its own per delivery; the preview shows a new one)."""
+def preview(
+    *, url: str, body: str, values: Mapping[str, Any], headers: Mapping[str, str] | None = None, secret_key: str = ""
+) -> Preview:
+    """The request a delivery of these values would make, built as a delivery builds it
+    (mindbox.request), the key masked (an /async URL gets a transactionId of its own per
+    delivery; the preview shows a new one)."""
     url, _note = validation.fill_url(url)  # as saving would store it: deviceUUID's placeholder filled
     try:
-        rendered = compile_body(body).render(values)
-        rendered_url = compile_url(url).render(values) if url.strip() else ""
+        built = request.build(
+            url_template=url,
+            body_template=body,
+            headers_template=headers,
+            values=values,
+            secret_key=secret_key,
+            transaction_id=str(uuid.uuid4()),
+        ).shown()
     except TemplateError as exc:
         return Preview(url="", body="", error=str(exc))
     return Preview(
-        url=with_transaction_id(rendered_url, str(uuid.uuid4())) if rendered_url else "",
-        body=json.dumps(rendered, ensure_ascii=False, indent=2),
+        url=built.url,
+        body=built.body,
+        headers=built.headers,
+        body_indented=json.dumps(json.loads(built.body), ensure_ascii=False, indent=2),
     )
 
 

@@ -169,8 +169,12 @@ def editor_labels() -> dict[str, str]:
         "arrived_of": gettext("in %(count)s of the last %(total)s"),
         "event_values": gettext("event %(event)s"),
         "preview_url": gettext("URL"),
+        "preview_headers": gettext("Headers"),
         "preview_body": gettext("Body"),
-        "preview_note": gettext("Each delivery gets a transactionId of its own; the body is sent without indentation."),
+        "preview_note": gettext(
+            "Each delivery gets a transactionId of its own and the integration's key; the body is sent without "
+            "indentation."
+        ),
         "url_helper_toggle": gettext("Paste the URL from Mindbox…"),
         "url_helper_pasted": gettext("The URL from the operation's settings in Mindbox"),
         "url_helper_endpoint": gettext("Integration point id (endpointId)"),

@@ -1,7 +1,8 @@
 """Test send ("trial" here, so no test runner takes it for a test): the notification's draft rendered (sample values or a real event's) and sent to
 Mindbox for real through the delivery's own client and outbound guard, under a new
-transactionId. Nothing is stored: the manager sees the exact request, the key masked, and
-Mindbox's answer, with its validation messages mapped to the body template's mnemonics."""
+transactionId; the request is built as a delivery's and the preview's are (mindbox.request).
+Nothing is stored: the manager sees the exact request, the key masked, and Mindbox's answer,
+with its validation messages mapped to the body template's mnemonics."""
 
 import uuid
 from collections.abc import Mapping
@@ -14,13 +15,13 @@ from django.views.decorators.debug import sensitive_variables
 
 from mindbox_integration import services, validation
 from mindbox_integration.crypto import KeyUnavailable
-from mindbox_integration.mindbox.client import MindboxClient, with_transaction_id
+from mindbox_integration.mindbox import request
+from mindbox_integration.mindbox.client import MindboxClient
+from mindbox_integration.mindbox.error_codes import ErrorCode
 from mindbox_integration.mindbox.guard import Policy
 from mindbox_integration.models import MindboxIntegration
 from mindbox_integration.selectors import known_mnemonics
-from notifications.rendering import TemplateError, compile_body, compile_headers, compile_url, template_at
-
-MASKED_KEY = "SecretKey ••••••••"
+from notifications.rendering import TemplateError, template_at
 
 
 @dataclass(frozen=True)
@@ -39,12 +40,14 @@ class TrialResult:
     outcome: str = ""  # delivered, retry, failed: as a delivery would classify the answer
     http_status: int | None = None
     response_body: str = ""
-    error: str = ""
+    error: str = ""  # English when error_code says it, else in the admin's language
+    error_code: str = ""
+    error_params: dict[str, Any] = field(default_factory=dict)
     duration_ms: int = 0
     fields: list[FieldMessage] = field(default_factory=list)
 
 
-@sensitive_variables("key")
+@sensitive_variables("key", "sent")
 def send_draft(
     *,
     integration: MindboxIntegration,
@@ -73,36 +76,27 @@ def send_draft(
     if url_errors:
         return TrialResult(error="; ".join(url_errors))
     try:
-        rendered_body = compile_body(body).render_json(values)
-        rendered_url = compile_url(url).render(values)
-        extra = compile_headers(headers or {}).render(values)
+        rendered = request.render(url_template=url, body_template=body, headers_template=headers, values=values)
     except TemplateError as exc:
         return TrialResult(error=_("cannot render: %(error)s") % {"error": exc})
-    transaction_id = str(uuid.uuid4())
-    shown = {**extra, "Content-Type": "application/json; charset=utf-8", "Accept": "application/json"}
     try:
         key = services.secret_key(integration=integration)
     except KeyUnavailable as exc:
-        return TrialResult(error=str(exc))
-    if key:
-        shown["Authorization"] = MASKED_KEY
-    outcome = client.send(
-        url=rendered_url,
-        body=rendered_body,
-        secret_key=key,
-        transaction_id=transaction_id,
-        policy=policy,
-        headers=extra,
-    )
+        return TrialResult(error=str(exc), error_code=ErrorCode.KEY_UNAVAILABLE)
+    sent = request.finalize(rendered=rendered, secret_key=key, transaction_id=str(uuid.uuid4()))
+    outcome = client.send_many([sent], policy=policy)[0]
+    shown = sent.shown()
     return TrialResult(
-        request_url=with_transaction_id(rendered_url, transaction_id),
-        request_headers=shown,
-        request_body=rendered_body,
+        request_url=shown.url,
+        request_headers=shown.headers,
+        request_body=shown.body,
         sent=not outcome.refused,
         outcome=outcome.kind.value,
         http_status=outcome.http_status,
         response_body=outcome.response_body,
         error=outcome.error,
+        error_code=outcome.code,
+        error_params=outcome.params,
         duration_ms=outcome.duration_ms,
         fields=[
             FieldMessage(

@@ -25,7 +25,7 @@ from django.views.decorators.http import require_POST
 
 from mindbox_integration import tenancy
 from mindbox_integration.admin_base import PortalModelAdmin, PortalTabularInline, VisibleAccountFilter
-from mindbox_integration.mindbox.client import with_transaction_id
+from mindbox_integration.mindbox import request
 from mindbox_integration.models import Account, MindboxIntegration, Notification, Operation
 from notifications import bulk_jobs, replay, selectors
 from notifications.admin_bulk_jobs import job_url, may_resend, submit_selection
@@ -58,7 +58,7 @@ class LastErrorText:
 
     @admin.display(description=_("last error"))
     def last_error_text(self, obj: Delivery) -> str:
-        return for_people(obj.last_error)
+        return for_people(selectors.delivery_error(obj))
 
 
 class DeliveryInline(LastErrorText, PortalTabularInline):
@@ -365,10 +365,17 @@ class DeliveryAdmin(LastErrorText, EventValuesSearchAdmin):
 
     @admin.display(description=_("request, as sent"))
     def request_sent(self, obj: Delivery) -> str:
-        """The rendered request for reading: method, URL (the transactionId as every attempt
-        sends it) and the body indented."""
-        url = with_transaction_id(obj.url, str(obj.transaction_id))
-        return format_html('<pre class="rendered-request">POST {}\n\n{}</pre>', url, pretty_json(obj.body))
+        """The rendered request for reading, as every attempt sends it (mindbox.request), the key
+        masked: method, URL, headers and the body indented."""
+        rendered = request.Rendered(url=obj.url, body=obj.body, headers=obj.headers or {})
+        # Not the key itself: only whether the request carries one, to mask it.
+        has_key = obj.notification is not None and obj.notification.operation.integration.has_secret_key
+        key = request.KEY_STAND_IN if has_key else ""
+        sent = request.finalize(rendered=rendered, secret_key=key, transaction_id=str(obj.transaction_id)).shown()
+        headers = "".join(f"\n{name}: {value}" for name, value in sent.headers.items())
+        return format_html(
+            '<pre class="rendered-request">POST {}{}\n\n{}</pre>', sent.url, headers, pretty_json(sent.body)
+        )
 
     @admin.display(description=_("event values"))
     def event_values(self, obj: Delivery) -> str:
@@ -378,7 +385,7 @@ class DeliveryAdmin(LastErrorText, EventValuesSearchAdmin):
 
     @admin.display(description=_("last error"))
     def short_last_error(self, obj: Delivery) -> str:
-        return Truncator(for_people(obj.last_error)).chars(LAST_ERROR_CHARS)
+        return Truncator(for_people(selectors.delivery_error(obj))).chars(LAST_ERROR_CHARS)
 
     # A selection may be every failed delivery of the log ("select all"): a bulk job does it,
     # in the background (admin_bulk_jobs); the action only records what was selected.

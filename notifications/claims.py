@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 
+from mindbox_integration.mindbox.error_codes import ErrorCode
 from mindbox_integration.models import Notification, Operation
 from notifications.models import Delivery
 
@@ -113,4 +114,11 @@ def fail_orphans(*, now: datetime) -> int:
     than leave them held (or pending) for good."""
     return Delivery.objects.filter(
         status__in=Delivery.UNFINISHED, notification__isnull=True, claimed_until__isnull=True
-    ).update(status=Delivery.Status.FAILED, last_error=NOTIFICATION_DELETED, finished_at=now, next_attempt_at=None)
+    ).update(
+        status=Delivery.Status.FAILED,
+        last_error=NOTIFICATION_DELETED,
+        error_code=ErrorCode.NOTIFICATION_DELETED,
+        error_params={},
+        finished_at=now,
+        next_attempt_at=None,
+    )

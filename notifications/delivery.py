@@ -34,8 +34,8 @@ from django.views.decorators.debug import sensitive_variables
 from integration_portal import logs
 from mindbox_integration import services
 from mindbox_integration.crypto import KeyUnavailable
-from mindbox_integration.mindbox import MindboxClient, Outcome, OutcomeKind, Policy
-from mindbox_integration.mindbox.client import Request
+from mindbox_integration.mindbox import MindboxClient, Outcome, OutcomeKind, Policy, request
+from mindbox_integration.mindbox.error_codes import GAVE_UP_AFTER, LATE, ErrorCode
 from mindbox_integration.models import MindboxIntegration
 from notifications import bulk, claims, health, metrics, ratelimit
 from notifications.claims import NOTIFICATION_DELETED, SLOT_EARLY
@@ -219,7 +219,16 @@ class _Batch:
     # Guards in_flight, which the transport's thread changes too (give_back_one).
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    RELEASED_FIELDS = ("status", "next_attempt_at", "queued_until", "send_slot", "last_error", "finished_at")
+    RELEASED_FIELDS = (
+        "status",
+        "next_attempt_at",
+        "queued_until",
+        "send_slot",
+        "last_error",
+        "error_code",
+        "error_params",
+        "finished_at",
+    )
 
     def release(self, delivery: Delivery, result: AttemptResult, **changes: object) -> None:
         """Let go of a delivery that is not sent now (written by flush(), if the claim is still ours)."""
@@ -253,10 +262,12 @@ class _Batch:
             only_if={"claimed_until": self.lease},
         )
 
-    def fail(self, delivery: Delivery, error: str) -> None:
+    def fail(self, delivery: Delivery, error: str, code: ErrorCode, params: dict[str, object] | None = None) -> None:
         fields = {
             "status": Delivery.Status.FAILED,
             "last_error": error,
+            "error_code": code,
+            "error_params": params or {},
             "finished_at": self.now,
             "next_attempt_at": None,
         }
@@ -310,9 +321,14 @@ def _deliver(
     by_integration: dict[int, list[Delivery]] = defaultdict(list)
     for delivery in _close_interrupted(deliveries, lease):
         if delivery.notification is None:
-            batch.fail(delivery, NOTIFICATION_DELETED)
+            batch.fail(delivery, NOTIFICATION_DELETED, ErrorCode.NOTIFICATION_DELETED)
         elif delivery.attempts > len(settings.DELIVERY_RETRY_SCHEDULE):
-            batch.fail(delivery, f"gave up: the worker stopped {delivery.attempts} times while sending it")
+            batch.fail(
+                delivery,
+                f"gave up: the worker stopped {delivery.attempts} times while sending it",
+                ErrorCode.WORKER_STOPPED,
+                {"count": delivery.attempts},
+            )
         else:
             by_integration[delivery.notification.operation.integration_id].append(delivery)
     try:
@@ -338,7 +354,7 @@ def _close_interrupted(deliveries: Sequence[Delivery], lease: datetime) -> Seque
     crashed: dict[int, int] = {d.pk: n for d in deliveries if (n := getattr(d, "open_attempts", 0))}
     if crashed:
         DeliveryAttempt.objects.filter(delivery_id__in=crashed, outcome=DeliveryAttempt.Outcome.SENDING).update(
-            outcome=DeliveryAttempt.Outcome.INTERRUPTED, error=INTERRUPTED
+            outcome=DeliveryAttempt.Outcome.INTERRUPTED, error=INTERRUPTED, error_code=ErrorCode.INTERRUPTED
         )
         for delivery in deliveries:
             if count := crashed.get(delivery.pk, 0):
@@ -391,7 +407,7 @@ def _admit(batch: _Batch, group: list[Delivery]) -> None:
         key = services.secret_key(integration=integration)
     except KeyUnavailable as exc:  # FIELD_ENCRYPTION_KEY lost the key: a configuration error, resend once fixed
         for delivery in group:
-            batch.fail(delivery, str(exc))
+            batch.fail(delivery, str(exc), ErrorCode.KEY_UNAVAILABLE)
         return
     batch.to_send.extend((delivery, key) for delivery in group)
 
@@ -440,7 +456,11 @@ def _send(batch: _Batch, client: MindboxClient, wake: Callable[[str], None] = la
         [DeliveryAttempt(delivery=delivery, transaction_id=delivery.transaction_id) for delivery, _ in batch.to_send]
     )
     requests = [
-        Request(url=d.url, body=d.body, secret_key=key, transaction_id=str(d.transaction_id), headers=d.headers or {})
+        request.finalize(
+            rendered=request.Rendered(url=d.url, body=d.body, headers=d.headers or {}),
+            secret_key=key,
+            transaction_id=str(d.transaction_id),
+        )
         for d, key in batch.to_send
     ]
     integrations = [d.notification.operation.integration_id if d.notification else 0 for d, _ in batch.to_send]
@@ -457,7 +477,13 @@ def _send(batch: _Batch, client: MindboxClient, wake: Callable[[str], None] = la
         outcomes = client.send_many(requests, policy=outbound_policy(), on_answer=free_place)
     except Exception as exc:  # the transport itself failed: each request may or may not have left
         log.exception("sending a batch of %d failed", len(requests))
-        outcomes = [Outcome(kind=OutcomeKind.RETRY, error=f"unexpected error: {type(exc).__name__}")] * len(requests)
+        failed = Outcome(
+            kind=OutcomeKind.RETRY,
+            error=f"unexpected error: {type(exc).__name__}",
+            code=ErrorCode.UNEXPECTED,
+            params={"exception": type(exc).__name__},
+        )
+        outcomes = [failed] * len(requests)
     deliveries = [delivery for delivery, _ in batch.to_send]
     numbers = [delivery.attempts + 1 for delivery in deliveries]  # for the log: _record counts them
     for outcome in outcomes:
@@ -490,12 +516,15 @@ class _Next:
     retry_in: float | None
     requeue_in: float | None
     spent: bool = True  # whether the answer counts as one of the delivery's attempts
+    code: str = ""  # what `error` says (error_codes.py)
+    params: dict[str, object] = field(default_factory=dict)
 
 
 def _next(delivery: Delivery, outcome: Outcome, rng: random.Random) -> _Next:
     attempts_done = delivery.attempts + 1
     kind = outcome.kind
     error = outcome.error
+    params = outcome.params
     if health.is_auth_refusal(outcome):
         # Refused keys pause the whole integration (health.note_outcomes), which then holds this
         # delivery; until then it waits, spending no attempt (README: "waits instead of failing").
@@ -504,7 +533,16 @@ def _next(delivery: Delivery, outcome: Outcome, rng: random.Random) -> _Next:
             age=age, schedule=settings.DELIVERY_RETRY_SCHEDULE, retry_after=outcome.retry_after, rng=rng
         )
         requeue = wait if wait <= settings.DELIVERY_COUNTDOWN_MAX else None
-        return _Next(Delivery.Status.PENDING, OutcomeKind.RETRY, error, wait, requeue, spent=False)
+        return _Next(
+            Delivery.Status.PENDING,
+            OutcomeKind.RETRY,
+            error,
+            wait,
+            requeue,
+            spent=False,
+            code=outcome.code,
+            params=outcome.params,
+        )
     retry_in = None
     if kind == OutcomeKind.RETRY:
         retry_in = retry_delay(
@@ -516,13 +554,22 @@ def _next(delivery: Delivery, outcome: Outcome, rng: random.Random) -> _Next:
         if retry_in is None:
             kind = OutcomeKind.FAILED
             error = f"{error}; gave up after {attempts_done} attempts"
+            params = {**params, GAVE_UP_AFTER: attempts_done}
     status = {
         OutcomeKind.DELIVERED: Delivery.Status.DELIVERED,
         OutcomeKind.RETRY: Delivery.Status.PENDING,
         OutcomeKind.FAILED: Delivery.Status.FAILED,
     }[kind]
     requeue_in = retry_in if retry_in is not None and retry_in <= settings.DELIVERY_COUNTDOWN_MAX else None
-    return _Next(status=status, kind=kind, error=error, retry_in=retry_in, requeue_in=requeue_in)
+    return _Next(
+        status=status,
+        kind=kind,
+        error=error,
+        retry_in=retry_in,
+        requeue_in=requeue_in,
+        code=outcome.code,
+        params=params,
+    )
 
 
 _RECORDED_FIELDS = (
@@ -534,6 +581,8 @@ _RECORDED_FIELDS = (
     "send_slot",
     "queued_until",
     "last_error",
+    "error_code",
+    "error_params",
     "finished_at",
 )
 
@@ -561,6 +610,8 @@ def _record(
             else None
         )
         delivery.last_error = plan.error
+        delivery.error_code = plan.code
+        delivery.error_params = plan.params
         delivery.finished_at = None if plan.status == Delivery.Status.PENDING else now
     with transaction.atomic():
         ours = bulk.update_each(Delivery, deliveries, _RECORDED_FIELDS, only_if={"claimed_until": batch.lease})
@@ -569,11 +620,17 @@ def _record(
             attempt.response_body = outcome.response_body
             attempt.duration_ms = outcome.duration_ms
             attempt.error = plan.error
+            attempt.error_code = plan.code
+            attempt.error_params = plan.params
             attempt.outcome = plan.kind.value
             if delivery.pk not in ours:
                 # Another worker has the delivery now: this attempt is history only (a repeat
                 # carried the same transactionId).
                 attempt.error = f"{plan.error}; answered after the claim expired, not applied".lstrip("; ")
+                if plan.code:
+                    attempt.error_params = {**plan.params, LATE: True}
+                else:
+                    attempt.error_code = ErrorCode.ANSWERED_LATE
                 batch.results[delivery.pk] = AttemptResult(sent=True, outcome="claim_lost")
                 log.warning(
                     "delivery %s: answer came after the claim expired; left to the worker that holds it", delivery.pk
@@ -588,4 +645,8 @@ def _record(
                 wake_at=delivery.next_attempt_at if plan.requeue_in is not None else None,
                 outcome="retry" if plan.status == Delivery.Status.PENDING else str(plan.status),
             )
-        bulk.update_each(DeliveryAttempt, attempts, ["http_status", "response_body", "duration_ms", "error", "outcome"])
+        bulk.update_each(
+            DeliveryAttempt,
+            attempts,
+            ["http_status", "response_body", "duration_ms", "error", "error_code", "error_params", "outcome"],
+        )

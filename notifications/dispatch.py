@@ -13,13 +13,15 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from mindbox_integration.mindbox import request
+from mindbox_integration.mindbox.error_codes import ErrorCode
 from mindbox_integration.models import Account
 from notifications import event_store, plans, senders, site_visitors
 from notifications.filters import passes
 from notifications.intake import event_identity
 from notifications.mnemonics import CommunicationType
 from notifications.models import Delivery, InboundEvent
-from notifications.rendering import Templated, TemplateError, compile_body, compile_headers, compile_url
+from notifications.rendering import Templated, TemplateError
 
 log = logging.getLogger(__name__)
 
@@ -37,19 +39,36 @@ class Rendered:
     body: str
     error: str = ""
     headers: dict[str, str] = field(default_factory=dict)
+    error_code: str = ""
+    error_params: dict[str, Any] = field(default_factory=dict)
 
 
 def render_notification(notification: Templated, values: dict[str, Any]) -> Rendered:
+    """The notification's request for these values (mindbox.request.render, as the preview and the
+    test send render it), or why it cannot be made."""
     try:
-        body = compile_body(notification.body).render_json(values)
-        url = compile_url(notification.url).render(values)
-        headers = compile_headers(notification.headers or {}).render(values)
+        rendered = request.render(
+            url_template=notification.url,
+            body_template=notification.body,
+            headers_template=notification.headers,
+            values=values,
+        )
     except TemplateError as exc:
-        return Rendered(url=notification.url, body="", error=f"cannot render: {exc}")
+        return _unrenderable(notification, str(exc))
     except Exception as exc:  # a poison event must not lose the request it came with
         log.exception("rendering notification %s failed", notification.pk)
-        return Rendered(url=notification.url, body="", error=f"cannot render: {type(exc).__name__}")
-    return Rendered(url=url, body=body, headers=headers)
+        return _unrenderable(notification, type(exc).__name__)
+    return Rendered(url=rendered.url, body=rendered.body, headers=rendered.headers)
+
+
+def _unrenderable(notification: Templated, detail: str) -> Rendered:
+    return Rendered(
+        url=notification.url,
+        body="",
+        error=f"cannot render: {detail}",
+        error_code=ErrorCode.RENDER_FAILED,
+        error_params={"detail": detail},
+    )
 
 
 def skip_note(plan: plans.Plan) -> str:
@@ -173,6 +192,8 @@ def _receive(
                 next_attempt_at=now if pending else None,
                 queued_until=queued_until if pending else None,
                 last_error=rendered.error,
+                error_code=rendered.error_code,
+                error_params=rendered.error_params,
                 finished_at=now if status == Delivery.Status.FAILED else None,
                 created_at=now,
             )

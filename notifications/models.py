@@ -84,7 +84,10 @@ class Delivery(models.Model):
     # A Celery message for it is believed to be queued until then; after that the sweeper queues another.
     queued_until = models.DateTimeField(null=True, blank=True)
     transaction_id = models.UUIDField(_("transaction id"), default=uuid.uuid4, unique=True, editable=False)
-    last_error = models.TextField(_("last error"), blank=True)
+    last_error = models.TextField(_("last error"), blank=True)  # English, for logs and search
+    # What last_error says, for the admin to say it in its own language (notifications.error_text).
+    error_code = models.CharField(_("error code"), max_length=32, blank=True, default="")
+    error_params = models.JSONField(_("error parameters"), default=dict, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
 
@@ -130,7 +133,9 @@ class DeliveryAttempt(models.Model):
     http_status = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)
     response_body = models.TextField(_("response"), blank=True)
     duration_ms = models.PositiveIntegerField(_("duration, ms"), null=True, blank=True)
-    error = models.TextField(_("error"), blank=True)
+    error = models.TextField(_("error"), blank=True)  # English, for logs and search
+    error_code = models.CharField(_("error code"), max_length=32, blank=True, default="")  # see Delivery
+    error_params = models.JSONField(_("error parameters"), default=dict, blank=True)
     outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices, default=Outcome.SENDING)
 
     class Meta:

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from notifications import site_visitors
 from notifications.dispatch import render_notification
+from notifications.error_text import StoredError
 from notifications.models import Delivery
 
 Enqueue = Callable[[list[int]], None]
@@ -32,7 +33,7 @@ RERENDERABLE = (Delivery.Status.FAILED, Delivery.Status.HELD)
 class Replayed:
     queued: list[int] = field(default_factory=list)
     skipped: int = 0  # not failed (or, for a re-render, not failed or held), or its notification is gone
-    errors: dict[int, str] = field(default_factory=dict)  # re-render: still cannot render
+    errors: dict[int, StoredError] = field(default_factory=dict)  # re-render: still cannot render
     held: list[int] = field(default_factory=list)  # re-render: rendered again, still waiting for the integration
 
 
@@ -47,6 +48,8 @@ def _pending_now(now: datetime) -> dict[str, object]:
         "claimed_until": None,
         "finished_at": None,
         "last_error": "",
+        "error_code": "",
+        "error_params": {},
     }
 
 
@@ -96,8 +99,12 @@ def rerender(*, delivery_ids: Iterable[int], enqueue: Enqueue) -> Replayed:
             )
             rendered = render_notification(delivery.notification, values)
             if rendered.error:
-                result.errors[delivery.pk] = rendered.error
-                Delivery.objects.filter(pk=delivery.pk).update(last_error=rendered.error)
+                result.errors[delivery.pk] = StoredError(
+                    text=rendered.error, code=rendered.error_code, params=rendered.error_params
+                )
+                Delivery.objects.filter(pk=delivery.pk).update(
+                    last_error=rendered.error, error_code=rendered.error_code, error_params=rendered.error_params
+                )
                 continue
             changes: dict[str, object] = {"url": rendered.url, "body": rendered.body, "headers": rendered.headers}
             if (rendered.url, rendered.body, rendered.headers) != (delivery.url, delivery.body, delivery.headers):

@@ -2,13 +2,14 @@
 
 import re
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 
 from mindbox_integration.models import MindboxIntegration, Notification, Operation
+from notifications.error_text import StoredError
 from notifications.hourly import Hour
 from notifications.models import (
     Delivery,
@@ -158,6 +159,15 @@ UNSUCCESSFUL_OUTCOMES = (
 )
 
 
+def delivery_error(delivery: Delivery) -> StoredError:
+    """A delivery's last error as stored: English text, code and parameters."""
+    return StoredError(text=delivery.last_error, code=delivery.error_code, params=delivery.error_params or {})
+
+
+def attempt_error(attempt: DeliveryAttempt) -> StoredError:
+    return StoredError(text=attempt.error, code=attempt.error_code, params=attempt.error_params or {})
+
+
 @dataclass(frozen=True)
 class IntegrationGlance:
     """The integration's state at a glance, for the top of its page."""
@@ -167,7 +177,7 @@ class IntegrationGlance:
     last_delivered_at: datetime | None  # the last request Mindbox accepted
     failed_attempts: int  # requests that did not get through within the window
     failed_deliveries: int  # deliveries that failed for good within the window
-    last_error: str
+    last_error: StoredError
     last_error_at: datetime | None
     operations: int
     notifications: int  # active ones
@@ -220,16 +230,24 @@ def integration_glance(
         started_at__gte=since,
     )
     failed_deliveries = deliveries.filter(status=Delivery.Status.FAILED, finished_at__gte=since)
-    errors: list[tuple[datetime, str]] = []
-    attempt = failed_attempts.exclude(error="").order_by("-started_at").only("started_at", "error").first()
+    errors: list[tuple[datetime, StoredError]] = []
+    attempt = (
+        failed_attempts.exclude(error="")
+        .order_by("-started_at")
+        .only("started_at", "error", "error_code", "error_params")
+        .first()
+    )
     if attempt is not None:
-        errors.append((attempt.started_at, attempt.error))
+        errors.append((attempt.started_at, attempt_error(attempt)))
     delivery = (
-        failed_deliveries.exclude(last_error="").order_by("-finished_at").only("finished_at", "last_error").first()
+        failed_deliveries.exclude(last_error="")
+        .order_by("-finished_at")
+        .only("finished_at", "last_error", "error_code", "error_params")
+        .first()
     )
     if delivery is not None and delivery.finished_at is not None:
-        errors.append((delivery.finished_at, delivery.last_error))
-    last_error_at, last_error = max(errors) if errors else (None, "")
+        errors.append((delivery.finished_at, delivery_error(delivery)))
+    last_error_at, last_error = max(errors, key=lambda e: e[0]) if errors else (None, StoredError())
     return IntegrationGlance(
         active=integration.active,
         last_event_at=last_event.received_at if last_event else None,
@@ -304,7 +322,7 @@ class TimelineEntry:
     previous: int = 0
     duration: timedelta | None = None
     http_status: int | None = None
-    error: str = ""  # an attempt's error; NOW: why the delivery failed
+    error: StoredError = field(default_factory=StoredError)  # an attempt's error; NOW: why the delivery failed
     response: str = ""
     # The attempt's transactionId where it is not the delivery's now (a re-render gave it a new one).
     earlier_transaction_id: str = ""
@@ -328,7 +346,7 @@ def delivery_timeline(*, delivery: Delivery) -> list[TimelineEntry]:
                 previous=previous,
                 duration=timedelta(milliseconds=attempt.duration_ms) if attempt.duration_ms is not None else None,
                 http_status=attempt.http_status,
-                error=attempt.error,
+                error=attempt_error(attempt),
                 response=attempt.response_body,
                 earlier_transaction_id=str(attempt.transaction_id)
                 if attempt.transaction_id and attempt.transaction_id != delivery.transaction_id
@@ -353,7 +371,7 @@ def delivery_timeline(*, delivery: Delivery) -> list[TimelineEntry]:
             state=delivery.status,
             label=delivery.get_status_display(),
             # A pending delivery's last error is its last attempt's, already shown above.
-            error=delivery.last_error if delivery.status == Delivery.Status.FAILED else "",
+            error=delivery_error(delivery) if delivery.status == Delivery.Status.FAILED else StoredError(),
         )
     )
     return entries

@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 
 from mindbox_integration import crypto
 from notifications.error_text import for_people
+from notifications.selectors import attempt_error
 from tests.browser_support import DESKTOP, TABLET, log_in, make_manager
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -207,6 +208,7 @@ def test_notification_editor_palette_check_as_you_type_and_preview(page, shot, l
     expect(form.locator(".preview-body")).to_contain_text('"fullName": "Анна Петрова"')
     expect(form.locator(".preview-url")).to_contain_text("operation=Zvonok")
     expect(form.locator(".preview-url")).to_contain_text("transactionId=")
+    expect(form.locator(".preview-headers")).to_contain_text("Content-Type: application/json; charset=utf-8")
     shot(page, "preview-sample-values")
     form.locator(".preview-source").select_option(index=1)
     form.get_by_role("button", name="Предпросмотр").click()
@@ -538,7 +540,8 @@ def test_from_the_account_page_a_failed_deliverys_timeline_and_its_resend(
         expect(row.locator(".timeline-outcome")).to_have_text(attempt.get_outcome_display())
         expect(row.locator(".timeline-http-status")).to_have_text(str(attempt.http_status))
         expect(row.locator(".timeline-duration")).to_contain_text("мс")
-        expect(row.locator(".timeline-error")).to_have_text(for_people(attempt.error))  # in Russian
+        assert attempt.error_code  # said by its code, in Russian, not as the English stored beside it
+        expect(row.locator(".timeline-error")).to_have_text(for_people(attempt_error(attempt)))
         started = datetime.fromisoformat(row.locator("time").get_attribute("datetime"))
         assert started == attempt.started_at
         since = "после получения события" if number == 1 else f"после попытки {number - 1}"

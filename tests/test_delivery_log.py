@@ -299,7 +299,7 @@ def test_the_timeline_lists_the_event_every_attempt_in_order_and_where_it_stands
         (timedelta(seconds=12), 1),
         (timedelta(seconds=61), 2),
     ]
-    assert (first.http_status, first.duration, first.error, first.response) == (
+    assert (first.http_status, first.duration, first.error.text, first.response) == (
         500,
         timedelta(milliseconds=1200),
         "HTTP 500",
@@ -307,7 +307,7 @@ def test_the_timeline_lists_the_event_every_attempt_in_order_and_where_it_stands
     )
     assert (second.http_status, second.duration) == (None, None)
     assert first.earlier_transaction_id == ""  # the delivery's own, shown once on its page
-    assert (now.state, now.at, now.error) == ("failed", T0 + timedelta(seconds=76), "HTTP 400; gave up")
+    assert (now.state, now.at, now.error.text) == ("failed", T0 + timedelta(seconds=76), "HTTP 400; gave up")
 
 
 def test_an_attempt_under_an_earlier_transaction_id_names_it(delivery):
@@ -326,7 +326,7 @@ def test_a_pending_delivery_shows_its_next_attempt_and_a_held_one_none(delivery)
     *_, next_attempt, now = delivery_timeline(delivery=delivery)
     assert (next_attempt.kind, next_attempt.at) == ("next", T0 + timedelta(seconds=63))
     assert (next_attempt.gap, next_attempt.previous) == (timedelta(seconds=60), 1)
-    assert (now.kind, now.state, now.at, now.error) == ("now", "pending", None, "")  # the error is the attempt's
+    assert (now.kind, now.state, now.at, now.error.text) == ("now", "pending", None, "")  # the error is the attempt's
 
     Delivery.objects.filter(pk=delivery.pk).update(status="held")
     delivery.refresh_from_db()
@@ -339,7 +339,7 @@ def test_a_delivery_that_failed_before_any_attempt_says_why(delivery):
     )
     delivery.refresh_from_db()
     received, now = delivery_timeline(delivery=delivery)
-    assert (received.kind, now.kind, now.error) == ("received", "now", "its notification was deleted")
+    assert (received.kind, now.kind, now.error.text) == ("received", "now", "its notification was deleted")
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ import pytest
 
 from harness.mindbox_standin import MindboxStandIn, Planned, already_processed, proxy_page, throttled
 from mindbox_integration.mindbox import MindboxClient, OutcomeKind, Policy
-from mindbox_integration.mindbox.client import Request
 from mindbox_integration.mindbox.outcome import classify
+from mindbox_integration.mindbox.request import Rendered, finalize
 
 KEY = "sk-test-0123456789abcdef"
 TX = "5b0e1d3c-8f7a-4d6e-9b2c-1a3f5e7d9c0b"
@@ -114,7 +114,9 @@ def test_answers_are_classified_over_http_in_one_batch(client, mindbox):
     """All at once, as a worker sends a batch: each outcome is its own request's."""
     mindbox.plan(*[plan for plan, _ in CLASSIFIED])
     requests = [
-        Request(url=mindbox.url(operation=f"Op{n}"), body="{}", secret_key=KEY, transaction_id=f"tx-{n}")
+        finalize(
+            rendered=Rendered(url=mindbox.url(operation=f"Op{n}"), body="{}"), secret_key=KEY, transaction_id=f"tx-{n}"
+        )
         for n in range(len(CLASSIFIED))
     ]
     outcomes = client.send_many(requests, policy=policy(mindbox.host))

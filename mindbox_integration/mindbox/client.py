@@ -13,46 +13,17 @@ requests in a pool of threads, and a worker sends hundreds a second.
 """
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from mindbox_integration.mindbox import guard
-from mindbox_integration.mindbox.outcome import Outcome, OutcomeKind
+from mindbox_integration.mindbox.error_codes import ErrorCode
+from mindbox_integration.mindbox.outcome import Outcome, OutcomeKind, unsendable
+from mindbox_integration.mindbox.request import OutboundRequest, Rendered, finalize
 from mindbox_integration.mindbox.transport import Transport
 
-__all__ = ["MindboxClient", "Outcome", "OutcomeKind", "Request", "with_transaction_id"]
-
-
-def with_transaction_id(url: str, transaction_id: str) -> str:
-    """Append transactionId to /async URLs; Mindbox de-duplicates repeats by it."""
-    parts = urlsplit(url)
-    if not parts.path.rstrip("/").endswith("/async"):
-        return url
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "transactionId"]
-    query.append(("transactionId", transaction_id))
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
-
-
-@dataclass(frozen=True)
-class Request:
-    """One operation to send: the rendered URL and body, the key, the delivery's transactionId."""
-
-    url: str
-    body: str
-    transaction_id: str
-    secret_key: str = field(default="", repr=False)
-    headers: Mapping[str, str] = field(default_factory=dict)  # the notification's optional ones
-
-
-def headers_for(secret_key: str, extra: Mapping[str, str] = MappingProxyType({})) -> dict[str, str]:
-    """The request's headers: the notification's optional ones (X-Customer-IP, User-Agent) first,
-    so none of them can stand in for the content type or the key."""
-    headers = {**extra, "Content-Type": "application/json; charset=utf-8", "Accept": "application/json"}
-    if secret_key:
-        headers["Authorization"] = f"SecretKey {secret_key}"
-    return headers
+__all__ = ["MindboxClient", "Outcome", "OutcomeKind"]
 
 
 class MindboxClient:
@@ -80,13 +51,14 @@ class MindboxClient:
         policy: guard.Policy,
         headers: Mapping[str, str] = MappingProxyType({}),
     ) -> Outcome:
-        """Send one request (see send_many)."""
-        request = Request(url=url, body=body, secret_key=secret_key, transaction_id=transaction_id, headers=headers)
+        """Send one rendered request, finalized (mindbox.request) with the key and transactionId."""
+        rendered = Rendered(url=url, body=body, headers=dict(headers))
+        request = finalize(rendered=rendered, secret_key=secret_key, transaction_id=transaction_id)
         return self.send_many([request], policy=policy)[0]
 
     def send_many(
         self,
-        requests: Sequence[Request],
+        requests: Sequence[OutboundRequest],
         *,
         policy: guard.Policy,
         on_answer: Callable[[int, Outcome], None] | None = None,
@@ -101,21 +73,24 @@ class MindboxClient:
         lookups: dict[tuple[str, str], Any] = {}
         for index, request in enumerate(requests):
             try:
-                url = with_transaction_id(request.url, request.transaction_id)
-                approved = self._check(url, policy, lookups)
-                headers = headers_for(request.secret_key, request.headers)
+                approved = self._check(request.url, policy, lookups)
+                headers = request.headers
                 for value in headers.values():
                     value.encode("latin-1")  # an HTTP header carries Latin-1 only; aiohttp would send UTF-8
-                prepared.append((index, url, request.body.encode("utf-8"), headers, approved))
+                prepared.append((index, request.url, request.body.encode("utf-8"), headers, approved))
             except guard.Refused as exc:
-                outcomes[index] = Outcome(kind=OutcomeKind.FAILED, error=f"refused: {exc}", refused=True)
-            except guard.Unresolved as exc:
-                outcomes[index] = Outcome(kind=OutcomeKind.RETRY, error=f"connection error: {exc}")
-            # Only the exception's type: its text may quote the headers, key included.
-            except (UnicodeError, ValueError) as exc:
                 outcomes[index] = Outcome(
-                    kind=OutcomeKind.FAILED, error=f"the request could not be sent: {type(exc).__name__}"
+                    kind=OutcomeKind.FAILED, error=f"refused: {exc}", refused=True, code=exc.code, params=exc.params
                 )
+            except guard.Unresolved as exc:
+                outcomes[index] = Outcome(
+                    kind=OutcomeKind.RETRY,
+                    error=f"connection error: {exc}",
+                    code=ErrorCode.UNRESOLVED,
+                    params={"host": exc.host},
+                )
+            except (UnicodeError, ValueError) as exc:
+                outcomes[index] = unsendable(exc)
         answers = self.transport.post_many(
             [(url, body, headers, approved) for _, url, body, headers, approved in prepared],
             on_answer=None if on_answer is None else lambda i, outcome: on_answer(prepared[i][0], outcome),

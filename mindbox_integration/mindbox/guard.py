@@ -14,7 +14,10 @@ import re
 import socket
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
+
+from mindbox_integration.mindbox.error_codes import ErrorCode
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -25,16 +28,23 @@ NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # a NAT64 gateway reaches the IPv
 
 
 class Refused(Exception):
-    """The URL may not be sent to; the message says why and what to fix."""
+    """The URL may not be sent to; the message says why and what to fix, `code` and `params` the
+    same for a translation (error_codes.py)."""
 
-    def __init__(self, reason: str, fix: str) -> None:
+    def __init__(self, reason: str, fix: str, *, code: str, params: dict[str, Any] | None = None) -> None:
         super().__init__(f"{reason}; {fix}")
         self.reason = reason
         self.fix = fix
+        self.code = code
+        self.params = params or {}
 
 
 class Unresolved(Exception):
     """The host did not resolve (a DNS failure may pass: the caller retries)."""
+
+    def __init__(self, message: str, *, host: str) -> None:
+        super().__init__(message)
+        self.host = host
 
 
 @dataclass(frozen=True)
@@ -157,6 +167,8 @@ def _networks(entries: Iterable[str], setting_prefix: str) -> list[IPNetwork]:
             raise Refused(
                 f"{setting_prefix}_ALLOW_PRIVATE_NETWORKS has {entry!r}, which is not an address or network",
                 "correct the setting (e.g. 10.0.0.0/8 or 127.0.0.1)",
+                code=ErrorCode.NETWORK_SETTING,
+                params={"setting": f"{setting_prefix}_ALLOW_PRIVATE_NETWORKS", "entry": entry},
             ) from None
     return networks
 
@@ -184,33 +196,46 @@ def check(
         parts = urlsplit(url.strip())
         port = parts.port
     except ValueError as exc:
-        raise Refused(f"the URL cannot be read ({exc})", "paste the operation's URL from Mindbox again") from None
+        raise Refused(
+            f"the URL cannot be read ({exc})",
+            "paste the operation's URL from Mindbox again",
+            code=ErrorCode.UNREADABLE_URL,
+            params={"detail": str(exc)},
+        ) from None
     scheme = parts.scheme.lower()
     if not scheme_allowed(scheme, require_https=require_https):
         fix = "the URL must start with https://"
         if scheme == "http":
             fix += f" (plain http is allowed only when {setting_prefix}_REQUIRE_HTTPS is off)"
-        raise Refused(f"{scheme}:// is not allowed" if scheme else "the URL has no scheme", fix)
+        raise Refused(
+            f"{scheme}:// is not allowed" if scheme else "the URL has no scheme",
+            fix,
+            code=ErrorCode.SCHEME_REFUSED,
+            params={"scheme": scheme},
+        )
     host = (parts.hostname or "").lower()
     if not host:
-        raise Refused("the URL has no host", "paste the whole URL, starting with https://")
+        raise Refused("the URL has no host", "paste the whole URL, starting with https://", code=ErrorCode.NO_HOST)
     if not host_allowed(scheme=scheme, host=host, port=port, allowed_hosts=allowed_hosts):
+        shown_host = parts.netloc.rpartition("@")[2]  # never the URL's user and password
         raise Refused(
-            f"host {parts.netloc.rpartition('@')[2]} is not an allowed {service} host",
+            f"host {shown_host} is not an allowed {service} host",
             f"allowed hosts are set by {setting_prefix}_ALLOWED_HOSTS ({', '.join(allowed_hosts) or 'none'})",
+            code=ErrorCode.REFUSED_HOST,
+            params={"host": shown_host},
         )
     effective_port = port if port is not None else DEFAULT_PORTS[scheme]
     try:
         resolved = list(resolve(host, effective_port))
     except (OSError, UnicodeError) as exc:  # socket.gaierror is an OSError; an over-long label a UnicodeError
-        raise Unresolved(f"cannot resolve host {host}: {type(exc).__name__}") from None
+        raise Unresolved(f"cannot resolve host {host}: {type(exc).__name__}", host=host) from None
     addresses: list[IPAddress] = []
     for text in resolved:
         address = ipaddress.ip_address(text)
         if address not in addresses:
             addresses.append(address)
     if not addresses:
-        raise Unresolved(f"cannot resolve host {host}: no addresses")
+        raise Unresolved(f"cannot resolve host {host}: no addresses", host=host)
 
     networks: list[IPNetwork] | None = None
     for address in addresses:
@@ -223,5 +248,7 @@ def check(
             raise Refused(
                 f"host {host} resolves to {address}, a {kind} address",
                 f"private, loopback and link-local addresses are allowed only by {setting_prefix}_ALLOW_PRIVATE_NETWORKS",
+                code=ErrorCode.PRIVATE_ADDRESS,
+                params={"host": host, "address": str(address), "kind": kind},
             )
     return Approved(scheme=scheme, host=host, port=effective_port, addresses=tuple(addresses))

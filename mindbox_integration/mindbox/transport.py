@@ -27,8 +27,9 @@ import aiohttp
 import certifi
 from aiohttp.abc import AbstractResolver, ResolveResult
 
+from mindbox_integration.mindbox.error_codes import ErrorCode
 from mindbox_integration.mindbox.guard import Approved
-from mindbox_integration.mindbox.outcome import Outcome, OutcomeKind, classify, retry_after
+from mindbox_integration.mindbox.outcome import Outcome, OutcomeKind, classify, retry_after, unsendable
 
 RESPONSE_READ_LIMIT = 1 << 20  # bytes decoded; an answer is kept to RESPONSE_KEEP_CHARS anyway
 
@@ -159,17 +160,30 @@ class Transport:
                     response.status, text, retry_after(response.headers), content_type=response.content_type
                 )
         except (TimeoutError, aiohttp.ServerTimeoutError):
-            outcome = Outcome(kind=OutcomeKind.RETRY, error="timed out waiting for Mindbox")
+            outcome = Outcome(kind=OutcomeKind.RETRY, error="timed out waiting for Mindbox", code=ErrorCode.TIMEOUT)
         except aiohttp.ClientPayloadError as exc:
             outcome = Outcome(
                 kind=OutcomeKind.RETRY,
                 error=f"connection broke while reading the answer: {type(exc).__name__}",
+                code=ErrorCode.CONNECTION_BROKE,
+                params={"exception": type(exc).__name__},
             )
         except (aiohttp.ClientConnectionError, OSError) as exc:
-            outcome = Outcome(kind=OutcomeKind.RETRY, error=f"connection error: {str(exc)[:300]}")
+            detail = str(exc)[:300]
+            outcome = Outcome(
+                kind=OutcomeKind.RETRY,
+                error=f"connection error: {detail}",
+                code=ErrorCode.CONNECTION_FAILED,
+                params={"detail": detail},
+            )
         # Below, only the exception's type is kept: its text may quote the headers, key included.
         except (aiohttp.ClientError, UnicodeError, ValueError) as exc:
-            outcome = Outcome(kind=OutcomeKind.FAILED, error=f"the request could not be sent: {type(exc).__name__}")
+            outcome = unsendable(exc)
         except Exception as exc:  # anything else: retry on the schedule, which is bounded
-            outcome = Outcome(kind=OutcomeKind.RETRY, error=f"unexpected error: {type(exc).__name__}")
+            outcome = Outcome(
+                kind=OutcomeKind.RETRY,
+                error=f"unexpected error: {type(exc).__name__}",
+                code=ErrorCode.UNEXPECTED,
+                params={"exception": type(exc).__name__},
+            )
         return dataclasses.replace(outcome, duration_ms=int((time.monotonic() - started) * 1000))

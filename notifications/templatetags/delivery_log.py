@@ -6,13 +6,13 @@ from django import template
 from django.utils.formats import number_format
 from django.utils.translation import gettext
 
-from notifications.error_text import for_people
+from notifications.error_text import StoredError, for_people
 
 register = template.Library()
 
 
 @register.filter
-def error_text(value: str) -> str:
+def error_text(value: StoredError | str | None) -> str:
     """A stored delivery error in the admin's language (notifications.error_text)."""
     return for_people(value or "")
 

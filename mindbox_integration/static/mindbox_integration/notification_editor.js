@@ -414,8 +414,12 @@
       }
       out.appendChild(el("p", {}, [el("strong", {text: L.preview_url})]));
       out.appendChild(el("pre", {"class": "preview-url", text: result.url}));
+      out.appendChild(el("p", {}, [el("strong", {text: L.preview_headers})]));
+      out.appendChild(el("pre", {"class": "preview-headers", text: Object.keys(result.headers).map(function (name) {
+        return name + ": " + result.headers[name];
+      }).join("\n")}));
       out.appendChild(el("p", {}, [el("strong", {text: L.preview_body})]));
-      out.appendChild(el("pre", {"class": "preview-body", text: result.body}));
+      out.appendChild(el("pre", {"class": "preview-body", text: result.body_indented}));
       out.appendChild(el("p", {"class": "help", text: L.preview_note}));
     }, function (error) {
       out.textContent = format(L.check_failed, {status: error.message});
