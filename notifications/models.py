@@ -86,8 +86,12 @@ class Delivery(models.Model):
     transaction_id = models.UUIDField(_("transaction id"), default=uuid.uuid4, unique=True, editable=False)
     last_error = models.TextField(_("last error"), blank=True)  # English, for logs and search
     # What last_error says, for the admin to say it in its own language (notifications.error_text).
-    error_code = models.CharField(_("error code"), max_length=32, blank=True, default="")
-    error_params = models.JSONField(_("error parameters"), default=dict, blank=True)
+    # Database defaults too: a process of the previous release, still inserting rows while the
+    # migration runs, names neither column.
+    error_code = models.CharField(_("error code"), max_length=32, blank=True, default="", db_default="")
+    error_params = models.JSONField(
+        _("error parameters"), default=dict, blank=True, db_default=models.Value({}, output_field=models.JSONField())
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
 
@@ -134,8 +138,10 @@ class DeliveryAttempt(models.Model):
     response_body = models.TextField(_("response"), blank=True)
     duration_ms = models.PositiveIntegerField(_("duration, ms"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True)  # English, for logs and search
-    error_code = models.CharField(_("error code"), max_length=32, blank=True, default="")  # see Delivery
-    error_params = models.JSONField(_("error parameters"), default=dict, blank=True)
+    error_code = models.CharField(_("error code"), max_length=32, blank=True, default="", db_default="")  # see Delivery
+    error_params = models.JSONField(
+        _("error parameters"), default=dict, blank=True, db_default=models.Value({}, output_field=models.JSONField())
+    )
     outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices, default=Outcome.SENDING)
 
     class Meta:
