@@ -9,6 +9,7 @@ WORKDIR /app
 COPY requirements.txt ./
 RUN pip install --no-cache-dir --require-hashes -r requirements.txt
 COPY pyproject.toml ./
+COPY core ./core
 COPY integration_portal ./integration_portal
 COPY mindbox_integration ./mindbox_integration
 COPY notifications ./notifications

@@ -285,7 +285,7 @@ def _settle(count: Callable[[], int], quiet: float = 0.5, timeout: float = 10.0)
 
 
 def rendering(sizes: Sizes) -> dict[str, Any]:
-    from notifications.rendering import compile_body
+    from core.rendering import compile_body
 
     template = compile_body(TYPICAL_BODY)
     started = time.perf_counter()

@@ -14,15 +14,15 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
+from core.mnemonics import CATALOGUE, CommunicationType
+from core.nesting import deeper_than
+from core.rendering import pretty_json
 from mindbox_integration import audit, editor, tenancy, trial_send
 from mindbox_integration.mindbox.request import KEY_STAND_IN
 from mindbox_integration.models import Notification, Operation
 from notifications.delivery import default_client, outbound_policy
 from notifications.error_text import StoredError, for_people
-from notifications.mnemonics import CATALOGUE, CommunicationType
 from notifications.models import InboundEvent
-from notifications.nesting import deeper_than
-from notifications.rendering import pretty_json
 
 MAX_DRAFT_CHARS = 200_000
 DRAFT_DEPTH = 2

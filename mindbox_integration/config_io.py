@@ -11,11 +11,11 @@ from django.db.models import Model, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from core.mnemonics import CommunicationType
 from mindbox_integration import audit, crypto, services, validation
 from mindbox_integration.audit import Actor
 from mindbox_integration.models import SITE_KEY_RE, Account, MindboxIntegration, Notification, Operation
 from mindbox_integration.selectors import known_mnemonics
-from notifications.mnemonics import CommunicationType
 
 
 class ConfigError(ValueError):

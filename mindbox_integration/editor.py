@@ -12,15 +12,15 @@ from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 from django.utils.translation import gettext as _
 
+from core.filter_fields import known_fields
+from core.mnemonics import CATALOGUE, DEVICE_UUID, mnemonics_for, sample_values
+from core.nesting import MAX_CONFIG_DEPTH, deeper_than
+from core.rendering import TemplateError, compile_body, json_error_reason
 from mindbox_integration import validation
 from mindbox_integration.mindbox import request
 from mindbox_integration.mindbox.placeholders import placeholders
 from mindbox_integration.selectors import known_mnemonics
-from notifications.filter_fields import known_fields
-from notifications.mnemonics import CATALOGUE, DEVICE_UUID, mnemonics_for, sample_values
 from notifications.models import InboundEvent
-from notifications.nesting import MAX_CONFIG_DEPTH, deeper_than
-from notifications.rendering import TemplateError, compile_body, json_error_reason
 from notifications.selectors import Arrivals, arrivals
 
 RECENT_EVENTS = 10

@@ -13,11 +13,11 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
+from core.nesting import MAX_CONFIG_DEPTH, deeper_than
 from mindbox_integration import services, validation
 from mindbox_integration.mindbox import guard
 from mindbox_integration.models import Account, MindboxIntegration, Notification, Operation
 from mindbox_integration.selectors import known_mnemonics
-from notifications.nesting import MAX_CONFIG_DEPTH, deeper_than
 from notifications.selectors import arrivals
 
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from notifications.mnemonics import CommunicationType
+from core.mnemonics import CommunicationType
 
 
 def new_inbound_token() -> str:

@@ -3,11 +3,11 @@
 from django.db.models import QuerySet
 from django.urls import reverse
 
+from core.mnemonics import CATALOGUE, DEVICE_UUID, CommunicationType, mnemonics_for, uis_paste_body
+from core.uis_events import ADVICE
 from mindbox_integration.models import Account, ConfigChange
 from notifications import site_visitors
-from notifications.mnemonics import CATALOGUE, DEVICE_UUID, CommunicationType, mnemonics_for, uis_paste_body
 from notifications.selectors import seen_mnemonics
-from notifications.uis_events import ADVICE
 
 
 def known_mnemonics(*, account_id: int | None, communication_type: str) -> set[str]:

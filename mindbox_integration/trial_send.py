@@ -13,6 +13,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
+from core.rendering import TemplateError, template_at
 from mindbox_integration import services, validation
 from mindbox_integration.crypto import KeyUnavailable
 from mindbox_integration.mindbox import request
@@ -21,7 +22,6 @@ from mindbox_integration.mindbox.error_codes import ErrorCode
 from mindbox_integration.mindbox.guard import Policy
 from mindbox_integration.models import MindboxIntegration
 from mindbox_integration.selectors import known_mnemonics
-from notifications.rendering import TemplateError, template_at
 
 
 @dataclass(frozen=True)

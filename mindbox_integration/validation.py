@@ -9,13 +9,11 @@ from urllib.parse import parse_qsl, urlsplit
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from mindbox_integration.mindbox.guard import host_allowed, scheme_allowed
-from mindbox_integration.mindbox.placeholders import DEVICE_UUID_MNEMONIC, fill_device_uuid, placeholders
-from notifications.filter_fields import known_fields, never_matching
-from notifications.filters import validate_filters
-from notifications.mnemonics import CommunicationType, sample_values
-from notifications.nesting import MAX_CONFIG_DEPTH
-from notifications.rendering import (
+from core.filter_fields import known_fields, never_matching
+from core.filters import validate_filters
+from core.mnemonics import CommunicationType, sample_values
+from core.nesting import MAX_CONFIG_DEPTH
+from core.rendering import (
     HEADER_NAMES,
     TemplateError,
     compile_body,
@@ -24,6 +22,8 @@ from notifications.rendering import (
     header_name,
     header_value_ok,
 )
+from mindbox_integration.mindbox.guard import host_allowed, scheme_allowed
+from mindbox_integration.mindbox.placeholders import DEVICE_UUID_MNEMONIC, fill_device_uuid, placeholders
 
 MINDBOX_PATHS = ("/v3/operations/sync", "/v3/operations/async")
 MNEMONIC_TEXT_RE = re.compile(r"\{\{.*?\}\}")

@@ -23,6 +23,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
+from core.rendering import pretty_json
 from mindbox_integration import tenancy
 from mindbox_integration.admin_base import PortalModelAdmin, PortalTabularInline, VisibleAccountFilter
 from mindbox_integration.mindbox import request
@@ -33,7 +34,6 @@ from notifications.date_range import DateRangeFilter
 from notifications.error_text import for_people
 from notifications.forms import ResendFailedForm
 from notifications.models import BulkJob, Delivery, InboundEvent
-from notifications.rendering import pretty_json
 from notifications.tasks import enqueue_replays, start_bulk_job
 
 # The account filter's query parameter: the account and integration pages link to the log with it.

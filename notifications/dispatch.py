@@ -13,15 +13,15 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.filters import passes
+from core.mnemonics import CommunicationType
+from core.rendering import Templated, TemplateError
 from mindbox_integration.mindbox import request
 from mindbox_integration.mindbox.error_codes import ErrorCode
 from mindbox_integration.models import Account
 from notifications import event_store, plans, senders, site_visitors
-from notifications.filters import passes
 from notifications.intake import event_identity
-from notifications.mnemonics import CommunicationType
 from notifications.models import Delivery, InboundEvent
-from notifications.rendering import Templated, TemplateError
 
 log = logging.getLogger(__name__)
 

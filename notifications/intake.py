@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 from urllib.parse import parse_qsl, unquote_plus
 
-from notifications.mnemonics import CommunicationType
-from notifications.nesting import deeper_than
+from core.mnemonics import CommunicationType
+from core.nesting import deeper_than
 
 # `"key": ""Анна""`: UIS's output when a user quoted a mnemonic in UIS's template.
 _DOUBLED_QUOTES_RE = re.compile(r'([:\[,]\s*)""((?:[^"\\]|\\.)*)""(\s*[,}\]])')

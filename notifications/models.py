@@ -9,8 +9,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from core.mnemonics import CommunicationType
 from mindbox_integration.models import Account, MindboxIntegration, Notification
-from notifications.mnemonics import CommunicationType
 
 
 class InboundEvent(models.Model):

@@ -12,9 +12,9 @@ is never older than its stamp: the next event after a change, in any process, lo
 
 from dataclasses import dataclass, field
 
+from core.filters import Filters, parse_filters
+from core.rendering import TemplateError, compile_body, compile_url
 from notifications import selectors
-from notifications.filters import Filters, parse_filters
-from notifications.rendering import TemplateError, compile_body, compile_url
 
 MAX_PLANS = 10_000  # (account, type) pairs kept; past that the process starts again from empty
 

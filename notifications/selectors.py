@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 
+from core.rendering import has_value
 from mindbox_integration.models import MindboxIntegration, Notification, Operation
 from notifications.error_text import StoredError
 from notifications.hourly import Hour
@@ -19,7 +20,6 @@ from notifications.models import (
     IntegrationHealth,
     Reconciliation,
 )
-from notifications.rendering import has_value
 
 SEEN_EVENTS_LOOKBACK = 200
 

@@ -16,10 +16,10 @@ from typing import Any
 
 from django.utils import timezone
 
+from core.mnemonics import DEVICE_UUID
+from core.rendering import Templated, TemplateError, compile_body, compile_url
 from mindbox_integration.models import SITE_KEY_RE, Account
-from notifications.mnemonics import DEVICE_UUID
 from notifications.models import SiteVisitor
-from notifications.rendering import Templated, TemplateError, compile_body, compile_url
 
 VISITOR_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 MAX_BODY_BYTES = 2048

@@ -8,8 +8,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
+from core.mnemonics import mnemonics_for
 from mindbox_integration import editor, tenancy
-from notifications.mnemonics import mnemonics_for
 from notifications.models import InboundEvent
 from tests.conftest import receive_call
 

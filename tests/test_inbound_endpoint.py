@@ -5,7 +5,7 @@ import json
 import pytest
 import requests
 
-from notifications.mnemonics import mnemonics_for
+from core.mnemonics import mnemonics_for
 from notifications.models import Delivery, InboundEvent
 
 pytestmark = pytest.mark.django_db(transaction=True)

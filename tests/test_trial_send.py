@@ -9,13 +9,13 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client, override_settings
 from django.urls import reverse
 
+from core.rendering import template_at
 from harness.mindbox_standin import Planned
 from mindbox_integration import tenancy, trial_send
 from mindbox_integration.editor import preview_values
 from mindbox_integration.models import Operation
 from notifications.delivery import default_client, outbound_policy
 from notifications.models import Delivery, DeliveryAttempt
-from notifications.rendering import template_at
 
 pytestmark = pytest.mark.django_db
 

@@ -93,7 +93,7 @@ _OFFLINE_SAME = (
 class Report:
     """How one communication type is read from the Data API."""
 
-    communication_type: str  # ours: notifications.mnemonics.CommunicationType's value
+    communication_type: str  # ours: core.mnemonics.CommunicationType's value
     method: str
     fields: tuple[str, ...]
     key_field: str  # the row's field that is the identity intake uses

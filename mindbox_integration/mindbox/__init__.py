@@ -1,5 +1,5 @@
 """The Mindbox operations API client: a rendered request in, an Outcome out. No Django models or
-settings (request.py fills templates with notifications.rendering, itself pure)."""
+settings (request.py fills templates with core.rendering, itself pure)."""
 
 from mindbox_integration.mindbox.client import MindboxClient, Outcome, OutcomeKind
 from mindbox_integration.mindbox.guard import Policy

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from notifications.rendering import compile_body, compile_headers, compile_url
+from core.rendering import compile_body, compile_headers, compile_url
 
 MASKED_KEY = "SecretKey ••••••••"
 # What pages that do not decrypt the key build with when there is one; shown() masks it.
@@ -43,7 +43,7 @@ class OutboundRequest:
 def render(
     *, url_template: str, body_template: str, headers_template: Mapping[str, str] | None, values: Mapping[str, Any]
 ) -> Rendered:
-    """Fill the templates; raises notifications.rendering.TemplateError saying what to fix."""
+    """Fill the templates; raises core.rendering.TemplateError saying what to fix."""
     body = compile_body(body_template).render_json(values)
     url = compile_url(url_template).render(values)
     return Rendered(url=url, body=body, headers=compile_headers(headers_template or {}).render(values))

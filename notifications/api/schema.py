@@ -9,8 +9,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.mnemonics import CommunicationType
 from notifications.api.authentication import InboundTokenAuthentication
-from notifications.mnemonics import CommunicationType
 
 VALUES = {
     "type": "object",

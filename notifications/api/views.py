@@ -18,6 +18,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from core.mnemonics import CommunicationType
 from integration_portal import logs
 from integration_portal.errors import BAD_HOST
 from notifications import senders
@@ -26,7 +27,6 @@ from notifications.api.throttling import failed_auth_wait, rate_wait
 from notifications.dispatch import IntakeResult, receive
 from notifications.intake import IntakeError, Received, parse_request
 from notifications.metrics import EVENTS
-from notifications.mnemonics import CommunicationType
 from notifications.tasks import enqueue_deliveries
 
 log = logging.getLogger(__name__)

@@ -2,8 +2,8 @@
 
 from django.utils import translation
 
-from notifications.filter_fields import never_matching
-from notifications.filters import parse_filters, passes, validate_filters
+from core.filter_fields import never_matching
+from core.filters import parse_filters, passes, validate_filters
 
 LOST_INCOMING = {
     "match": "all",
@@ -77,7 +77,7 @@ def test_validation_names_unknown_fields_and_bad_modes():
     assert validate_filters(LOST_INCOMING, known_fields={"direction", "tag_names"}) == []
 
 
-# --- Fields of known values, in UIS's words (notifications/filter_fields.py)
+# --- Fields of known values, in UIS's words (core/filter_fields.py)
 
 UIS_EXAMPLE = {  # «Направление звонка: Включить Входящий» И «Статус звонка: Включить Потерянный»
     "match": "all",

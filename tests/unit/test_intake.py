@@ -2,8 +2,8 @@
 
 import pytest
 
+from core.mnemonics import mnemonics_for, sample_values
 from notifications.intake import IntakeError, event_identity, parse_body, parse_form
-from notifications.mnemonics import mnemonics_for, sample_values
 
 
 def test_json_values_of_any_scalar_type():

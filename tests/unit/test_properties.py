@@ -8,8 +8,8 @@ from urllib.parse import parse_qsl, urlsplit
 from hypothesis import given
 from hypothesis import strategies as st
 
-from notifications.filters import parse_filters, passes
-from notifications.rendering import as_text, compile_body, compile_url, has_value
+from core.filters import parse_filters, passes
+from core.rendering import as_text, compile_body, compile_url, has_value
 
 # What UIS may put in a mnemonic's value: text of any characters (quotes, braces, backslashes,
 # control characters, other scripts), numbers, booleans, nothing, and lists of these.

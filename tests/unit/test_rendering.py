@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.utils import translation
 
-from notifications.rendering import TemplateError, compile_body, compile_url
+from core.rendering import TemplateError, compile_body, compile_url
 
 
 def render(template: str, **values: object) -> dict:

@@ -2,8 +2,8 @@
 
 import pytest
 
+from core.rendering import TemplateError
 from mindbox_integration.mindbox.request import MASKED_KEY, Rendered, build, finalize, render, with_transaction_id
-from notifications.rendering import TemplateError
 
 URL = "https://api.mindbox.ru/v3/operations/async?endpointId=acme&operation=Zvonok&phone={{contact_phone_number}}"
 BODY = '{"customer": {"mobilePhone": {{contact_phone_number}}, "fullName": {{visitor_name}}}}'

@@ -3,9 +3,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from core.mnemonics import CommunicationType, sample_values
 from mindbox_integration.models import Account
 from notifications.dispatch import receive_event
-from notifications.mnemonics import CommunicationType, sample_values
 from notifications.tasks import enqueue_deliveries
 
 

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from notifications.nesting import MAX_CONFIG_DEPTH, deeper_than
+from core.nesting import MAX_CONFIG_DEPTH, deeper_than
 
 Values = Mapping[str, Any]
 _Render = Callable[[Values], Any]

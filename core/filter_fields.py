@@ -10,7 +10,7 @@ from typing import Any
 
 from django.utils.translation import gettext_noop
 
-from notifications.rendering import as_text
+from core.rendering import as_text
 
 CALL_STATUS = "call_status"
 LOST, ANSWERED = "lost", "answered"

@@ -7,8 +7,8 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from notifications.filter_fields import field_value
-from notifications.rendering import as_text
+from core.filter_fields import field_value
+from core.rendering import as_text
 
 MATCH_ALL, MATCH_ANY = "all", "any"
 INCLUDE, EXCLUDE = "include", "exclude"
