@@ -19,8 +19,8 @@ from django.utils import timezone
 from harness import processes
 from harness.mindbox_standin import Planned
 from mindbox_integration.models import Account
-from notifications import delivery, health
-from notifications.models import AlertState, Delivery, IntegrationHealth
+from notifications import alerts, delivery, health
+from notifications.models import AlertState, Delivery, DigestSent, IntegrationHealth
 from notifications.tasks import check_alerts
 from tests.conftest import receive_call
 
@@ -44,6 +44,20 @@ class Inbox:
         return [message for recipients, message in self.messages if address in recipients]
 
 
+class RefusingInbox(Inbox):
+    """As Inbox, but refuses one recipient for good at RCPT, as a server does for an unknown mailbox."""
+
+    def __init__(self, refused: str) -> None:
+        super().__init__()
+        self.refused = refused
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:
+        if address == self.refused:
+            return "550 5.1.1 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
 def use_smtp(settings: Any, port: int) -> None:
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
@@ -52,9 +66,7 @@ def use_smtp(settings: Any, port: int) -> None:
     settings.EMAIL_TIMEOUT = 5
 
 
-@pytest.fixture
-def smtp(settings) -> Iterator[Inbox]:
-    inbox = Inbox()
+def serving(inbox: Inbox, settings: Any) -> Iterator[Inbox]:
     server = Controller(inbox, hostname="127.0.0.1", port=processes.free_port())
     server.start()
     use_smtp(settings, server.port)
@@ -62,6 +74,16 @@ def smtp(settings) -> Iterator[Inbox]:
         yield inbox
     finally:
         server.stop()
+
+
+@pytest.fixture
+def smtp(settings) -> Iterator[Inbox]:
+    yield from serving(Inbox(), settings)
+
+
+@pytest.fixture
+def refusing_smtp(settings) -> Iterator[RefusingInbox]:
+    yield from serving(RefusingInbox("bad@example.com"), settings)  # type: ignore[misc]
 
 
 def manager(account: Account, name: str) -> User:
@@ -170,6 +192,73 @@ def test_a_mail_that_could_not_be_sent_is_sent_by_the_next_check(watched, settin
     finally:
         server.stop()
     assert [recipients for recipients, _ in inbox.messages] == [["anna@example.com"]]
+
+
+# Sorted by address, the refused and the unwritable ones come between those that are sent.
+MANY_MANAGERS = ("anna", "bad", "carl", "dora")
+UNWRITABLE = f"dora@{'x' * 70}.example.com"  # a domain label too long for IDNA: Django cannot encode it
+
+
+def many_managers(account: Account) -> None:
+    for name in MANY_MANAGERS:
+        user = manager(account, name)
+        if name == "dora":
+            User.objects.filter(pk=user.pk).update(email=UNWRITABLE)
+
+
+def test_a_refused_address_keeps_nobody_else_from_one_mail_per_change(refusing_smtp, make_account, settings, caplog):
+    settings.ALERT_DIGEST_HOUR = None
+    account = make_account(name="Acme")
+    many_managers(account)
+    IntegrationHealth.objects.create(integration=account.mindbox, paused_at=timezone.now(), pause_reason="refused")
+    check_alerts()
+    check_alerts()  # still paused: the change was told, whatever one address said
+    assert [recipients for recipients, _ in refusing_smtp.messages] == [["anna@example.com"], ["carl@example.com"]]
+    assert AlertState.objects.get(pk=account.mindbox.pk).state == "paused"
+    refusals = [r.getMessage() for r in caplog.records if "refused for good" in r.getMessage()]
+    assert any("550 5.1.1" in line for line in refusals)
+    assert any("UnicodeError" in line for line in refusals)
+
+
+def test_a_refused_address_keeps_nobody_else_from_one_digest_a_day(refusing_smtp, make_account, settings):
+    settings.ALERT_DIGEST_HOUR = 0
+    settings.ALERT_CHANGE_MAILS = False
+    account = make_account(name="Acme")
+    many_managers(account)
+    IntegrationHealth.objects.create(integration=account.mindbox, paused_at=timezone.now(), pause_reason="refused")
+    check_alerts()
+    check_alerts()
+    assert [recipients for recipients, _ in refusing_smtp.messages] == [["anna@example.com"], ["carl@example.com"]]
+    assert DigestSent.objects.filter(day=timezone.localdate()).exists()
+
+
+def test_a_digest_whose_making_fails_is_made_by_the_next_check(smtp, make_account, settings):
+    settings.ALERT_DIGEST_HOUR = 0
+    settings.ALERT_CHANGE_MAILS = False
+    account = make_account(name="Acme")
+    manager(account, "anna")
+    IntegrationHealth.objects.create(integration=account.mindbox, paused_at=timezone.now(), pause_reason="refused")
+    settings.TROUBLE_BACKLOG_MINUTES = "not a number"  # reading the facts raises after the day is claimed
+    assert alerts.send_digest(now=timezone.now()) == 0  # logged, not raised
+    assert smtp.messages == [] and not DigestSent.objects.exists()
+    settings.TROUBLE_BACKLOG_MINUTES = 10
+    check_alerts()
+    assert [recipients for recipients, _ in smtp.messages] == [["anna@example.com"]]
+
+
+def test_only_managers_who_may_log_in_are_mailed(smtp, make_account, settings):
+    settings.ALERT_DIGEST_HOUR = None
+    account = make_account(name="Acme")
+    manager(account, "anna")
+    left = manager(account, "boris")
+    left.is_active = False
+    left.save()
+    no_admin = manager(account, "carl")
+    no_admin.is_staff = False  # kept on the account, but the admin turns them away
+    no_admin.save()
+    IntegrationHealth.objects.create(integration=account.mindbox, paused_at=timezone.now(), pause_reason="refused")
+    check_alerts()
+    assert [recipients for recipients, _ in smtp.messages] == [["anna@example.com"]]
 
 
 def test_the_daily_digest_goes_once_a_day_to_each_manager_of_accounts_in_trouble(smtp, make_account, settings):
