@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.conf import settings as django_settings
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -13,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from mindbox_integration.models import Account
+from notifications import rollup
 from notifications.models import Delivery, DeliveryAttempt, InboundEvent, IntegrationHealth
 from tests.browser_support import make_manager
 from tests.conftest import receive_call
@@ -34,10 +36,16 @@ def paused(account: Account) -> None:
     )
 
 
+def roll_up() -> None:
+    """Beat's roll-up: failures in 24 h are read from its hours."""
+    rollup.roll_up(now=timezone.now(), retention=timedelta(days=django_settings.RETENTION_DAYS))
+
+
 def failing(account: Account, count: int = 3) -> None:
     delivery = Delivery.objects.get(event_id=receive_call(account, f"fail-{account.pk}").event_id)
     for _ in range(count):
         DeliveryAttempt.objects.create(delivery=delivery, outcome=DeliveryAttempt.Outcome.RETRY, http_status=503)
+    roll_up()
 
 
 def backlogged(account: Account) -> None:
@@ -176,3 +184,32 @@ def test_a_manager_lists_only_their_integrations_health(accounts):
     client.force_login(user)
     page = client.get(reverse("admin:mindbox_integration_mindboxintegration_changelist") + "?o=-4")
     assert [obj.account_id for obj in page.context["cl"].result_list] == [accounts["Paused"].pk]
+
+
+def test_the_health_columns_are_computed_for_the_list_alone(admin_client, accounts):
+    """The change page (and whatever else reads the admin's queryset: the autocomplete, the
+    actions) reads the plain integrations, without the columns' subqueries."""
+    failing_one = accounts["Failing"].mindbox
+    with CaptureQueriesContext(connection) as listed:
+        admin_client.get(reverse("admin:mindbox_integration_mindboxintegration_changelist"))
+    assert any('"failures_24h"' in query["sql"] for query in listed.captured_queries)
+    with CaptureQueriesContext(connection) as changed:
+        page = admin_client.get(reverse("admin:mindbox_integration_mindboxintegration_change", args=[failing_one.pk]))
+    assert page.status_code == 200
+    assert not any(
+        '"failures_24h"' in query["sql"] or '"sending_rank"' in query["sql"] for query in changed.captured_queries
+    )
+
+
+def test_failures_in_24_hours_are_read_from_the_roll_up(admin_client, make_account, make_notification):
+    account = make_account(name="Late")
+    make_notification(account)
+    delivery = Delivery.objects.get(event_id=receive_call(account, "unrolled").event_id)
+    for _ in range(3):
+        DeliveryAttempt.objects.create(delivery=delivery, outcome=DeliveryAttempt.Outcome.RETRY, http_status=503)
+    url = reverse("admin:mindbox_integration_mindboxintegration_changelist")
+    assert rows(admin_client.get(reverse("admin:index")).content.decode()) == {}  # not rolled up yet
+    assert [obj.failures_24h for obj in admin_client.get(url).context["cl"].result_list] == [0]
+    roll_up()
+    assert rows(admin_client.get(reverse("admin:index")).content.decode()) == {"Late": "failing"}
+    assert [obj.failures_24h for obj in admin_client.get(url).context["cl"].result_list] == [3]
