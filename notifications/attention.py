@@ -54,6 +54,7 @@ def integration_facts(*, integrations: "QuerySet[MindboxIntegration]", now: date
             "health__paused_at",
             "health__pause_reason",
             "health__backoff_until",
+            "alert_state__state",
         )
     )
     if not rows:
@@ -100,6 +101,7 @@ def integration_facts(*, integrations: "QuerySet[MindboxIntegration]", now: date
             oldest_due_at=oldest_due.get(row["account_id"]),
             recent_events=events.get(row["account_id"], (0, 0))[0],
             events_week_ago=events.get(row["account_id"], (0, 0))[1],
+            told_failing=row["alert_state__state"] == Kind.FAILING,
         )
         for row in rows
     ]

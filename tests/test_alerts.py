@@ -6,6 +6,7 @@ sent by the next check. No key and no token in any mail."""
 
 import email
 from collections.abc import Iterator
+from datetime import timedelta
 from email import policy
 from email.message import EmailMessage
 from typing import Any
@@ -19,8 +20,8 @@ from django.utils import timezone
 from harness import processes
 from harness.mindbox_standin import Planned
 from mindbox_integration.models import Account
-from notifications import alerts, delivery, health
-from notifications.models import AlertState, Delivery, DigestSent, IntegrationHealth
+from notifications import alerts, delivery, health, hourly
+from notifications.models import AlertState, Delivery, DigestSent, HourlyStats, IntegrationHealth
 from notifications.tasks import check_alerts, roll_up_hourly_stats
 from tests.conftest import receive_call
 
@@ -178,6 +179,29 @@ def test_a_failure_spike_reaches_the_managers(watched, smtp, mindbox, settings):
     no_secrets(told[1], account)
     check_alerts()
     assert len(smtp.messages) == 1
+
+
+def test_failing_hovering_at_the_threshold_is_not_told_on_every_flip(smtp, make_account, settings):
+    """Failures age out of the 24 hours one hour at a time: once told failing, the integration is
+    fine again only under half TROUBLE_FAILURES_24H, not as soon as it dips under it."""
+    settings.TROUBLE_FAILURES_24H = 4
+    settings.ALERT_DIGEST_HOUR = None
+    account = make_account(name="Acme")
+    manager(account, "anna")
+    now = timezone.now()
+    start = hourly.floor_hour(now)
+    for hours_ago, retried in ((23, 1), (22, 1), (0, 2)):  # as the roll-up writes them
+        HourlyStats.objects.create(
+            integration=account.mindbox, hour=start - timedelta(hours=hours_ago), retried=retried, rolled_at=now
+        )
+    alerts.check(now=now)  # 4 failures: failing
+    assert [subject(message).endswith("Много ошибок") for _, message in smtp.messages] == [True]
+    alerts.check(now=now + timedelta(hours=1))  # 3: under the threshold, not under half of it
+    alerts.check(now=now + timedelta(hours=2))  # 2: half is not under half
+    assert len(smtp.messages) == 1
+    assert AlertState.objects.get(pk=account.mindbox.pk).state == "failing"
+    alerts.check(now=now + timedelta(hours=24))  # 0: back to normal, told once
+    assert len(smtp.messages) == 2 and "снова в порядке" in subject(smtp.messages[1][1])
 
 
 def test_a_mail_that_could_not_be_sent_is_sent_by_the_next_check(watched, settings, make_account):
