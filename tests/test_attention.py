@@ -13,9 +13,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from integration_portal.admin_site import CHARTED_ROWS
 from mindbox_integration.models import Account
-from notifications import rollup
-from notifications.models import Delivery, DeliveryAttempt, InboundEvent, IntegrationHealth
+from notifications import hourly, rollup
+from notifications.models import Delivery, DeliveryAttempt, HourlyStats, InboundEvent, IntegrationHealth
 from tests.browser_support import make_manager
 from tests.conftest import receive_call
 
@@ -213,3 +214,37 @@ def test_failures_in_24_hours_are_read_from_the_roll_up(admin_client, make_accou
     roll_up()
     assert rows(admin_client.get(reverse("admin:index")).content.decode()) == {"Late": "failing"}
     assert [obj.failures_24h for obj in admin_client.get(url).context["cl"].result_list] == [3]
+
+
+def test_only_the_first_rows_draw_their_chart_the_rest_link_to_it(admin_client, make_account):
+    for n in range(CHARTED_ROWS + 5):
+        paused(make_account(name=f"Down{n:02d}"))
+    html = admin_client.get(reverse("admin:index")).content.decode()
+    assert len(rows(html)) == CHARTED_ROWS + 5
+    assert html.count('<div class="attention-chart">') == CHARTED_ROWS
+    links = re.findall(r'<p class="attention-chart-link"><a href="([^"]+)">график на странице интеграции</a>', html)
+    assert len(links) == 5
+    last = Account.objects.get(name__startswith=f"Down{CHARTED_ROWS + 4:02d}").mindbox.pk
+    change = reverse("admin:mindbox_integration_mindboxintegration_change", args=[last])
+    assert links[-1] == f"{change}#hourly-charts-integration-{last}"
+    page = admin_client.get(change).content.decode()
+    assert f'id="hourly-charts-integration-{last}"' in page  # where the link lands
+
+
+def totals(html: str) -> list[int]:
+    """The events column of the overview's summed chart's tables (24 hours, then 7 days)."""
+    summed = html[html.index('id="attention-totals"') :]
+    return [int(n) for n in re.findall(r'<tr><th scope="row">[^<]+</th><td>(\d+)</td>', summed)]
+
+
+def test_the_summed_chart_counts_only_the_managers_own_accounts(admin_client, make_account):
+    mine, theirs = make_account(name="Mine"), make_account(name="Theirs")
+    now = timezone.now()
+    for account, events in ((mine, 3), (theirs, 40)):  # as the roll-up writes them
+        HourlyStats.objects.create(
+            integration=account.mindbox, hour=hourly.floor_hour(now), events=events, delivered=events, rolled_at=now
+        )
+    client = Client()
+    client.force_login(make_manager(mine))
+    assert totals(client.get(reverse("admin:index")).content.decode()) == [3, 3]
+    assert totals(admin_client.get(reverse("admin:index")).content.decode()) == [43, 43]  # a superuser: all
