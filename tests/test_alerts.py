@@ -310,4 +310,5 @@ def test_beat_runs_the_check_on_the_maintenance_queue():
     entry = django_settings.CELERY_BEAT_SCHEDULE["check-alerts"]
     assert entry["task"] == "notifications.tasks.check_alerts"
     assert entry["schedule"] == django_settings.ALERT_CHECK_INTERVAL
+    assert entry["options"] == {"expires": django_settings.ALERT_CHECK_INTERVAL}  # no pile-up after an outage
     assert django_settings.CELERY_TASK_ROUTES["notifications.tasks.check_alerts"] == {"queue": "maintenance"}

@@ -191,6 +191,7 @@ def test_beat_runs_the_roll_up_on_the_maintenance_queue(raw):
     schedule = django_settings.CELERY_BEAT_SCHEDULE["roll-up-hourly-stats"]
     assert schedule["task"] == "notifications.tasks.roll_up_hourly_stats"
     assert schedule["schedule"] == django_settings.STATS_ROLLUP_INTERVAL
+    assert schedule["options"] == {"expires": django_settings.STATS_ROLLUP_INTERVAL}  # no pile-up after an outage
     assert django_settings.CELERY_TASK_ROUTES[schedule["task"]] == {"queue": "maintenance"}
     raw.event(timezone.now())
     assert tasks.roll_up_hourly_stats() == 1
