@@ -17,7 +17,12 @@ from mindbox_integration import tenancy
 from mindbox_integration.models import MindboxIntegration
 from notifications import attention, hourly, selectors, trouble_words
 from notifications.models import Delivery
-from notifications.trouble import Facts, Target, Trouble
+from notifications.trouble import Facts, Limits, Target, Trouble
+
+# Rows of the overview drawn with their chart (four SVGs and a table, some 90 KB each): when
+# Mindbox is down for everyone, hundreds of rows would make a page of tens of megabytes. The rest
+# link to the chart on their integration's page.
+CHARTED_ROWS = 20
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,8 @@ class ShownRow:
     integration_url: str
     troubles: list[Shown]
     hours: list[hourly.Hour]  # its chart's, from the hourly roll-up
+    charted: bool  # drawn here (the first CHARTED_ROWS), else linked to
+    chart_url: str  # the chart on the integration's page; empty when the user may not open it
 
 
 def target_url(target: Target, facts: Facts, request: HttpRequest) -> str:
@@ -71,32 +78,21 @@ class PortalAdminSite(admin.AdminSite):
         found = attention.overview(integrations=integrations, now=timezone.now(), limits=limits)
         may_open = request.user.has_perm("mindbox_integration.view_mindboxintegration")
         now = timezone.now()
-        # Every row's chart from one read of the roll-up (a week: the longest span a chart shows).
+        # The charted rows' charts from one read of the roll-up (a week: the longest span a chart shows).
         hours = selectors.hourly_rows_by_integration(
-            integration_ids=[row.facts.integration_id for row in found.rows],
+            integration_ids=[row.facts.integration_id for row in found.rows[:CHARTED_ROWS]],
             since=hourly.window(now=now, hours=7 * 24)[0],
         )
         rows = [
-            ShownRow(
-                facts=row.facts,
-                integration_url=reverse(
-                    "admin:mindbox_integration_mindboxintegration_change", args=[row.facts.integration_id]
-                )
-                if may_open
-                else "",
-                troubles=[
-                    Shown(
-                        trouble=t,
-                        label=str(trouble_words.KIND_LABELS.get(t.kind, t.kind)),
-                        text=trouble_words.describe(t, limits),
-                        action=str(trouble_words.TARGET_LABELS[t.target]),
-                        url=target_url(t.target, row.facts, request),
-                    )
-                    for t in row.troubles
-                ],
+            shown_row(
+                row,
+                request,
+                limits=limits,
+                may_open=may_open,
+                charted=index < CHARTED_ROWS,
                 hours=hours.get(row.facts.integration_id, []),
             )
-            for row in found.rows
+            for index, row in enumerate(found.rows)
         ]
         context = {
             "attention": {
@@ -111,3 +107,36 @@ class PortalAdminSite(admin.AdminSite):
             **(extra_context or {}),
         }
         return super().index(request, context)
+
+
+def shown_row(
+    row: attention.Row,
+    request: HttpRequest,
+    *,
+    limits: Limits,
+    may_open: bool,
+    charted: bool,
+    hours: list[hourly.Hour],
+) -> ShownRow:
+    integration_id = row.facts.integration_id
+    integration_url = (
+        reverse("admin:mindbox_integration_mindboxintegration_change", args=[integration_id]) if may_open else ""
+    )
+    return ShownRow(
+        facts=row.facts,
+        integration_url=integration_url,
+        troubles=[
+            Shown(
+                trouble=t,
+                label=str(trouble_words.KIND_LABELS.get(t.kind, t.kind)),
+                text=trouble_words.describe(t, limits),
+                action=str(trouble_words.TARGET_LABELS[t.target]),
+                url=target_url(t.target, row.facts, request),
+            )
+            for t in row.troubles
+        ],
+        hours=hours,
+        charted=charted,
+        # The integration page's chart: {% hourly_charts %} keys it by the integration.
+        chart_url=f"{integration_url}#hourly-charts-integration-{integration_id}" if integration_url else "",
+    )

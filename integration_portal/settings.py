@@ -270,6 +270,11 @@ CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=32)
 CELERY_TIMEZONE = TIME_ZONE
 # Seconds between runs of the hourly roll-up: how stale the charts' current hour may be.
 STATS_ROLLUP_INTERVAL = env.float("STATS_ROLLUP_INTERVAL", default=300.0)
+# Seconds between beat's checks that mail managers once per change of state: paused, failing,
+# recovered (notifications.alerts).
+ALERT_CHECK_INTERVAL = env.float("ALERT_CHECK_INTERVAL", default=60.0)
+# The roll-up's and the alert check's runs expire by the time the next is due: those queued while
+# no worker took them (an outage) are dropped rather than all run one after another.
 CELERY_BEAT_SCHEDULE = {
     "sweep-due-deliveries": {
         "task": "notifications.tasks.sweep_due_deliveries",
@@ -283,16 +288,18 @@ CELERY_BEAT_SCHEDULE = {
     "roll-up-hourly-stats": {
         "task": "notifications.tasks.roll_up_hourly_stats",
         "schedule": STATS_ROLLUP_INTERVAL,
+        "options": {"expires": STATS_ROLLUP_INTERVAL},
     },
     # Reconciliation through UIS's Data API (UIS_RECONCILE_INTERVAL is set further down).
     "reconcile-uis": {
         "task": "notifications.tasks.reconcile_accounts",
         "schedule": env.float("UIS_RECONCILE_INTERVAL", default=300.0),
     },
-    # Trouble mails to managers (ALERT_CHECK_INTERVAL is read again further down, with its neighbours).
+    # Trouble mails to managers (notifications.alerts).
     "check-alerts": {
         "task": "notifications.tasks.check_alerts",
-        "schedule": env.float("ALERT_CHECK_INTERVAL", default=60.0),
+        "schedule": ALERT_CHECK_INTERVAL,
+        "options": {"expires": ALERT_CHECK_INTERVAL},
     },
     # Bulk jobs a killed worker left running (BULK_JOB_STALL_SECONDS, below).
     "resume-stalled-bulk-jobs": {
@@ -493,9 +500,8 @@ if min(TROUBLE_FAILURES_24H, TROUBLE_BACKLOG_MINUTES, TROUBLE_SILENT_WINDOW_MINU
         "TROUBLE_FAILURES_24H, TROUBLE_BACKLOG_MINUTES, TROUBLE_SILENT_WINDOW_MINUTES and "
         "TROUBLE_SILENT_MIN_EVENTS must be positive whole numbers"
     )
-# Beat checks every integration this often (seconds) and mails its managers once per change:
-# paused, failing, recovered (notifications.alerts).
-ALERT_CHECK_INTERVAL = env.float("ALERT_CHECK_INTERVAL", default=60.0)
+# ALERT_CHECK_INTERVAL, how often beat checks every integration and mails its managers once per
+# change (paused, failing, recovered), is read above with the beat schedule.
 # false: no mail per change (the states are still followed), e.g. when the digest is enough.
 ALERT_CHANGE_MAILS = env.bool("ALERT_CHANGE_MAILS", default=True)
 # The local hour (0-23) from which each manager gets one daily digest of their accounts' trouble;

@@ -4,17 +4,22 @@ trouble. Beat runs `check` every ALERT_CHECK_INTERVAL seconds (notifications.tas
 
 Trouble is what the overview shows (notifications.attention, notifications.trouble). The state
 last told is kept per integration (AlertState) and moved by a compare-and-set before a mail goes,
-so overlapping runs send once; a mail that could not be sent puts the state back, and the next
-run tries again. Mails name the account and say what is wrong and where to act, never a key or a
-token: a pause's reason is the portal's own text."""
+so overlapping runs send once. Each mail goes on its own: an address the server refuses for good
+is logged and skipped, the others still go; only when none went out for a passing reason (the
+server down, the connection dropped) is the state put back, for the next run to try again, so
+nobody is mailed the same change twice. Mails name the account and say what is wrong and where
+to act, never a key or a token: a pause's reason is the portal's own text."""
 
+import contextlib
 import logging
+import smtplib
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
 from django.core import mail
+from django.core.mail.backends.base import BaseEmailBackend
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -68,18 +73,88 @@ def check(*, now: datetime) -> Told:
             continue  # another run took it
         if not change.mailed or not settings.ALERT_CHANGE_MAILS:
             continue
-        messages = [_change_mail(change, limits, to) for to in addresses.get(change.facts.account_id, [])]
+        about = f"account {change.facts.account_id} ({change.after})"
         try:
-            mails += mail.get_connection().send_messages(messages) or 0
-        except Exception:
-            _unclaim(change)
-            log.warning(
-                "could not mail the managers of account %s about %s; the next check tries again",
-                change.facts.account_id,
-                change.after,
-                exc_info=True,
+            sent = send_each(
+                [_change_mail(change, limits, to) for to in addresses.get(change.facts.account_id, [])], about=about
             )
+        except Exception:
+            sent = Sent(failed=1)
+            log.exception("could not mail the managers of %s", about)
+        mails += sent.sent
+        if sent.try_again:
+            _unclaim(change)
+            log.warning("no mail about %s went out; the next check tries again", about)
     return Told(changes=len(changes), mails=mails)
+
+
+@dataclass
+class Sent:
+    sent: int = 0
+    refused: int = 0  # refused for good (a 5xx for the address, an address that cannot be written)
+    failed: int = 0  # not sent for a passing reason
+
+    @property
+    def try_again(self) -> bool:
+        """Nothing went out, and something might later: a check that tries again mails nobody twice."""
+        return self.sent == 0 and self.failed > 0
+
+
+def send_each(messages: list[mail.EmailMessage], *, about: str) -> Sent:
+    """Each message on its own, over one connection (opened again after one dropped), so one
+    refused address does not keep the rest from going or make them go twice. Logs what was not
+    sent: the addresses and the server's code, no message and no credentials."""
+    done = Sent()
+    if not messages:
+        return done
+    connection = mail.get_connection()
+    try:
+        for index, message in enumerate(messages):
+            to = ", ".join(message.to)
+            try:
+                connection.open()  # no-op while open
+            except Exception as error:
+                done.failed += len(messages) - index
+                log.warning("could not reach the mail server for %s: %s", about, _reason(error))
+                break
+            try:
+                done.sent += connection.send_messages([message]) or 0
+            except Exception as error:
+                if _refused_for_good(error):
+                    done.refused += 1
+                    log.warning("the mail to %s about %s was refused for good: %s", to, about, _reason(error))
+                else:
+                    done.failed += 1
+                    log.warning("could not send the mail to %s about %s: %s", to, about, _reason(error))
+                    _close(connection)  # a dropped connection is opened anew for the next message
+    finally:
+        _close(connection)
+    return done
+
+
+def _refused_for_good(error: Exception) -> bool:
+    """A permanent refusal of this message's address: the server's 5xx for every recipient, or
+    an address that cannot be written into the envelope (ValueError, UnicodeError)."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return all(500 <= code < 600 for code, _reply in error.recipients.values())
+    return isinstance(error, ValueError)
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return "; ".join(f"{code} {_text(reply)}" for code, reply in error.recipients.values())
+    if isinstance(error, smtplib.SMTPResponseException):
+        return f"{error.smtp_code} {_text(error.smtp_error)}"
+    return type(error).__name__
+
+
+def _text(reply: bytes | str) -> str:
+    return (reply.decode(errors="replace") if isinstance(reply, bytes) else reply)[:200]
+
+
+def _close(connection: BaseEmailBackend) -> None:
+    with contextlib.suppress(Exception):  # gone already: the next open starts afresh
+        connection.close()
 
 
 def _claim(change: Change, now: datetime) -> bool:
@@ -108,12 +183,13 @@ def _unclaim(change: Change) -> None:
 
 
 def managers_addresses(*, account_ids: list[int]) -> dict[int, list[str]]:
-    """The e-mail addresses of each account's active managers (superusers are not managers by
-    being superusers: they see every account, and are told of those they manage)."""
+    """The e-mail addresses of each account's managers who may log in to the portal (active and
+    staff: a user the admin would turn away is not sent there). Superusers are not managers by
+    being superusers: they see every account, and are told of those they manage."""
     if not account_ids:
         return {}
     rows = (
-        Account.managers.through.objects.filter(account_id__in=account_ids, user__is_active=True)
+        Account.managers.through.objects.filter(account_id__in=account_ids, user__is_active=True, user__is_staff=True)
         .exclude(user__email="")
         .order_by("account_id", "user__email")
         .values_list("account_id", "user__email")
@@ -165,24 +241,31 @@ def send_digest(*, now: datetime) -> int:
             DigestSent.objects.create(day=local.date(), sent_at=now)
     except IntegrityError:
         return 0  # another run sends it
-    limits = attention.limits()
-    rows = [
-        (facts, found)
-        for facts in attention.integration_facts(integrations=MindboxIntegration.objects.all(), now=now, limits=limits)
-        if (found := troubles(facts, limits, now))
-    ]
-    addresses = managers_addresses(account_ids=[facts.account_id for facts, _ in rows])
-    per_manager: dict[str, list[tuple[Facts, list[Trouble]]]] = defaultdict(list)
-    for facts, found in rows:
-        for address in addresses.get(facts.account_id, []):
-            per_manager[address].append((facts, found))
-    messages = [_digest_mail(address, listed, limits) for address, listed in sorted(per_manager.items())]
+    day = local.date()
     try:
-        return mail.get_connection().send_messages(messages) or 0 if messages else 0
+        limits = attention.limits()
+        rows = [
+            (facts, found)
+            for facts in attention.integration_facts(
+                integrations=MindboxIntegration.objects.all(), now=now, limits=limits
+            )
+            if (found := troubles(facts, limits, now))
+        ]
+        addresses = managers_addresses(account_ids=[facts.account_id for facts, _ in rows])
+        per_manager: dict[str, list[tuple[Facts, list[Trouble]]]] = defaultdict(list)
+        for facts, found in rows:
+            for address in addresses.get(facts.account_id, []):
+                per_manager[address].append((facts, found))
+        messages = [_digest_mail(address, listed, limits) for address, listed in sorted(per_manager.items())]
+        sent = send_each(messages, about=f"the digest of {day}")
     except Exception:
-        DigestSent.objects.filter(day=local.date()).delete()
-        log.warning("could not send the daily digest; the next check tries again", exc_info=True)
-        return 0
+        sent = Sent(failed=1)
+        log.exception("could not send the daily digest")
+    if sent.try_again:
+        # The day's claim is given back: the next check sends the digest.
+        DigestSent.objects.filter(day=day).delete()
+        log.warning("the daily digest did not go out; the next check tries again")
+    return sent.sent
 
 
 def _digest_mail(to: str, listed: list[tuple[Facts, list[Trouble]]], limits: Limits) -> mail.EmailMessage:

@@ -1,20 +1,27 @@
 """Reads for «Требует внимания»: every integration's facts for the trouble checks
 (notifications.trouble), in a fixed number of queries however many accounts there are, and the
-integrations list's health columns as annotations it can sort by."""
+integrations list's health columns as annotations it can sort by.
+
+Failures in 24 h are read from the hourly roll-up (HourlyStats: attempts to be retried and
+deliveries failed for good, over the window's hours), which the charts read too, never from the
+raw attempts: the overview and beat's alert check would otherwise read every attempt of the day
+on each load. They lag by up to STATS_ROLLUP_INTERVAL."""
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Case, Count, IntegerField, Min, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import Case, Count, F, IntegerField, Min, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce
 
 from mindbox_integration.models import MindboxIntegration
-from notifications.models import Delivery, DeliveryAttempt, InboundEvent
-from notifications.selectors import UNSUCCESSFUL_OUTCOMES
+from notifications import hourly
+from notifications.models import Delivery, HourlyStats, InboundEvent
 from notifications.trouble import Facts, Kind, Limits, Trouble, troubles
 
 WEEK = timedelta(days=7)
+# A rolled-up hour's unsuccessful requests: attempts to be tried again and deliveries failed for good.
+UNSUCCESSFUL = F("retried") + F("failed")
 
 
 def limits() -> Limits:
@@ -26,11 +33,17 @@ def limits() -> Limits:
     )
 
 
+def failure_window_start(*, now: datetime, limits: Limits) -> datetime:
+    """The first rolled-up hour counted as within the failure window: its hours, the current one
+    last, as the charts' 24 hours."""
+    return hourly.window(now=now, hours=max(1, round(limits.failure_window / hourly.HOUR)))[0]
+
+
 def integration_facts(*, integrations: "QuerySet[MindboxIntegration]", now: datetime, limits: Limits) -> list[Facts]:
     """The facts of every integration in `integrations` (scoped by the caller), by account name.
     Four queries: the integrations with their health, then one aggregate each over the window's
-    unsuccessful attempts, the due deliveries and the two windows' events, grouped by account.
-    Each aggregate reads only its window's rows (indexed by time), not each account's history."""
+    rolled-up hours, the due deliveries and the two windows' events. Each aggregate reads only its
+    window's rows (indexed by time), not each account's history."""
     rows = list(
         integrations.order_by("account__name", "pk").values(
             "pk",
@@ -41,21 +54,20 @@ def integration_facts(*, integrations: "QuerySet[MindboxIntegration]", now: date
             "health__paused_at",
             "health__pause_reason",
             "health__backoff_until",
+            "alert_state__state",
         )
     )
     if not rows:
         return []
     account_ids = [row["account_id"] for row in rows]
     failures = dict(
-        DeliveryAttempt.objects.filter(
-            started_at__gte=now - limits.failure_window,
-            outcome__in=UNSUCCESSFUL_OUTCOMES,
-            delivery__event__account_id__in=account_ids,
+        HourlyStats.objects.filter(
+            integration_id__in=[row["pk"] for row in rows], hour__gte=failure_window_start(now=now, limits=limits)
         )
-        .values("delivery__event__account_id")
-        .annotate(n=Count("pk"))
+        .values("integration_id")
+        .annotate(n=Sum(UNSUCCESSFUL))
         .order_by()
-        .values_list("delivery__event__account_id", "n")
+        .values_list("integration_id", "n")
     )
     oldest_due = dict(
         Delivery.objects.filter(
@@ -85,10 +97,11 @@ def integration_facts(*, integrations: "QuerySet[MindboxIntegration]", now: date
             paused_at=row["health__paused_at"],
             pause_reason=row["health__pause_reason"] or "",
             backoff_until=row["health__backoff_until"],
-            failures=failures.get(row["account_id"], 0),
+            failures=failures.get(row["pk"], 0),
             oldest_due_at=oldest_due.get(row["account_id"]),
             recent_events=events.get(row["account_id"], (0, 0))[0],
             events_week_ago=events.get(row["account_id"], (0, 0))[1],
+            told_failing=row["alert_state__state"] == Kind.FAILING,
         )
         for row in rows
     ]
@@ -133,17 +146,16 @@ def with_health_columns(
     integrations: "QuerySet[MindboxIntegration]", *, now: datetime
 ) -> "QuerySet[MindboxIntegration]":
     """Annotations the integrations list shows and sorts by: `sending_rank` (SENDING_*),
-    `failures_24h` (unsuccessful requests) and `oldest_due_at`. Correlated subqueries, computed
-    in the list's one query for the rows of its page (for every row when sorted by them)."""
+    `failures_24h` (unsuccessful requests, from the roll-up's hours) and `oldest_due_at`.
+    Correlated subqueries, computed in the list's one query for the rows of its page (for every
+    row when sorted by them); each reads one integration's rows through an index."""
     failures = (
-        DeliveryAttempt.objects.filter(
-            delivery__event__account_id=OuterRef("account_id"),
-            started_at__gte=now - timedelta(hours=24),
-            outcome__in=UNSUCCESSFUL_OUTCOMES,
+        HourlyStats.objects.filter(
+            integration_id=OuterRef("pk"), hour__gte=failure_window_start(now=now, limits=limits())
         )
         .order_by()
-        .values("delivery__event__account_id")
-        .annotate(n=Count("pk"))
+        .values("integration_id")
+        .annotate(n=Sum(UNSUCCESSFUL))
         .values("n")
     )
     oldest_due = (

@@ -17,6 +17,9 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 QUICK_DAYS = ((0, _("Today")), (6, _("Last 7 days")), (29, _("Last 30 days")))
+# The days a bound may be: a day's start in any time zone, and the day after the last, must
+# still be a datetime (0001-01-01 or 9999-12-31 would overflow on the way to UTC).
+EARLIEST, LATEST = date(2, 1, 1), date(9998, 12, 31)
 
 
 class DateRangeFilter(admin.FieldListFilter):
@@ -58,13 +61,20 @@ class DateRangeFilter(admin.FieldListFilter):
         if not text:
             return None
         try:
-            return date.fromisoformat(text)
+            day = date.fromisoformat(text)
         except ValueError:
             self.errors.append(
                 gettext("«%(text)s» in «%(bound)s» is not a date: write it as YYYY-MM-DD, e.g. 2026-12-01.")
                 % {"text": text[:40], "bound": bound}
             )
             return None
+        if not EARLIEST <= day <= LATEST:
+            self.errors.append(
+                gettext("«%(text)s» in «%(bound)s» is out of range: choose a date from %(earliest)s to %(latest)s.")
+                % {"text": text[:40], "bound": bound, "earliest": EARLIEST.isoformat(), "latest": LATEST.isoformat()}
+            )
+            return None
+        return day
 
     def expected_parameters(self) -> list[str | None]:
         return [self.since_param, self.until_param]

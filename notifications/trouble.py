@@ -45,6 +45,7 @@ class Facts:
     oldest_due_at: datetime | None = None  # the oldest pending delivery whose time has come
     recent_events: int = 0  # events received within the last Limits.silent_window
     events_week_ago: int = 0  # events received in the same window exactly a week earlier
+    told_failing: bool = False  # the state last told to the managers (notifications.alerts) is failing
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,13 @@ def backing_off(facts: Facts, limits: Limits, now: datetime) -> Trouble | None:
 
 
 def failing(facts: Facts, limits: Limits, now: datetime) -> Trouble | None:
-    if facts.failures < limits.failures:
+    """From Limits.failures on; once the managers were told it is failing, until the count falls
+    below half of that: an integration hovering at the threshold would otherwise flip between
+    failing and fine as single failures age out of the window, and each flip would be mailed."""
+    if facts.told_failing:
+        if facts.failures * 2 < limits.failures:
+            return None
+    elif facts.failures < limits.failures:
         return None
     return Trouble(Kind.FAILING, Target.FAILED_DELIVERIES, count=facts.failures)
 

@@ -6,6 +6,7 @@ sent by the next check. No key and no token in any mail."""
 
 import email
 from collections.abc import Iterator
+from datetime import timedelta
 from email import policy
 from email.message import EmailMessage
 from typing import Any
@@ -19,9 +20,9 @@ from django.utils import timezone
 from harness import processes
 from harness.mindbox_standin import Planned
 from mindbox_integration.models import Account
-from notifications import delivery, health
-from notifications.models import AlertState, Delivery, IntegrationHealth
-from notifications.tasks import check_alerts
+from notifications import alerts, delivery, health, hourly
+from notifications.models import AlertState, Delivery, DigestSent, HourlyStats, IntegrationHealth
+from notifications.tasks import check_alerts, roll_up_hourly_stats
 from tests.conftest import receive_call
 
 pytestmark = pytest.mark.django_db
@@ -44,6 +45,20 @@ class Inbox:
         return [message for recipients, message in self.messages if address in recipients]
 
 
+class RefusingInbox(Inbox):
+    """As Inbox, but refuses one recipient for good at RCPT, as a server does for an unknown mailbox."""
+
+    def __init__(self, refused: str) -> None:
+        super().__init__()
+        self.refused = refused
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:
+        if address == self.refused:
+            return "550 5.1.1 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
 def use_smtp(settings: Any, port: int) -> None:
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
@@ -52,9 +67,7 @@ def use_smtp(settings: Any, port: int) -> None:
     settings.EMAIL_TIMEOUT = 5
 
 
-@pytest.fixture
-def smtp(settings) -> Iterator[Inbox]:
-    inbox = Inbox()
+def serving(inbox: Inbox, settings: Any) -> Iterator[Inbox]:
     server = Controller(inbox, hostname="127.0.0.1", port=processes.free_port())
     server.start()
     use_smtp(settings, server.port)
@@ -62,6 +75,16 @@ def smtp(settings) -> Iterator[Inbox]:
         yield inbox
     finally:
         server.stop()
+
+
+@pytest.fixture
+def smtp(settings) -> Iterator[Inbox]:
+    yield from serving(Inbox(), settings)
+
+
+@pytest.fixture
+def refusing_smtp(settings) -> Iterator[RefusingInbox]:
+    yield from serving(RefusingInbox("bad@example.com"), settings)  # type: ignore[misc]
 
 
 def manager(account: Account, name: str) -> User:
@@ -146,6 +169,9 @@ def test_a_failure_spike_reaches_the_managers(watched, smtp, mindbox, settings):
         receive_call(account, f"down-{n}")
     send_due()
     check_alerts()
+    assert smtp.messages == []  # failures are read from the hourly roll-up, which has not run yet
+    roll_up_hourly_stats()
+    check_alerts()
     (told,) = smtp.messages
     assert told[0] == ["anna@example.com"]
     assert subject(told[1]).endswith("Много ошибок")
@@ -153,6 +179,29 @@ def test_a_failure_spike_reaches_the_managers(watched, smtp, mindbox, settings):
     no_secrets(told[1], account)
     check_alerts()
     assert len(smtp.messages) == 1
+
+
+def test_failing_hovering_at_the_threshold_is_not_told_on_every_flip(smtp, make_account, settings):
+    """Failures age out of the 24 hours one hour at a time: once told failing, the integration is
+    fine again only under half TROUBLE_FAILURES_24H, not as soon as it dips under it."""
+    settings.TROUBLE_FAILURES_24H = 4
+    settings.ALERT_DIGEST_HOUR = None
+    account = make_account(name="Acme")
+    manager(account, "anna")
+    now = timezone.now()
+    start = hourly.floor_hour(now)
+    for hours_ago, retried in ((23, 1), (22, 1), (0, 2)):  # as the roll-up writes them
+        HourlyStats.objects.create(
+            integration=account.mindbox, hour=start - timedelta(hours=hours_ago), retried=retried, rolled_at=now
+        )
+    alerts.check(now=now)  # 4 failures: failing
+    assert [subject(message).endswith("Много ошибок") for _, message in smtp.messages] == [True]
+    alerts.check(now=now + timedelta(hours=1))  # 3: under the threshold, not under half of it
+    alerts.check(now=now + timedelta(hours=2))  # 2: half is not under half
+    assert len(smtp.messages) == 1
+    assert AlertState.objects.get(pk=account.mindbox.pk).state == "failing"
+    alerts.check(now=now + timedelta(hours=24))  # 0: back to normal, told once
+    assert len(smtp.messages) == 2 and "снова в порядке" in subject(smtp.messages[1][1])
 
 
 def test_a_mail_that_could_not_be_sent_is_sent_by_the_next_check(watched, settings, make_account):
@@ -170,6 +219,73 @@ def test_a_mail_that_could_not_be_sent_is_sent_by_the_next_check(watched, settin
     finally:
         server.stop()
     assert [recipients for recipients, _ in inbox.messages] == [["anna@example.com"]]
+
+
+# Sorted by address, the refused and the unwritable ones come between those that are sent.
+MANY_MANAGERS = ("anna", "bad", "carl", "dora")
+UNWRITABLE = f"dora@{'x' * 70}.example.com"  # a domain label too long for IDNA: Django cannot encode it
+
+
+def many_managers(account: Account) -> None:
+    for name in MANY_MANAGERS:
+        user = manager(account, name)
+        if name == "dora":
+            User.objects.filter(pk=user.pk).update(email=UNWRITABLE)
+
+
+def test_a_refused_address_keeps_nobody_else_from_one_mail_per_change(refusing_smtp, make_account, settings, caplog):
+    settings.ALERT_DIGEST_HOUR = None
+    account = make_account(name="Acme")
+    many_managers(account)
+    IntegrationHealth.objects.create(integration=account.mindbox, paused_at=timezone.now(), pause_reason="refused")
+    check_alerts()
+    check_alerts()  # still paused: the change was told, whatever one address said
+    assert [recipients for recipients, _ in refusing_smtp.messages] == [["anna@example.com"], ["carl@example.com"]]
+    assert AlertState.objects.get(pk=account.mindbox.pk).state == "paused"
+    refusals = [r.getMessage() for r in caplog.records if "refused for good" in r.getMessage()]
+    assert any("550 5.1.1" in line for line in refusals)
+    assert any("UnicodeError" in line for line in refusals)
+
+
+def test_a_refused_address_keeps_nobody_else_from_one_digest_a_day(refusing_smtp, make_account, settings):
+    settings.ALERT_DIGEST_HOUR = 0
+    settings.ALERT_CHANGE_MAILS = False
+    account = make_account(name="Acme")
+    many_managers(account)
+    IntegrationHealth.objects.create(integration=account.mindbox, paused_at=timezone.now(), pause_reason="refused")
+    check_alerts()
+    check_alerts()
+    assert [recipients for recipients, _ in refusing_smtp.messages] == [["anna@example.com"], ["carl@example.com"]]
+    assert DigestSent.objects.filter(day=timezone.localdate()).exists()
+
+
+def test_a_digest_whose_making_fails_is_made_by_the_next_check(smtp, make_account, settings):
+    settings.ALERT_DIGEST_HOUR = 0
+    settings.ALERT_CHANGE_MAILS = False
+    account = make_account(name="Acme")
+    manager(account, "anna")
+    IntegrationHealth.objects.create(integration=account.mindbox, paused_at=timezone.now(), pause_reason="refused")
+    settings.TROUBLE_BACKLOG_MINUTES = "not a number"  # reading the facts raises after the day is claimed
+    assert alerts.send_digest(now=timezone.now()) == 0  # logged, not raised
+    assert smtp.messages == [] and not DigestSent.objects.exists()
+    settings.TROUBLE_BACKLOG_MINUTES = 10
+    check_alerts()
+    assert [recipients for recipients, _ in smtp.messages] == [["anna@example.com"]]
+
+
+def test_only_managers_who_may_log_in_are_mailed(smtp, make_account, settings):
+    settings.ALERT_DIGEST_HOUR = None
+    account = make_account(name="Acme")
+    manager(account, "anna")
+    left = manager(account, "boris")
+    left.is_active = False
+    left.save()
+    no_admin = manager(account, "carl")
+    no_admin.is_staff = False  # kept on the account, but the admin turns them away
+    no_admin.save()
+    IntegrationHealth.objects.create(integration=account.mindbox, paused_at=timezone.now(), pause_reason="refused")
+    check_alerts()
+    assert [recipients for recipients, _ in smtp.messages] == [["anna@example.com"]]
 
 
 def test_the_daily_digest_goes_once_a_day_to_each_manager_of_accounts_in_trouble(smtp, make_account, settings):
@@ -194,4 +310,5 @@ def test_beat_runs_the_check_on_the_maintenance_queue():
     entry = django_settings.CELERY_BEAT_SCHEDULE["check-alerts"]
     assert entry["task"] == "notifications.tasks.check_alerts"
     assert entry["schedule"] == django_settings.ALERT_CHECK_INTERVAL
+    assert entry["options"] == {"expires": django_settings.ALERT_CHECK_INTERVAL}  # no pile-up after an outage
     assert django_settings.CELERY_TASK_ROUTES["notifications.tasks.check_alerts"] == {"queue": "maintenance"}

@@ -6,14 +6,17 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.conf import settings as django_settings
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from integration_portal.admin_site import CHARTED_ROWS
 from mindbox_integration.models import Account
-from notifications.models import Delivery, DeliveryAttempt, InboundEvent, IntegrationHealth
+from notifications import hourly, rollup
+from notifications.models import Delivery, DeliveryAttempt, HourlyStats, InboundEvent, IntegrationHealth
 from tests.browser_support import make_manager
 from tests.conftest import receive_call
 
@@ -34,10 +37,16 @@ def paused(account: Account) -> None:
     )
 
 
+def roll_up() -> None:
+    """Beat's roll-up: failures in 24 h are read from its hours."""
+    rollup.roll_up(now=timezone.now(), retention=timedelta(days=django_settings.RETENTION_DAYS))
+
+
 def failing(account: Account, count: int = 3) -> None:
     delivery = Delivery.objects.get(event_id=receive_call(account, f"fail-{account.pk}").event_id)
     for _ in range(count):
         DeliveryAttempt.objects.create(delivery=delivery, outcome=DeliveryAttempt.Outcome.RETRY, http_status=503)
+    roll_up()
 
 
 def backlogged(account: Account) -> None:
@@ -176,3 +185,66 @@ def test_a_manager_lists_only_their_integrations_health(accounts):
     client.force_login(user)
     page = client.get(reverse("admin:mindbox_integration_mindboxintegration_changelist") + "?o=-4")
     assert [obj.account_id for obj in page.context["cl"].result_list] == [accounts["Paused"].pk]
+
+
+def test_the_health_columns_are_computed_for_the_list_alone(admin_client, accounts):
+    """The change page (and whatever else reads the admin's queryset: the autocomplete, the
+    actions) reads the plain integrations, without the columns' subqueries."""
+    failing_one = accounts["Failing"].mindbox
+    with CaptureQueriesContext(connection) as listed:
+        admin_client.get(reverse("admin:mindbox_integration_mindboxintegration_changelist"))
+    assert any('"failures_24h"' in query["sql"] for query in listed.captured_queries)
+    with CaptureQueriesContext(connection) as changed:
+        page = admin_client.get(reverse("admin:mindbox_integration_mindboxintegration_change", args=[failing_one.pk]))
+    assert page.status_code == 200
+    assert not any(
+        '"failures_24h"' in query["sql"] or '"sending_rank"' in query["sql"] for query in changed.captured_queries
+    )
+
+
+def test_failures_in_24_hours_are_read_from_the_roll_up(admin_client, make_account, make_notification):
+    account = make_account(name="Late")
+    make_notification(account)
+    delivery = Delivery.objects.get(event_id=receive_call(account, "unrolled").event_id)
+    for _ in range(3):
+        DeliveryAttempt.objects.create(delivery=delivery, outcome=DeliveryAttempt.Outcome.RETRY, http_status=503)
+    url = reverse("admin:mindbox_integration_mindboxintegration_changelist")
+    assert rows(admin_client.get(reverse("admin:index")).content.decode()) == {}  # not rolled up yet
+    assert [obj.failures_24h for obj in admin_client.get(url).context["cl"].result_list] == [0]
+    roll_up()
+    assert rows(admin_client.get(reverse("admin:index")).content.decode()) == {"Late": "failing"}
+    assert [obj.failures_24h for obj in admin_client.get(url).context["cl"].result_list] == [3]
+
+
+def test_only_the_first_rows_draw_their_chart_the_rest_link_to_it(admin_client, make_account):
+    for n in range(CHARTED_ROWS + 5):
+        paused(make_account(name=f"Down{n:02d}"))
+    html = admin_client.get(reverse("admin:index")).content.decode()
+    assert len(rows(html)) == CHARTED_ROWS + 5
+    assert html.count('<div class="attention-chart">') == CHARTED_ROWS
+    links = re.findall(r'<p class="attention-chart-link"><a href="([^"]+)">график на странице интеграции</a>', html)
+    assert len(links) == 5
+    last = Account.objects.get(name__startswith=f"Down{CHARTED_ROWS + 4:02d}").mindbox.pk
+    change = reverse("admin:mindbox_integration_mindboxintegration_change", args=[last])
+    assert links[-1] == f"{change}#hourly-charts-integration-{last}"
+    page = admin_client.get(change).content.decode()
+    assert f'id="hourly-charts-integration-{last}"' in page  # where the link lands
+
+
+def totals(html: str) -> list[int]:
+    """The events column of the overview's summed chart's tables (24 hours, then 7 days)."""
+    summed = html[html.index('id="attention-totals"') :]
+    return [int(n) for n in re.findall(r'<tr><th scope="row">[^<]+</th><td>(\d+)</td>', summed)]
+
+
+def test_the_summed_chart_counts_only_the_managers_own_accounts(admin_client, make_account):
+    mine, theirs = make_account(name="Mine"), make_account(name="Theirs")
+    now = timezone.now()
+    for account, events in ((mine, 3), (theirs, 40)):  # as the roll-up writes them
+        HourlyStats.objects.create(
+            integration=account.mindbox, hour=hourly.floor_hour(now), events=events, delivered=events, rolled_at=now
+        )
+    client = Client()
+    client.force_login(make_manager(mine))
+    assert totals(client.get(reverse("admin:index")).content.decode()) == [3, 3]
+    assert totals(admin_client.get(reverse("admin:index")).content.decode()) == [43, 43]  # a superuser: all

@@ -126,3 +126,25 @@ def test_quick_ranges_end_today(admin_client, log):
     today = datetime.now(MOSCOW).date()
     week_ago = today - timedelta(days=6)
     assert f"created_at__from={week_ago.isoformat()}&amp;created_at__to={today.isoformat()}" in page
+
+
+@pytest.mark.parametrize(
+    ("params", "said"),
+    [
+        ({"created_at__from": "0001-01-01"}, "«0001-01-01» в поле «с»"),
+        ({"created_at__to": "9999-12-31"}, "«9999-12-31» в поле «по»"),
+    ],
+)
+def test_a_date_beyond_what_can_be_counted_is_said_and_left_out(admin_client, log, params, said):
+    everything = {delivery.pk for _, delivery in log.values()}
+    response = admin_client.get(DELIVERIES, params)
+    assert response.status_code == 200
+    assert {row.pk for row in response.context["cl"].result_list} == everything
+    assert f"{said} — за пределами допустимых дат: выберите дату с 0002-01-01 по 9998-12-31." in (
+        response.content.decode()
+    )
+    # The edges themselves are days like any other.
+    assert (
+        admin_client.get(DELIVERIES, {"created_at__from": "0002-01-01", "created_at__to": "9998-12-31"}).status_code
+        == 200
+    )

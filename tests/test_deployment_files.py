@@ -193,7 +193,8 @@ def test_no_app_container_starts_without_its_own_secret_key_and_encryption_key(d
 def test_flower_refuses_to_start_without_a_login(deployment):
     flower = rendered_services(deployment)["flower"]
     script = flower["command"][0].replace("$$", "$")  # `config` keeps compose's escape; `up` undoes it
-    assert "--basic-auth=" in script
+    assert "--basic-auth" not in script  # Flower reads FLOWER_BASIC_AUTH itself: no password in the process list
+    assert "FLOWER_BASIC_AUTH" in flower["environment"]  # where Flower reads its login from
     assert flower["entrypoint"] == ["/bin/sh", "-c"]
     # Its guard, run by sh as in the container (the exec of Flower itself is never reached here).
     refused = subprocess.run(

@@ -6,6 +6,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth.models import User
+from django.contrib.postgres.operations import AddIndexConcurrently
+from django.core.management import call_command
+from django.db import connection
+from django.db.migrations.loader import MigrationLoader
 from django.template import Context, Template
 from django.test import Client
 from django.utils import timezone
@@ -187,6 +191,7 @@ def test_beat_runs_the_roll_up_on_the_maintenance_queue(raw):
     schedule = django_settings.CELERY_BEAT_SCHEDULE["roll-up-hourly-stats"]
     assert schedule["task"] == "notifications.tasks.roll_up_hourly_stats"
     assert schedule["schedule"] == django_settings.STATS_ROLLUP_INTERVAL
+    assert schedule["options"] == {"expires": django_settings.STATS_ROLLUP_INTERVAL}  # no pile-up after an outage
     assert django_settings.CELERY_TASK_ROUTES[schedule["task"]] == {"queue": "maintenance"}
     raw.event(timezone.now())
     assert tasks.roll_up_hourly_stats() == 1
@@ -266,3 +271,45 @@ def test_a_manager_sees_the_charts_of_their_accounts_only(raw, make_account, mak
         Context({"hours": by_integration[theirs.account.mindbox.pk]})
     )
     assert "Всего событий получено: 7;" in alone and 'id="hourly-charts-b"' in alone
+
+
+def index_valid() -> bool | None:
+    """Whether the roll-up's index on deliveries is there and valid (None: not there)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('delivery_finished')")
+        found = cursor.fetchone()
+    return None if found is None else bool(found[0])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_roll_ups_index_on_deliveries_is_built_without_blocking_inserts():
+    """CREATE INDEX CONCURRENTLY, in a migration of its own outside a transaction; a database
+    that has the index already keeps it, and one a failed concurrent build left invalid is built again."""
+    (migration,) = [
+        migration
+        for (app, _name), migration in MigrationLoader(connection).disk_migrations.items()
+        if app == "notifications"
+        and any(getattr(op, "index", None) and op.index.name == "delivery_finished" for op in migration.operations)
+    ]
+    assert not migration.atomic
+    assert all(isinstance(op, AddIndexConcurrently) for op in migration.operations)
+    assert index_valid() is True
+    previous = migration.dependencies[0]
+    try:
+        call_command("migrate", *previous, verbosity=0)
+        assert index_valid() is None
+        with connection.cursor() as cursor:  # as a database that built it within 0011 has it, then left invalid
+            cursor.execute(
+                "CREATE INDEX delivery_finished ON notifications_delivery (finished_at) WHERE finished_at IS NOT NULL"
+            )
+            cursor.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = to_regclass('delivery_finished')")
+        call_command("migrate", "notifications", migration.name, verbosity=0)
+        assert index_valid() is True
+        call_command("migrate", *previous, verbosity=0)
+        with connection.cursor() as cursor:  # built within 0011, valid: kept as it is
+            cursor.execute(
+                "CREATE INDEX delivery_finished ON notifications_delivery (finished_at) WHERE finished_at IS NOT NULL"
+            )
+    finally:
+        call_command("migrate", verbosity=0)
+    assert index_valid() is True

@@ -56,3 +56,11 @@ def test_the_mails_follow_a_pause_before_failures_and_nothing_else():
     assert state(facts(paused_at=NOW, failures=30)) == "paused"
     assert state(facts(failures=30)) == "failing"
     assert state(facts(oldest_due_at=NOW - timedelta(hours=1), events_week_ago=99)) == "ok"
+
+
+def test_once_told_failing_it_takes_half_the_threshold_to_be_fine_again():
+    assert kinds(facts(failures=19)) == []  # under the threshold: fine
+    assert kinds(facts(failures=19, told_failing=True)) == [Kind.FAILING]  # hovering: still failing
+    assert kinds(facts(failures=10, told_failing=True)) == [Kind.FAILING]  # half is not below half
+    assert kinds(facts(failures=9, told_failing=True)) == []
+    assert kinds(facts(failures=20, told_failing=True)) == [Kind.FAILING]

@@ -39,10 +39,6 @@ class Migration(migrations.Migration):
                 'verbose_name_plural': 'hourly statistics',
             },
         ),
-        migrations.AddIndex(
-            model_name='delivery',
-            index=models.Index(condition=models.Q(('finished_at__isnull', False)), fields=['finished_at'], name='delivery_finished'),
-        ),
         migrations.AddField(
             model_name='hourlystats',
             name='integration',
