@@ -2,6 +2,7 @@
 notifications as JSON. Import validates everything first, then applies it in one
 transaction; applying the same file twice changes nothing. Export holds no secrets (the site script's key is public: it stands in clients' pages)."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -11,11 +12,15 @@ from django.db.models import Model, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from core.mnemonics import CommunicationType
+from core.mnemonics import CommunicationType, mnemonics_for
 from mindbox_integration import audit, crypto, services, validation
 from mindbox_integration.audit import Actor
 from mindbox_integration.models import SITE_KEY_RE, Account, MindboxIntegration, Notification, Operation
-from mindbox_integration.selectors import known_mnemonics
+
+# (account id, communication type) -> the keys UIS has sent that account: they count as known
+# mnemonics too. The caller passes the runtime's reader (notifications.selectors.seen_mnemonics),
+# so the configuration does not import the runtime.
+SeenKeys = Callable[[int, str], set[str]]
 
 
 class ConfigError(ValueError):
@@ -107,7 +112,12 @@ def _unique(items: list[Any], key: str, path: str, errors: list[str]) -> None:
 
 
 def _validate_notification(
-    notification: dict[str, Any], path: str, operation_name: str, account_id: int | None, errors: list[str]
+    notification: dict[str, Any],
+    path: str,
+    operation_name: str,
+    account_id: int | None,
+    errors: list[str],
+    seen: SeenKeys,
 ) -> None:
     required = ("name", "url", "communication_type", "body")
     if not _check_shape(notification, path, _NOTIFICATION_KEYS, required, errors, Notification):
@@ -122,7 +132,7 @@ def _validate_notification(
         url=str(notification.get("url") or ""),
         body=str(notification.get("body") or ""),
         filters=notification.get("filters") or {},
-        known_mnemonics=known_mnemonics(account_id=account_id, communication_type=ctype),
+        known_mnemonics=set(mnemonics_for(ctype)) | (seen(account_id, ctype) if account_id is not None else set()),
         headers=notification.get("headers") or {},
     )
     for key, messages in found.items():
@@ -155,7 +165,7 @@ def _repointed(account: Account, written: datetime | None) -> str:
     )
 
 
-def validate_config(data: Any) -> list[str]:
+def validate_config(data: Any, *, seen: SeenKeys) -> list[str]:
     errors: list[str] = []
     if not isinstance(data, dict) or not isinstance(data.get("accounts"), list):
         return ['$: must be an object {"accounts": [...]}']
@@ -224,6 +234,7 @@ def validate_config(data: Any) -> list[str]:
                     str(operation.get("name")),
                     existing.pk if existing else None,
                     errors,
+                    seen,
                 )
     return errors
 
@@ -322,9 +333,9 @@ def _apply_integration(
     summary.changes.append(f"updated {label}: {', '.join(changed)}")
 
 
-def import_config(data: Any, *, actor: Actor, replace_tokens: bool = False) -> ImportSummary:
+def import_config(data: Any, *, actor: Actor, seen: SeenKeys, replace_tokens: bool = False) -> ImportSummary:
     """`actor` goes into the audit log: the command's name, or a user."""
-    errors = validate_config(data)
+    errors = validate_config(data, seen=seen)
     if errors:
         raise ConfigError(errors)
     summary = ImportSummary()

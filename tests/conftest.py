@@ -289,3 +289,10 @@ def woken(broker: redis.Redis, queue: str = "replays") -> list[int]:
         return []
     rows = Delivery.objects.filter(status=Delivery.Status.PENDING, queue=queue).order_by("created_at", "pk")
     return list(rows.values_list("pk", flat=True))
+
+
+def seen_keys(account_id: int, communication_type: str) -> set[str]:
+    """What the import command passes config_io: the keys UIS has sent the account."""
+    from notifications.selectors import seen_mnemonics
+
+    return seen_mnemonics(account_id=account_id, communication_type=communication_type)

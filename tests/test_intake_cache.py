@@ -18,7 +18,7 @@ from django.utils import timezone
 from mindbox_integration import config_io, services, versions
 from mindbox_integration.models import Account, Notification
 from notifications.models import Delivery, InboundEvent, IntegrationHealth
-from tests.conftest import inline_management, running_web
+from tests.conftest import inline_management, running_web, seen_keys
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -158,7 +158,7 @@ def test_a_notification_switched_off_by_an_import(account, post):
     data = config_io.export_config()
     (item,) = [a for a in data["accounts"] if a["uis_app_id"] == account.uis_app_id]
     item["mindbox"]["operations"][0]["notifications"][0]["active"] = False
-    config_io.import_config(data, actor="tests")
+    config_io.import_config(data, actor="tests", seen=seen_keys)
     assert deliveries(post()) == 0
 
 
@@ -224,7 +224,7 @@ def test_a_token_replaced_by_an_import(account, post):
     data = config_io.export_config()
     (item,) = [a for a in data["accounts"] if a["uis_app_id"] == account.uis_app_id]
     item["inbound_token"] = "imported-token-" + "x" * 40
-    config_io.import_config(data, actor="tests", replace_tokens=True)
+    config_io.import_config(data, actor="tests", seen=seen_keys, replace_tokens=True)
     assert post().status_code == 401
     assert deliveries(post(token=item["inbound_token"])) == 1
 

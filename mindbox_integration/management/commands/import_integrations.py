@@ -4,6 +4,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from mindbox_integration.config_io import ConfigError, import_config
+from notifications.selectors import seen_mnemonics
 
 
 class Command(BaseCommand):
@@ -31,7 +32,9 @@ class Command(BaseCommand):
         except RecursionError:  # json.load recurses once per level
             raise CommandError(f"{options['file']} nests objects and arrays too deep to be a configuration") from None
         try:
-            summary = import_config(data, actor="import_integrations", replace_tokens=options["replace_tokens"])
+            summary = import_config(
+                data, actor="import_integrations", seen=_seen, replace_tokens=options["replace_tokens"]
+            )
         except ConfigError as exc:
             raise CommandError("nothing imported; fix these first:\n" + "\n".join(exc.errors)) from None
         for line in summary.changes:
@@ -39,3 +42,7 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(f"created {summary.created}, updated {summary.updated}, unchanged {summary.unchanged}")
         )
+
+
+def _seen(account_id: int, communication_type: str) -> set[str]:
+    return seen_mnemonics(account_id=account_id, communication_type=communication_type)
