@@ -35,8 +35,7 @@ from mindbox_integration.admin_base import (
 from mindbox_integration.admin_editor import editor_urls
 from mindbox_integration.forms import AccountForm, MindboxIntegrationForm, NotificationForm, OperationInlineForm
 from mindbox_integration.models import Account, ConfigChange, MindboxIntegration, Notification, Operation
-from notifications import attention
-from notifications import health as delivery_health
+from notifications import attention, breaker
 from notifications import selectors as delivery_selectors
 from notifications.admin import ACCOUNT_LOOKUP, changelist_url
 from notifications.admin_bulk_jobs import may_resend
@@ -360,8 +359,8 @@ class MindboxIntegrationAdmin(AuditedModelAdmin):
             raise Http404
         # A chunk at most inside the request; the sweeper releases the rest within its interval.
         limit = settings.BULK_JOB_CHUNK_SIZE
-        queued = delivery_health.resume(integration_id=integration.pk, enqueue=enqueue_replays, limit=limit)
-        if queued >= limit and delivery_health.has_held(integration_id=integration.pk):
+        queued = breaker.resume(integration_id=integration.pk, enqueue=enqueue_replays, limit=limit)
+        if queued >= limit and breaker.has_held(integration_id=integration.pk):
             messages.info(request, more_held_follow())
         if integration.active:
             messages.success(
@@ -427,8 +426,8 @@ class MindboxIntegrationAdmin(AuditedModelAdmin):
         if change and obj.active and "active" in form.changed_data:
             # Switched on: what it held goes now rather than at the sweeper's next run.
             limit = settings.BULK_JOB_CHUNK_SIZE  # the rest: the sweeper, in a worker
-            queued = delivery_health.switched_on(integration_id=obj.pk, enqueue=enqueue_replays, limit=limit)
-            if queued >= limit and delivery_health.has_held(integration_id=obj.pk):
+            queued = breaker.switched_on(integration_id=obj.pk, enqueue=enqueue_replays, limit=limit)
+            if queued >= limit and breaker.has_held(integration_id=obj.pk):
                 messages.info(request, more_held_follow())
             if queued:
                 messages.info(

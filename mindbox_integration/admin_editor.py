@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from core.mnemonics import CATALOGUE, CommunicationType
 from core.nesting import deeper_than
 from core.rendering import pretty_json
-from mindbox_integration import audit, editor, tenancy, trial_send
+from mindbox_integration import audit, editor, send_test, tenancy
 from mindbox_integration.mindbox.request import KEY_STAND_IN
 from mindbox_integration.models import Notification, Operation
 from notifications.delivery import default_client, outbound_policy
@@ -53,7 +53,7 @@ def editor_urls(model_admin: "ModelAdmin[Any]") -> list[URLPattern]:
         # It sends with the integration's key: only for those who may change notifications.
         path(
             "editor/test-send/",
-            guarded(require_POST(trial_send_view), may_change=True),
+            guarded(require_POST(test_send_view), may_change=True),
             name="mindbox_integration_notification_test_send",
         ),
     ]
@@ -192,14 +192,14 @@ def _notification(draft: dict[str, Any], operation: Operation) -> Notification |
         return None
 
 
-def trial_send_view(request: HttpRequest) -> JsonResponse:
+def test_send_view(request: HttpRequest) -> JsonResponse:
     draft = _draft(request)
     operation = _operation(request, draft.get("operation"))
     if operation is None:
         return JsonResponse({"error": gettext("Choose the operation first: the test send uses its integration's key")})
     ctype = str(draft.get("communication_type", ""))
     values = editor.preview_values(communication_type=ctype, event=_event(request, draft, operation, ctype))
-    result = trial_send.send_draft(
+    result = send_test.send_draft(
         integration=operation.integration,
         operation_name=operation.name,
         communication_type=ctype,

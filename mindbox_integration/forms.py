@@ -197,20 +197,20 @@ def editor_labels() -> dict[str, str]:
         "no_conditions": gettext("No conditions: every event of this type passes"),
         "filters_raw": gettext("These conditions are written in a form the builder cannot show; edit the JSON"),
         "unknown_field": gettext("%(name)s (unknown field)"),
-        "trial_button": gettext("Test send to Mindbox"),
-        "trial_note": gettext(
+        "test_send_button": gettext("Test send to Mindbox"),
+        "test_send_note": gettext(
             "Sends the preview to Mindbox for real, with the integration's key: with sample values a test customer appears there."
         ),
-        "trial_sending": gettext("Sending…"),
-        "trial_request": gettext("Request"),
-        "trial_response": gettext("Mindbox's answer"),
-        "trial_fields": gettext("Mindbox's messages by body field"),
-        "trial_delivered": gettext("Accepted by Mindbox"),
-        "trial_failed": gettext("Refused"),
-        "trial_retry": gettext("Temporary failure: a delivery would try again"),
-        "trial_not_sent": gettext("Not sent: %(error)s"),
-        "trial_timing": gettext("HTTP %(status)s, %(ms)s ms"),
-        "trial_template": gettext("in the template: %(template)s"),
+        "test_sending": gettext("Sending…"),
+        "test_send_request": gettext("Request"),
+        "test_send_response": gettext("Mindbox's answer"),
+        "test_send_fields": gettext("Mindbox's messages by body field"),
+        "test_send_delivered": gettext("Accepted by Mindbox"),
+        "test_send_failed": gettext("Refused"),
+        "test_send_retry": gettext("Temporary failure: a delivery would try again"),
+        "test_send_not_sent": gettext("Not sent: %(error)s"),
+        "test_send_timing": gettext("HTTP %(status)s, %(ms)s ms"),
+        "test_send_template": gettext("in the template: %(template)s"),
     }
 
 

@@ -37,7 +37,7 @@ from mindbox_integration.crypto import KeyUnavailable
 from mindbox_integration.mindbox import MindboxClient, Outcome, OutcomeKind, Policy, request
 from mindbox_integration.mindbox.error_codes import GAVE_UP_AFTER, LATE, ErrorCode
 from mindbox_integration.models import MindboxIntegration
-from notifications import bulk, claims, health, metrics, ratelimit
+from notifications import breaker, bulk, claims, metrics, ratelimit
 from notifications.claims import NOTIFICATION_DELETED, SLOT_EARLY
 from notifications.models import Delivery, DeliveryAttempt
 
@@ -370,7 +370,7 @@ def _admit(batch: _Batch, group: list[Delivery]) -> None:
     notification = group[0].notification
     assert notification is not None
     integration = notification.operation.integration
-    gate = health.gate(integration=integration, health=getattr(integration, "health", None), now=batch.now)
+    gate = breaker.gate(integration=integration, health=getattr(integration, "health", None), now=batch.now)
     if gate.hold:
         for delivery in group:
             batch.release(
@@ -497,7 +497,7 @@ def _send(batch: _Batch, client: MindboxClient, wake: Callable[[str], None] = la
     done = timezone.now()
     for integration_id, answered in by_integration.items():
         try:
-            health.note_outcomes(integration_id=integration_id, outcomes=answered, now=done)
+            breaker.note_outcomes(integration_id=integration_id, outcomes=answered, now=done)
         except Exception:  # the outcomes are recorded; the batch's wake-ups must still go out
             log.exception("integration %s: the batch's answers were not counted towards its health", integration_id)
     for delivery, attempt, number in zip(deliveries, attempts, numbers, strict=True):
@@ -525,11 +525,11 @@ def _next(delivery: Delivery, outcome: Outcome, rng: random.Random) -> _Next:
     kind = outcome.kind
     error = outcome.error
     params = outcome.params
-    if health.is_auth_refusal(outcome):
-        # Refused keys pause the whole integration (health.note_outcomes), which then holds this
+    if breaker.is_auth_refusal(outcome):
+        # Refused keys pause the whole integration (breaker.note_outcomes), which then holds this
         # delivery; until then it waits, spending no attempt (README: "waits instead of failing").
         age = (timezone.now() - delivery.created_at).total_seconds()
-        wait = health.refusal_delay(
+        wait = breaker.refusal_delay(
             age=age, schedule=settings.DELIVERY_RETRY_SCHEDULE, retry_after=outcome.retry_after, rng=rng
         )
         requeue = wait if wait <= settings.DELIVERY_COUNTDOWN_MAX else None

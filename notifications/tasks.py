@@ -10,7 +10,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from notifications import alerts, bulk_jobs, claims, delivery, doorbell, health, reconcile, retention, rollup
+from notifications import alerts, breaker, bulk_jobs, claims, delivery, doorbell, reconcile, retention, rollup
 from notifications.models import Delivery
 
 log = logging.getLogger(__name__)
@@ -57,8 +57,8 @@ def sweep_due_deliveries() -> int:
     retries, ends of back-off, and messages lost with a crashed worker or a flushed broker.
     Also release what integrations switched back on may now send."""
     claims.fail_orphans(now=timezone.now())
-    for integration_id in health.releasable_integration_ids():
-        health.release_all_held(integration_id=integration_id, enqueue=enqueue_replays, chunk=SWEEP_BATCH)
+    for integration_id in breaker.releasable_integration_ids():
+        breaker.release_all_held(integration_id=integration_id, enqueue=enqueue_replays, chunk=SWEEP_BATCH)
     queued = 0
     while True:
         ids = claims.take_due(now=timezone.now(), limit=SWEEP_BATCH)

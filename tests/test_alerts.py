@@ -20,7 +20,7 @@ from django.utils import timezone
 from harness import processes
 from harness.mindbox_standin import Planned
 from mindbox_integration.models import Account
-from notifications import alerts, delivery, health, hourly
+from notifications import alerts, breaker, delivery, hourly
 from notifications.models import AlertState, Delivery, DigestSent, HourlyStats, IntegrationHealth
 from notifications.tasks import check_alerts, roll_up_hourly_stats
 from tests.conftest import receive_call
@@ -149,7 +149,7 @@ def test_a_pause_is_told_once_and_the_recovery_too(watched, smtp, mindbox):
     check_alerts()  # still paused: nothing new
     assert len(smtp.messages) == 1
 
-    health.resume(integration_id=account.mindbox.pk, enqueue=lambda ids: None)
+    breaker.resume(integration_id=account.mindbox.pk, enqueue=lambda ids: None)
     check_alerts()
     assert len(smtp.messages) == 2
     recovered = smtp.to("anna@example.com")[1]

@@ -340,7 +340,7 @@ def test_test_send_shows_the_request_and_mindboxs_answer(page, shot, live_server
     from harness.mindbox_standin import Planned
     from mindbox_integration.models import Operation
 
-    key = "sk-browser-trial-9931"
+    key = "sk-browser-test-send-9931"
     account = make_account(name="Alpha", secret_key=key)
     operation = Operation.objects.create(integration=account.mindbox, name="Zvonok")
     make_manager(account)
@@ -355,15 +355,15 @@ def test_test_send_shows_the_request_and_mindboxs_answer(page, shot, live_server
 
     # Accepted: the exact request, key masked, and the answer.
     form.get_by_role("button", name="Тестовая отправка в Mindbox").click()
-    result = form.locator(".trial-send")
-    expect(result.locator(".trial-outcome")).to_contain_text("Принято Mindbox")
+    result = form.locator(".test-send")
+    expect(result.locator(".test-send-outcome")).to_contain_text("Принято Mindbox")
     (sent,) = mindbox.requests
     assert sent.headers["Authorization"] == f"SecretKey {key}"
-    request_text = result.locator(".trial-request").inner_text()
+    request_text = result.locator(".test-send-request").inner_text()
     assert f"transactionId={sent.query['transactionId']}" in request_text
     assert "Authorization: SecretKey ••••••••" in request_text
     assert '"fullName": "Анна Петрова"' in request_text
-    expect(result.locator(".trial-response")).to_contain_text('"status": "Success"')
+    expect(result.locator(".test-send-response")).to_contain_text('"status": "Success"')
     assert key not in page.content()
     shot(page, "test-send-accepted")
 
@@ -377,8 +377,8 @@ def test_test_send_shows_the_request_and_mindboxs_answer(page, shot, live_server
         )
     )
     form.get_by_role("button", name="Тестовая отправка в Mindbox").click()
-    expect(result.locator(".trial-outcome")).to_contain_text("Отклонено")
-    field = result.locator(".trial-fields li[data-location='/customer/mobilePhone']")
+    expect(result.locator(".test-send-outcome")).to_contain_text("Отклонено")
+    field = result.locator(".test-send-fields li[data-location='/customer/mobilePhone']")
     expect(field).to_contain_text("{{contact_phone_number}}")
     expect(field).to_contain_text("Неверный формат телефона")
     assert len(mindbox.requests) == 2

@@ -182,7 +182,7 @@ def test_a_notification_changed_by_a_queryset_update(account, post):
 
 
 def test_sending_paused_by_the_workers_holds_the_next_event(account, post):
-    # What notifications.health writes when Mindbox refuses the key: a row the workers own.
+    # What notifications.breaker writes when Mindbox refuses the key: a row the workers own.
     IntegrationHealth.objects.update_or_create(
         integration=account.mindbox, defaults={"paused_at": timezone.now(), "pause_reason": "401"}
     )

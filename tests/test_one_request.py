@@ -71,8 +71,8 @@ def test_the_preview_is_what_a_delivery_and_a_test_send_make_mindbox_receive(mak
     tried = admin.post(endpoint("test_send"), json.dumps(draft), content_type="application/json")
     assert previewed.status_code == tried.status_code == 200
     assert KEY not in previewed.content.decode() and KEY not in tried.content.decode()
-    preview, trial = previewed.json(), tried.json()
-    assert preview["error"] == "" and trial["outcome"] == "delivered"
+    preview, sent_test = previewed.json(), tried.json()
+    assert preview["error"] == "" and sent_test["outcome"] == "delivered"
 
     assert preview["headers"]["Authorization"] == MASKED_KEY
     assert preview["headers"]["User-Agent"] == "Acme/77"
@@ -85,9 +85,9 @@ def test_the_preview_is_what_a_delivery_and_a_test_send_make_mindbox_receive(mak
     assert delivered.query["transactionId"] == str(delivery.transaction_id)
     assert test_sent.query["transactionId"] not in (str(delivery.transaction_id), "")
     # The test send's page shows its request as the preview does.
-    assert trial["request_headers"] == preview["headers"]
+    assert sent_test["request_headers"] == preview["headers"]
     assert (
-        as_sent(trial["request_url"], trial["request_headers"], "")[:3]
+        as_sent(sent_test["request_url"], sent_test["request_headers"], "")[:3]
         == as_sent(preview["url"], preview["headers"], "")[:3]
     )
 

@@ -78,15 +78,28 @@ def _envelope(text: str) -> dict[str, Any] | None:
     return None
 
 
+# How much of what Mindbox says (its message, its validation summary, an unknown status) an
+# attempt keeps in its text and parameters: the answer may be up to a MiB, and each retry stores
+# another copy. The whole body is kept apart, cut at RESPONSE_KEEP_CHARS.
+SAID_KEEP_CHARS = 500
+
+
+def _words(value: Any) -> str:
+    """Mindbox's words as an attempt keeps them: text, bounded, without NUL (which PostgreSQL
+    refuses in text and in jsonb alike, and would fail the whole batch's write)."""
+    return str(value).replace("\x00", "")[:SAID_KEEP_CHARS]
+
+
 def _said(payload: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
     """What an error envelope says, for the attempt ("Mindbox ProtocolError: ..."), and as
     parameters."""
     if payload is None or payload["status"] in ("Success", "InternalServerError"):
         return "", {}
     if payload["status"] == "ProtocolError":
-        message = str(payload.get("errorMessage", ""))
+        message = _words(payload.get("errorMessage", ""))
         return f"Mindbox ProtocolError: {message}", {SAID_PROTOCOL_ERROR: message}
-    return f"unexpected Mindbox status {payload['status']!r}", {SAID_STATUS: payload["status"]}
+    status = _words(payload["status"])
+    return f"unexpected Mindbox status {status!r}", {SAID_STATUS: status}
 
 
 def classify(status: int, text: str, retry_after: float | None = None, *, content_type: str = "") -> Outcome:
@@ -97,7 +110,7 @@ def classify(status: int, text: str, retry_after: float | None = None, *, conten
     data); 408, 429 and 5xx are temporary by their HTTP code whatever the envelope says (error
     bodies carry `httpStatusCode` and a ProtocolError status); a 2xx must be Mindbox's JSON; for
     2xx and the other 4xx the body's status decides."""
-    kept = text[:RESPONSE_KEEP_CHARS]
+    kept = text[:RESPONSE_KEEP_CHARS].replace("\x00", "")  # PostgreSQL's text holds no NUL
     payload = _envelope(text)
     mb_status = payload["status"] if payload is not None else None
 
@@ -133,7 +146,7 @@ def classify(status: int, text: str, retry_after: float | None = None, *, conten
     if mb_status == "ValidationError":
         assert payload is not None
         messages = [m for m in payload.get("validationMessages") or [] if isinstance(m, dict)]
-        summary = "; ".join(f"{m.get('location', '')}: {m.get('message', '')}".strip(": ") for m in messages)
+        summary = _words("; ".join(f"{m.get('location', '')}: {m.get('message', '')}".strip(": ") for m in messages))
         return outcome(
             OutcomeKind.FAILED,
             ErrorCode.VALIDATION_ERROR,

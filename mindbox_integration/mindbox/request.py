@@ -51,7 +51,10 @@ def render(
 
 def with_transaction_id(url: str, transaction_id: str) -> str:
     """Append transactionId to /async URLs; Mindbox de-duplicates repeats by it."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # unreadable (`http://[::1`): left as it is, for the send to refuse alone
+        return url
     if not parts.path.rstrip("/").endswith("/async"):
         return url
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "transactionId"]

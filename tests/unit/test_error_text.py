@@ -197,3 +197,16 @@ def test_an_unknown_code_or_parameters_that_do_not_fit_fall_back_to_the_text():
 
 def test_outcomes_default_to_no_code():
     assert Outcome(kind="failed").code == "" and Outcome(kind="failed").params == {}  # type: ignore[arg-type]
+
+
+def test_what_mindbox_says_is_kept_bounded_and_without_nul():
+    import json
+
+    from mindbox_integration.mindbox.outcome import SAID_KEEP_CHARS, classify
+
+    said = "x\u0000" * 5000
+    body = json.dumps({"status": "ProtocolError", "errorMessage": said, "httpStatusCode": 503})
+    outcome = classify(503, body)
+    assert all("\x00" not in str(v) for v in (*outcome.params.values(), outcome.error, outcome.response_body))
+    assert all(len(str(v)) <= SAID_KEEP_CHARS for v in outcome.params.values() if isinstance(v, str))
+    assert len(outcome.error) < SAID_KEEP_CHARS + 100

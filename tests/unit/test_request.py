@@ -69,3 +69,16 @@ def test_the_transaction_id_goes_on_async_urls_only_and_replaces_a_pasted_one():
     assert with_transaction_id("https://h/v3/operations/async?transactionId=old&a=1", "t") == (
         "https://h/v3/operations/async?a=1&transactionId=t"
     )
+
+
+def test_an_unreadable_url_is_left_for_the_send_to_refuse_on_its_own():
+    """A stored URL that cannot be read (a render that failed keeps the template's URL) must not
+    stop the batch it is in: finalize leaves it as it is, and the client refuses that request alone."""
+    from mindbox_integration.mindbox import request
+
+    built = request.finalize(
+        rendered=request.Rendered(url="http://[::1/v3/operations/async", body="{}", headers={}),
+        secret_key="sk",
+        transaction_id="t-1",
+    )
+    assert built.url == "http://[::1/v3/operations/async"

@@ -56,7 +56,7 @@
       check: textarea.dataset.checkUrl,
       preview: textarea.dataset.previewUrl,
       fillUrl: textarea.dataset.fillUrlUrl,
-      trial: textarea.dataset.testSendUrl
+      testSend: textarea.dataset.testSendUrl
     };
     this.sequence = 0;
     this.timer = null;
@@ -99,19 +99,19 @@
     this.source = el("select", {"class": "preview-source", id: id + "-source"});
     this.previewButton = el("button", {type: "button", "class": "button preview-button", text: L.preview_button});
     this.previewOut = el("div", {"class": "editor-preview", "aria-live": "polite"});
-    this.trialButton = el("button", {type: "button", "class": "button trial-button", text: L.trial_button,
-      "aria-describedby": id + "-trial-note"});
-    this.trialOut = el("div", {"class": "trial-send", "aria-live": "polite"});
+    this.testSendButton = el("button", {type: "button", "class": "button test-send-button", text: L.test_send_button,
+      "aria-describedby": id + "-test-send-note"});
+    this.testSendOut = el("div", {"class": "test-send", "aria-live": "polite"});
     this.container = el("div", {"class": "notification-editor"}, [
       this.status,
       this.palette,
       el("div", {"class": "editor-actions"}, [
         el("label", {"for": id + "-source", text: L.preview_values}), this.source, this.previewButton,
-        this.trialButton
+        this.testSendButton
       ]),
-      el("p", {"class": "help trial-note", id: id + "-trial-note", text: L.trial_note}),
+      el("p", {"class": "help test-send-note", id: id + "-test-send-note", text: L.test_send_note}),
       this.previewOut,
-      this.trialOut
+      this.testSendOut
     ]);
     this.body.setAttribute("aria-describedby", id + "-check");
     // Line numbers beside the body; lines are not wrapped, so each number stays with its line.
@@ -178,7 +178,7 @@
       if (event.key === "Enter") { event.preventDefault(); }  // not the page's Save
     });
     this.previewButton.addEventListener("click", function (event) { event.preventDefault(); self.preview(); });
-    this.trialButton.addEventListener("click", function (event) { event.preventDefault(); self.trial(); });
+    this.testSendButton.addEventListener("click", function (event) { event.preventDefault(); self.testSend(); });
   };
 
   /* The palette as a toolbar: only one button is in the Tab order (tabindex 0, the others -1);
@@ -428,29 +428,29 @@
 
 
 
-  Editor.prototype.trial = function () {
-    var self = this, L = this.labels, out = this.trialOut;
-    out.textContent = L.trial_sending;
-    this.trialButton.disabled = true;
-    this.post(this.urls.trial, this.draft()).then(function (result) {
-      self.trialButton.disabled = false;
+  Editor.prototype.testSend = function () {
+    var self = this, L = this.labels, out = this.testSendOut;
+    out.textContent = L.test_sending;
+    this.testSendButton.disabled = true;
+    this.post(this.urls.testSend, this.draft()).then(function (result) {
+      self.testSendButton.disabled = false;
       out.textContent = "";
       if (!result.sent) {
-        out.appendChild(el("p", {"class": "errornote trial-error", text: format(L.trial_not_sent, {error: result.error})}));
+        out.appendChild(el("p", {"class": "errornote test-send-error", text: format(L.test_send_not_sent, {error: result.error})}));
         return;
       }
-      var verdict = {delivered: L.trial_delivered, failed: L.trial_failed, retry: L.trial_retry}[result.outcome] || result.outcome;
-      out.appendChild(el("p", {"class": "trial-outcome outcome-" + result.outcome}, [
+      var verdict = {delivered: L.test_send_delivered, failed: L.test_send_failed, retry: L.test_send_retry}[result.outcome] || result.outcome;
+      out.appendChild(el("p", {"class": "test-send-outcome outcome-" + result.outcome}, [
         el("strong", {text: verdict}),
-        el("span", {text: " · " + format(L.trial_timing, {status: result.http_status === null ? "—" : result.http_status,
+        el("span", {text: " · " + format(L.test_send_timing, {status: result.http_status === null ? "—" : result.http_status,
           ms: result.duration_ms}) + (result.error ? " · " + result.error : "")})
       ]));
       if (result.fields.length) {
-        out.appendChild(el("h4", {text: L.trial_fields}));
-        var list = el("ul", {"class": "trial-fields"});
+        out.appendChild(el("h4", {text: L.test_send_fields}));
+        var list = el("ul", {"class": "test-send-fields"});
         result.fields.forEach(function (f) {
           var item = el("li", {"data-location": f.location}, [el("code", {text: f.location || "/"})]);
-          if (f.template) { item.appendChild(el("span", {"class": "trial-template", text: " (" + format(L.trial_template, {template: f.template}) + ")"})); }
+          if (f.template) { item.appendChild(el("span", {"class": "test-send-template", text: " (" + format(L.test_send_template, {template: f.template}) + ")"})); }
           item.appendChild(el("span", {text: ": " + f.message}));
           list.appendChild(item);
         });
@@ -459,12 +459,12 @@
       var headers = Object.keys(result.request_headers).map(function (name) {
         return name + ": " + result.request_headers[name];
       }).join("\n");
-      out.appendChild(el("h4", {text: L.trial_request}));
-      out.appendChild(el("pre", {"class": "trial-request", text: "POST " + result.request_url + "\n" + headers + "\n\n" + result.request_body}));
-      out.appendChild(el("h4", {text: L.trial_response}));
-      out.appendChild(el("pre", {"class": "trial-response", text: "HTTP " + (result.http_status === null ? "—" : result.http_status) + "\n\n" + result.response_body}));
+      out.appendChild(el("h4", {text: L.test_send_request}));
+      out.appendChild(el("pre", {"class": "test-send-request", text: "POST " + result.request_url + "\n" + headers + "\n\n" + result.request_body}));
+      out.appendChild(el("h4", {text: L.test_send_response}));
+      out.appendChild(el("pre", {"class": "test-send-response", text: "HTTP " + (result.http_status === null ? "—" : result.http_status) + "\n\n" + result.response_body}));
     }, function (error) {
-      self.trialButton.disabled = false;
+      self.testSendButton.disabled = false;
       out.textContent = format(L.check_failed, {status: error.message});
     });
   };

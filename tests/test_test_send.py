@@ -1,4 +1,4 @@
-"""Test send from the notification editor (mindbox_integration.trial_send): the draft rendered
+"""Test send from the notification editor (mindbox_integration.send_test): the draft rendered
 and sent for real to the stand-in Mindbox through the delivery's own client and guard; the
 answer shown with the key masked and validation messages mapped to the template. Nothing stored."""
 
@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from core.rendering import template_at
 from harness.mindbox_standin import Planned
-from mindbox_integration import tenancy, trial_send
+from mindbox_integration import send_test, tenancy
 from mindbox_integration.editor import preview_values
 from mindbox_integration.models import Operation
 from notifications.delivery import default_client, outbound_policy
@@ -19,7 +19,7 @@ from notifications.models import Delivery, DeliveryAttempt
 
 pytestmark = pytest.mark.django_db
 
-KEY = "sk-trial-send-4242"
+KEY = "sk-test-send-4242"
 BODY = '{"customer": {"fullName": {{visitor_name}}, "mobilePhone": {{contact_phone_number}}, "ids": [{{visitor_id}}]}}'
 VALIDATION = {
     "status": "ValidationError",
@@ -31,7 +31,7 @@ VALIDATION = {
 
 
 def send(account, mindbox, **draft):
-    return trial_send.send_draft(
+    return send_test.send_draft(
         integration=account.mindbox,
         operation_name=draft.get("operation_name", "Zvonok"),
         communication_type="calls",
@@ -90,7 +90,7 @@ def test_a_url_the_guard_refuses_is_not_requested(mindbox, make_account):
     assert "JSON" in send(account, mindbox, body="{").error
     # The guard itself, at send time: the stand-in's host, but no longer allowed to be private.
     with override_settings(MINDBOX_ALLOW_PRIVATE_NETWORKS=[]):
-        guarded = trial_send.send_draft(
+        guarded = send_test.send_draft(
             integration=account.mindbox,
             operation_name="Zvonok",
             communication_type="calls",

@@ -1,5 +1,6 @@
-"""Integration health: pause an integration whose key Mindbox refuses, back off from one whose
-Mindbox is down, and release what was held once sending may go on.
+"""The circuit breaker in front of each integration's Mindbox (its state: IntegrationHealth):
+pause an integration whose key Mindbox refuses, back off from one whose Mindbox is down, and
+release what was held once sending may go on.
 
 An integration's deliveries are *held* (status `held`, no attempt spent) while the integration is
 switched off or paused. Consecutive 401/403 answers pause it; a manager resumes it. Consecutive

@@ -1,4 +1,4 @@
-"""Test send ("trial" here, so no test runner takes it for a test): the notification's draft rendered (sample values or a real event's) and sent to
+"""Test send (a module named `send_test`, not `test_*`, which test runners collect): the notification's draft rendered (sample values or a real event's) and sent to
 Mindbox for real through the delivery's own client and outbound guard, under a new
 transactionId; the request is built as a delivery's and the preview's are (mindbox.request).
 Nothing is stored: the manager sees the exact request, the key masked, and Mindbox's answer,
@@ -32,7 +32,7 @@ class FieldMessage:
 
 
 @dataclass(frozen=True)
-class TrialResult:
+class SendTestResult:
     request_url: str = ""
     request_headers: dict[str, str] = field(default_factory=dict)
     request_body: str = ""
@@ -59,7 +59,7 @@ def send_draft(
     client: MindboxClient,
     policy: Policy,
     headers: Mapping[str, str] | None = None,
-) -> TrialResult:
+) -> SendTestResult:
     """Render and send once; the answer is classified as a delivery's would be. The URL, as
     saving would store it (deviceUUID's placeholder filled), must pass the checks saving applies
     (host, path, this operation, no transactionId): a test send uses the integration's key, so
@@ -74,19 +74,19 @@ def send_draft(
         require_https=settings.MINDBOX_REQUIRE_HTTPS,
     )
     if url_errors:
-        return TrialResult(error="; ".join(url_errors))
+        return SendTestResult(error="; ".join(url_errors))
     try:
         rendered = request.render(url_template=url, body_template=body, headers_template=headers, values=values)
     except TemplateError as exc:
-        return TrialResult(error=_("cannot render: %(error)s") % {"error": exc})
+        return SendTestResult(error=_("cannot render: %(error)s") % {"error": exc})
     try:
         key = services.secret_key(integration=integration)
     except KeyUnavailable as exc:
-        return TrialResult(error=str(exc), error_code=ErrorCode.KEY_UNAVAILABLE)
+        return SendTestResult(error=str(exc), error_code=ErrorCode.KEY_UNAVAILABLE)
     sent = request.finalize(rendered=rendered, secret_key=key, transaction_id=str(uuid.uuid4()))
     outcome = client.send_many([sent], policy=policy)[0]
     shown = sent.shown()
-    return TrialResult(
+    return SendTestResult(
         request_url=shown.url,
         request_headers=shown.headers,
         request_body=shown.body,

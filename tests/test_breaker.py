@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from harness.mindbox_standin import Planned
 from mindbox_integration.mindbox import MindboxClient
-from notifications import dispatch, health
+from notifications import breaker, dispatch
 from notifications.delivery import attempt_delivery, deliver_due
 from notifications.models import Delivery, DeliveryAttempt, InboundEvent, IntegrationHealth
 from notifications.tasks import sweep_due_deliveries
@@ -61,7 +61,7 @@ def test_refused_keys_pause_the_integration_and_hold_its_deliveries(
 
     queued: list[int] = []
     with django_capture_on_commit_callbacks(execute=True):
-        assert health.resume(integration_id=account.mindbox.pk, enqueue=queued.extend) == 6
+        assert breaker.resume(integration_id=account.mindbox.pk, enqueue=queued.extend) == 6
     assert queued == [d.pk for d in [*deliveries, later]]  # in order of arrival
     for delivery_id in queued:
         assert attempt_delivery(delivery_id=delivery_id, client=client).status == "delivered"
@@ -105,7 +105,7 @@ def test_an_outage_backs_off_without_spending_attempts(account, client, mindbox)
 def test_backoff_doubles_up_to_the_maximum(settings):
     settings.DELIVERY_BACKOFF_AFTER = 5
     settings.DELIVERY_BACKOFF_MAX = 300
-    assert [health.backoff_seconds(n) for n in (4, 5, 6, 7, 11, 50)] == [0, 5, 10, 20, 300, 300]
+    assert [breaker.backoff_seconds(n) for n in (4, 5, 6, 7, 11, 50)] == [0, 5, 10, 20, 300, 300]
 
 
 def test_switched_off_integration_holds_then_the_sweeper_releases_it(account, client, mindbox):
@@ -165,14 +165,14 @@ def test_after_a_back_off_a_batch_sends_only_probes(account, client, mindbox):
     IntegrationHealth.objects.create(
         integration=account.mindbox, failure_streak=5, backoff_until=timezone.now() - timedelta(seconds=1)
     )
-    mindbox.plan(*[Planned(status=503, payload={})] * health.PROBES)
+    mindbox.plan(*[Planned(status=503, payload={})] * breaker.PROBES)
     batch = deliver_due(queue="deliveries", limit=50, client=client)
-    assert len(mindbox.requests) == health.PROBES  # not the whole batch into a Mindbox that may still be down
+    assert len(mindbox.requests) == breaker.PROBES  # not the whole batch into a Mindbox that may still be down
     assert (
         sorted(r.outcome for r in batch.results.values())
-        == ["backoff"] * (10 - health.PROBES) + ["retry"] * health.PROBES
+        == ["backoff"] * (10 - breaker.PROBES) + ["retry"] * breaker.PROBES
     )
     waiting = Delivery.objects.filter(pk__in=[d.pk for d in deliveries], attempts=0)
-    assert waiting.count() == 10 - health.PROBES
+    assert waiting.count() == 10 - breaker.PROBES
     state = IntegrationHealth.objects.get(pk=account.mindbox.pk)
-    assert state.failure_streak == 5 + health.PROBES and state.backoff_until > timezone.now()  # doubled again
+    assert state.failure_streak == 5 + breaker.PROBES and state.backoff_until > timezone.now()  # doubled again
