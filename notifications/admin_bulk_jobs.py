@@ -22,7 +22,7 @@ from django.views.decorators.http import require_POST
 from mindbox_integration.admin_base import PortalModelAdmin, VisibleAccountFilter
 from mindbox_integration.models import Account, MindboxIntegration
 from notifications import bulk_jobs, selectors
-from notifications.error_text import for_people
+from notifications.error_text import StoredError, for_people
 from notifications.models import BulkJob, Delivery
 from notifications.tasks import start_bulk_job
 
@@ -164,7 +164,7 @@ class BulkJobAdmin(PortalModelAdmin):
                 summary=summary,
                 left=max(0, job.total - job.done_count),
                 error_samples=[
-                    (pk, reverse("admin:notifications_delivery_change", args=[pk]), for_people(error))
+                    (pk, reverse("admin:notifications_delivery_change", args=[pk]), for_people(_stored(error)))
                     for pk, error in summary.get("error_samples", [])
                 ],
                 queued_url=(
@@ -193,3 +193,11 @@ class BulkJobAdmin(PortalModelAdmin):
         else:
             messages.info(request, gettext("The job had finished already."))
         return HttpResponseRedirect(job_url(job))
+
+
+def _stored(error: Any) -> StoredError | str:
+    """A sample of a job's summary: the error as stored, or the text alone (a summary written
+    before errors had codes)."""
+    if isinstance(error, dict):
+        return StoredError(text=error.get("text", ""), code=error.get("code", ""), params=error.get("params") or {})
+    return str(error)

@@ -154,7 +154,11 @@ def _run_chunk(job: BulkJob, *, enqueue: replay.Enqueue, chunk_size: int) -> Non
 def merged_summary(summary: dict[str, Any], result: replay.Replayed) -> dict[str, Any]:
     """The job's summary with one chunk's result added."""
     samples = list(summary.get("error_samples", []))
-    samples += [[pk, error] for pk, error in result.errors.items()][: max(0, ERROR_SAMPLES - len(samples))]
+    # Each as stored (text, code, parameters), so the job's page says it in the admin's language.
+    samples += [
+        [pk, {"text": error.text, "code": error.code, "params": dict(error.params)}]
+        for pk, error in result.errors.items()
+    ][: max(0, ERROR_SAMPLES - len(samples))]
     return {
         "queued": summary.get("queued", 0) + len(result.queued),
         "held": summary.get("held", 0) + len(result.held),

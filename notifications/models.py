@@ -366,7 +366,7 @@ class BulkJob(models.Model):
     total = models.PositiveIntegerField(_("deliveries"), default=0)
     done_count = models.PositiveIntegerField(_("deliveries done"), default=0)
     skipped = models.PositiveIntegerField(_("skipped"), default=0)
-    # {"queued": n, "held": n, "errors": n, "error_samples": [[delivery id, error], ...]}
+    # {"queued": n, "held": n, "errors": n, "error_samples": [[delivery id, {"text", "code", "params"}], ...]}
     summary = models.JSONField(_("summary"), default=dict, blank=True)
     error = models.TextField(_("error"), blank=True)  # why it failed, English, as logged
     cancel_requested_at = models.DateTimeField(_("cancel requested"), null=True, blank=True)
