@@ -133,10 +133,14 @@ def send_each(messages: list[mail.EmailMessage], *, about: str) -> Sent:
 
 
 def _refused_for_good(error: Exception) -> bool:
-    """A permanent refusal of this message's address: the server's 5xx for every recipient, or
-    an address that cannot be written into the envelope (ValueError, UnicodeError)."""
+    """A permanent refusal of this message: the server's 5xx for every recipient, for the sender
+    or for the data, or an address that cannot be written into the envelope (ValueError,
+    UnicodeError)."""
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         return all(500 <= code < 600 for code, _reply in error.recipients.values())
+    # A 5xx to the sender or to the message itself: sending it again changes nothing.
+    if isinstance(error, smtplib.SMTPSenderRefused | smtplib.SMTPDataError):
+        return 500 <= error.smtp_code < 600
     return isinstance(error, ValueError)
 
 

@@ -153,7 +153,7 @@ def release_held(*, integration_id: int, enqueue: Callable[[list[int]], None], l
     now = timezone.now()
     with transaction.atomic():
         held = (
-            Delivery.objects.select_for_update(skip_locked=True)
+            Delivery.objects.select_for_update(skip_locked=True, of=("self",))  # not the joined rows
             .filter(_of_integration(integration_id), status=Delivery.Status.HELD)
             .order_by("created_at", "pk")
             .values_list("pk", flat=True)
@@ -181,6 +181,9 @@ def release_all_held(*, integration_id: int, enqueue: Callable[[list[int]], None
     sweeper's way, in a worker."""
     released = 0
     while True:
+        # Paused or switched off meanwhile: what is still held stays held.
+        if integration_id not in _may_send([integration_id]):
+            return released
         count = release_held(integration_id=integration_id, enqueue=enqueue, limit=chunk)
         released += count
         if count < chunk:
@@ -206,6 +209,15 @@ def switched_on(*, integration_id: int, enqueue: Callable[[list[int]], None], li
     if IntegrationHealth.objects.filter(pk=integration_id, paused_at__isnull=False).exists():
         return 0
     return release_held(integration_id=integration_id, enqueue=enqueue, limit=limit)
+
+
+def _may_send(integration_ids: list[int]) -> set[int]:
+    """Which of these integrations are switched on and not paused."""
+    return set(
+        MindboxIntegration.objects.filter(pk__in=integration_ids, active=True)
+        .exclude(health__paused_at__isnull=False)
+        .values_list("pk", flat=True)
+    )
 
 
 def releasable_integration_ids() -> list[int]:

@@ -26,7 +26,7 @@ class ResendFailedForm(forms.Form):
         initial=_a_day_ago,
         # The browser's own picker; Django reads the ISO value it sends back.
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-        help_text=_("Deliveries created from this moment on (the portal's time zone)."),
+        help_text=_("Deliveries that failed from this moment on (the portal's time zone)."),
     )
 
     def __init__(self, *args: Any, integrations: "QuerySet[MindboxIntegration]", **kwargs: Any) -> None:

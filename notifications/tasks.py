@@ -146,10 +146,17 @@ def resume_stalled_bulk_jobs() -> None:
 
 
 def start_bulk_job(job_id: int) -> None:
-    """Queue the job's task; with the broker down, resume_stalled_bulk_jobs queues it later."""
+    """Queue the job's task; with the broker down, resume_stalled_bulk_jobs queues it later.
+    After a failed publish the next ones are skipped a while (as wake() does): a selection over
+    many integrations must not wait out the broker's timeouts once per job."""
+    global _broker_down_until
+    if time.monotonic() < _broker_down_until:
+        log.warning("the broker was unreachable a moment ago: bulk job %d is queued once it looks stalled", job_id)
+        return
     try:
         run_bulk_job.apply_async((job_id,), retry=False)
     except Exception:
+        _broker_down_until = time.monotonic() + BROKER_DOWN_PAUSE
         log.warning("could not queue bulk job %d; it is queued again once it looks stalled", job_id, exc_info=True)
 
 

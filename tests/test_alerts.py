@@ -312,3 +312,12 @@ def test_beat_runs_the_check_on_the_maintenance_queue():
     assert entry["schedule"] == django_settings.ALERT_CHECK_INTERVAL
     assert entry["options"] == {"expires": django_settings.ALERT_CHECK_INTERVAL}  # no pile-up after an outage
     assert django_settings.CELERY_TASK_ROUTES["notifications.tasks.check_alerts"] == {"queue": "maintenance"}
+
+
+def test_a_5xx_to_the_sender_or_to_the_data_is_refused_for_good_and_a_4xx_is_not():
+    import smtplib
+
+    assert alerts._refused_for_good(smtplib.SMTPDataError(554, b"message rejected"))
+    assert alerts._refused_for_good(smtplib.SMTPSenderRefused(550, b"no such sender", "portal@localhost"))
+    assert not alerts._refused_for_good(smtplib.SMTPDataError(451, b"try again later"))
+    assert not alerts._refused_for_good(smtplib.SMTPServerDisconnected("gone"))

@@ -124,6 +124,24 @@ def test_switched_off_integration_holds_then_the_sweeper_releases_it(account, cl
     assert attempt_delivery(delivery_id=delivery.pk, client=client).status == "delivered"
 
 
+def test_releasing_in_chunks_stops_when_the_integration_is_paused_or_switched_off(account, client):
+    held = [receive(account, str(n)) for n in range(5)]
+    account.mindbox.active = False
+    account.mindbox.save()
+    for delivery in held:
+        assert attempt_delivery(delivery_id=delivery.pk, client=client).status == "held"
+    released: list[int] = []
+    # Switched off: nothing is released, however many chunks there are.
+    assert breaker.release_all_held(integration_id=account.mindbox.pk, enqueue=released.extend, chunk=2) == 0
+    account.mindbox.active = True
+    account.mindbox.save()
+    IntegrationHealth.objects.update_or_create(pk=account.mindbox.pk, defaults={"paused_at": timezone.now()})
+    assert breaker.release_all_held(integration_id=account.mindbox.pk, enqueue=released.extend, chunk=2) == 0
+    IntegrationHealth.objects.filter(pk=account.mindbox.pk).update(paused_at=None)
+    assert breaker.release_all_held(integration_id=account.mindbox.pk, enqueue=released.extend, chunk=2) == 5
+    assert Delivery.objects.filter(status=Delivery.Status.HELD).count() == 0
+
+
 def test_an_event_that_made_no_delivery_says_why(make_account, make_notification):
     off = make_account(active=False)
     make_notification(off)

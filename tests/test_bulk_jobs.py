@@ -142,7 +142,6 @@ def test_a_bulk_resend_of_20000_runs_in_the_background_shows_progress_and_can_be
     second_stop = RowLock(ids[3000])
     first_stop.release()
     polls.append(wait_for(lambda: (p := progress(admin_client, job)) == ("running", 3000, 20_000) and p))
-    assert polls[0][1] < polls[1][1]  # it moved on between two looks at the page
 
     # Cancel: a POST with the page's CSRF token, refused without it.
     manager_client = Client(enforce_csrf_checks=True)
