@@ -144,6 +144,7 @@ def _run_chunk(job: BulkJob, *, enqueue: replay.Enqueue, chunk_size: int) -> Non
     with transaction.atomic():
         result = replayer(delivery_ids=ids, enqueue=enqueue)
         moved = BulkJob.objects.filter(pk=job.pk, status=Status.RUNNING, done_count=start).update(
+            resumes=0,  # it moves again
             done_count=start + len(ids),
             skipped=F("skipped") + result.skipped,
             summary=merged_summary(job.summary, result),
@@ -186,6 +187,10 @@ def _fail(job: BulkJob, exc: BaseException) -> None:
     )
 
 
+# Resumes in a row without progress before a job fails: with BULK_JOB_STALL_SECONDS (300), an hour.
+MAX_RESUMES = 12
+
+
 def resume_stalled(*, now: datetime, stall_seconds: float, publish: Publish) -> list[int]:
     """Queue again the jobs that have shown no progress for `stall_seconds`: a running one whose
     worker was killed (Redis would redeliver its message only after the visibility timeout, an
@@ -194,7 +199,13 @@ def resume_stalled(*, now: datetime, stall_seconds: float, publish: Publish) -> 
     stale = now - timedelta(seconds=stall_seconds)
     resumed = []
     for pk in BulkJob.objects.filter(status__in=BulkJob.UNFINISHED, progress_at__lt=stale).values_list("pk", flat=True):
-        if BulkJob.objects.filter(pk=pk, status__in=BulkJob.UNFINISHED, progress_at__lt=stale).update(progress_at=now):
+        still = BulkJob.objects.filter(pk=pk, status__in=BulkJob.UNFINISHED, progress_at__lt=stale)
+        if still.filter(resumes__gte=MAX_RESUMES).update(
+            status=Status.FAILED, error=f"no progress after being queued again {MAX_RESUMES} times", finished_at=now
+        ):
+            log.warning("bulk job %d made no progress after %d resumes: failed", pk, MAX_RESUMES)
+            continue
+        if still.update(progress_at=now, resumes=F("resumes") + 1):
             publish(pk)
             resumed.append(pk)
     return resumed

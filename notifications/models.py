@@ -375,6 +375,9 @@ class BulkJob(models.Model):
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     # Written with every chunk: a running job silent for long lost its worker (bulk_jobs.resume_stalled).
     progress_at = models.DateTimeField(_("last progress"), null=True, blank=True)
+    # Times it was queued again with no progress since the last: past bulk_jobs.MAX_RESUMES, it
+    # fails instead (an error that comes back every time would otherwise keep it running forever).
+    resumes = models.PositiveIntegerField(default=0, editable=False)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
 
     class Meta:

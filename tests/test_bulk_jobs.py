@@ -253,3 +253,25 @@ def test_a_job_whose_worker_died_is_queued_again_and_resumes_where_it_was(
     assert [statuses[pk] for pk in ids] == ["delivered", "delivered", "pending", "pending", "pending"]
     # Its first message, redelivered late by the broker, finds nothing left to do.
     assert bulk_jobs.run(job_id=job.pk, enqueue=enqueue_replays, chunk_size=2) is None
+
+
+def test_a_job_that_never_moves_again_fails_after_its_resumes_instead_of_running_forever(
+    make_account, make_notification
+):
+    account = make_account()
+    make_notification(account)
+    job = bulk_jobs.submit(
+        kind=BulkJob.Kind.RESEND, integration=account.mindbox, actor="tests", publish=lambda pk: None, delivery_ids=[1]
+    )
+    published: list[int] = []
+    start = timezone.now() - timedelta(hours=2)
+    BulkJob.objects.filter(pk=job.pk).update(status=BulkJob.Status.RUNNING, progress_at=start)
+    # Each stall period it is queued again, and nothing comes of it (an error that comes back).
+    for n in range(bulk_jobs.MAX_RESUMES):
+        now = start + timedelta(seconds=301 * (n + 1))
+        assert bulk_jobs.resume_stalled(now=now, stall_seconds=300, publish=published.append) == [job.pk]
+    now += timedelta(seconds=301)
+    assert bulk_jobs.resume_stalled(now=now, stall_seconds=300, publish=published.append) == []
+    job.refresh_from_db()
+    assert len(published) == bulk_jobs.MAX_RESUMES
+    assert job.status == BulkJob.Status.FAILED and "no progress" in job.error and job.finished_at == now

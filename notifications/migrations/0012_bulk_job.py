@@ -35,6 +35,7 @@ class Migration(migrations.Migration):
                 ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now, verbose_name='created')),
                 ('started_at', models.DateTimeField(blank=True, null=True, verbose_name='started')),
                 ('progress_at', models.DateTimeField(blank=True, null=True, verbose_name='last progress')),
+                ('resumes', models.PositiveIntegerField(default=0, editable=False)),
                 ('finished_at', models.DateTimeField(blank=True, null=True, verbose_name='finished')),
                 ('integration', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='bulk_jobs', to='mindbox_integration.mindboxintegration', verbose_name='integration')),
                 ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='requested by')),
