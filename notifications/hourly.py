@@ -12,6 +12,19 @@ HOUR = timedelta(hours=1)
 LATENCY_BOUNDS_MS: tuple[int, ...] = (25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 20_000)
 
 
+# The counts of an hour, as Hour and the roll-up's HourlyStats both name them.
+COUNTS = (
+    "events",
+    "delivered",
+    "retried",
+    "failed",
+    "latency_count",
+    "latency_sum_ms",
+    "latency_max_ms",
+    "latency_buckets",
+)
+
+
 @dataclass(frozen=True)
 class Hour:
     """One hour's counts: events received, deliveries delivered and failed for good, attempts

@@ -40,16 +40,7 @@ ANSWERED = (DeliveryAttempt.Outcome.DELIVERED, DeliveryAttempt.Outcome.RETRY, De
 # A URL the outbound guard refused made no request: it has no time to count.
 TIMED = Q(outcome__in=ANSWERED, duration_ms__isnull=False) & ~Q(error__startswith="refused: ")
 
-COUNTS = (
-    "events",
-    "delivered",
-    "retried",
-    "failed",
-    "latency_count",
-    "latency_sum_ms",
-    "latency_max_ms",
-    "latency_buckets",
-)
+COUNTS = hourly.COUNTS
 
 
 def roll_up(*, now: datetime, retention: timedelta) -> int:

@@ -11,7 +11,7 @@ from django.db.models import Count, Q, QuerySet
 from core.rendering import has_value
 from mindbox_integration.models import MindboxIntegration, Notification, Operation
 from notifications.error_text import StoredError
-from notifications.hourly import Hour
+from notifications.hourly import COUNTS, Hour
 from notifications.models import (
     Delivery,
     DeliveryAttempt,
@@ -410,32 +410,15 @@ def hourly_rows(*, integration_ids: Collection[int], since: datetime) -> list[Ho
 def hourly_rows_by_integration(*, integration_ids: Collection[int], since: datetime) -> dict[int, list[Hour]]:
     """As hourly_rows, by integration, in one query: a list of many integrations passes each its
     own to {% hourly_charts %}. Integrations without a row are absent."""
-    rows = HourlyStats.objects.filter(integration_id__in=list(integration_ids), hour__gte=since).values_list(
-        "integration_id",
-        "hour",
-        "events",
-        "delivered",
-        "retried",
-        "failed",
-        "latency_count",
-        "latency_sum_ms",
-        "latency_max_ms",
-        "latency_buckets",
+    rows = HourlyStats.objects.filter(integration_id__in=list(integration_ids), hour__gte=since).values(
+        "integration_id", "hour", *COUNTS
     )
     found: dict[int, list[Hour]] = {}
-    for integration_id, hour, events, delivered, retried, failed, count, total, longest, buckets in rows:
-        found.setdefault(integration_id, []).append(
-            Hour(
-                start=hour,
-                events=events,
-                delivered=delivered,
-                retried=retried,
-                failed=failed,
-                latency_count=count,
-                latency_sum_ms=total,
-                latency_max_ms=longest,
-                latency_buckets=tuple(buckets) if isinstance(buckets, list) else (),
-            )
+    for row in rows:
+        counts = {name: row[name] for name in COUNTS}
+        buckets = counts.pop("latency_buckets")
+        found.setdefault(row["integration_id"], []).append(
+            Hour(start=row["hour"], **counts, latency_buckets=tuple(buckets) if isinstance(buckets, list) else ())
         )
     return found
 
