@@ -13,15 +13,17 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Q
+from django.db import connection, transaction
+from django.db.models import Field, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from mindbox_integration.mindbox import Outcome, OutcomeKind
 from mindbox_integration.models import MindboxIntegration
+from notifications.cursors import server_bound
 from notifications.models import Delivery, IntegrationHealth
 
 AUTH_REFUSED = (401, 403)
@@ -93,9 +95,7 @@ def note_outcomes(*, integration_id: int, outcomes: list[Outcome], now: datetime
     another worker may have counted a failure since.
     """
     if not any(is_auth_refusal(o) or o.kind == OutcomeKind.RETRY for o in outcomes):
-        IntegrationHealth.objects.filter(pk=integration_id).filter(
-            Q(auth_failures__gt=0) | Q(failure_streak__gt=0) | Q(backoff_until__isnull=False)
-        ).update(auth_failures=0, failure_streak=0, backoff_until=None)
+        _reset(integration_id)
         return None
 
     with transaction.atomic():
@@ -108,6 +108,32 @@ def note_outcomes(*, integration_id: int, outcomes: list[Outcome], now: datetime
         if state.paused_at is not None and not paused_before:
             hold_pending(integration_id=integration_id, now=now)
     return state
+
+
+def _reset(integration_id: int) -> None:
+    """Every answer of a batch was good: clear the counts, if any. Every batch asks this, so on
+    PostgreSQL it is one statement of fixed text, which psycopg prepares once per connection
+    (the ORM compiled it anew each time: a twentieth of the worker's CPU at a moderate rate)."""
+    if connection.vendor != "postgresql":
+        IntegrationHealth.objects.filter(pk=integration_id).filter(
+            Q(auth_failures__gt=0) | Q(failure_streak__gt=0) | Q(backoff_until__isnull=False)
+        ).update(auth_failures=0, failure_streak=0, backoff_until=None)
+        return
+    with server_bound(connection) as cursor:
+        cursor.execute(_reset_sql(), [integration_id])
+
+
+@cache
+def _reset_sql() -> str:
+    q = connection.ops.quote_name
+    meta = IntegrationHealth._meta
+    assert meta.pk is not None
+    columns = [meta.get_field(name) for name in ("auth_failures", "failure_streak", "backoff_until")]
+    failures, streak, until = (q(field.column) for field in columns if isinstance(field, Field))
+    return (
+        f"UPDATE {q(meta.db_table)} SET {failures} = 0, {streak} = 0, {until} = NULL"  # noqa: S608 - names from the model
+        f" WHERE {q(str(meta.pk.column))} = %s AND ({failures} > 0 OR {streak} > 0 OR {until} IS NOT NULL)"
+    )
 
 
 def _count(state: IntegrationHealth, outcome: Outcome, now: datetime) -> None:

@@ -26,8 +26,6 @@ from functools import cache
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, OuterRef, Subquery
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -37,7 +35,7 @@ from mindbox_integration.crypto import KeyUnavailable
 from mindbox_integration.mindbox import MindboxClient, Outcome, OutcomeKind, Policy, request
 from mindbox_integration.mindbox.error_codes import GAVE_UP_AFTER, LATE, ErrorCode
 from mindbox_integration.models import MindboxIntegration
-from notifications import breaker, bulk, claims, metrics, ratelimit
+from notifications import breaker, bulk, claimed, claims, metrics, ratelimit
 from notifications.claims import NOTIFICATION_DELETED, SLOT_EARLY
 from notifications.models import Delivery, DeliveryAttempt
 
@@ -305,18 +303,7 @@ def _deliver(
     wake: Callable[[str], None] = lambda queue: None,
 ) -> tuple[dict[int, AttemptResult], bool]:
     """Send what the claim took; the results, and whether the in-flight bound held any back."""
-    sending = DeliveryAttempt.objects.filter(delivery=OuterRef("pk"), outcome=DeliveryAttempt.Outcome.SENDING)
-    deliveries = list(
-        Delivery.objects.filter(pk__in=ids)
-        .select_related("event", "notification__operation__integration__health")
-        .defer("event__raw", "event__values")
-        .annotate(
-            open_attempts=Coalesce(
-                Subquery(sending.order_by().values("delivery").annotate(n=Count("pk")).values("n")), 0
-            )
-        )
-        .order_by("next_attempt_at", "pk")
-    )
+    deliveries = claimed.load(ids)
     batch = _Batch(lease=lease, now=now, rng=rng)
     by_integration: dict[int, list[Delivery]] = defaultdict(list)
     for delivery in _close_interrupted(deliveries, lease):
@@ -452,9 +439,10 @@ _waker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="delivery-wake")
 def _send(batch: _Batch, client: MindboxClient, wake: Callable[[str], None] = lambda queue: None) -> None:
     if not batch.to_send:
         return
-    attempts = DeliveryAttempt.objects.bulk_create(
-        [DeliveryAttempt(delivery=delivery, transaction_id=delivery.transaction_id) for delivery, _ in batch.to_send]
-    )
+    attempts = [
+        DeliveryAttempt(delivery=delivery, transaction_id=delivery.transaction_id) for delivery, _ in batch.to_send
+    ]
+    bulk.insert_each(DeliveryAttempt, attempts)
     requests = [
         request.finalize(
             rendered=request.Rendered(url=d.url, body=d.body, headers=d.headers or {}),

@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from harness.mindbox_standin import Planned
 from mindbox_integration.mindbox import MindboxClient
-from notifications import delivery, doorbell
-from notifications.bulk import update_each
+from notifications import claimed, delivery, doorbell
+from notifications.bulk import insert_each, update_each
 from notifications.claims import claim_due
 from notifications.delivery import deliver_due
 from notifications.models import Delivery, DeliveryAttempt, IntegrationHealth
@@ -233,3 +233,73 @@ def test_a_transport_that_fails_leaves_each_delivery_recorded_for_a_retry(make_a
     assert row.claimed_until is None and row.attempts == 1 and "RuntimeError" in row.last_error
     (attempt,) = DeliveryAttempt.objects.filter(delivery=row)
     assert attempt.outcome == "retry"  # completed, not left `sending` to count as a crash later
+
+
+def test_a_batch_is_loaded_in_one_statement_with_every_relation_it_reads(make_account, make_notification):
+    """claimed.load (the batch's load, one statement of fixed text) gives the same instances as
+    the ORM's select_related, and reading their relations makes no further query."""
+    healthy, unhealthy = make_account(secret_key="sk-load-a"), make_account(secret_key="sk-load-b")
+    with_headers = make_notification(healthy)
+    with_headers.headers = {"User-Agent": "uis-{{call_session_id}}"}
+    with_headers.save()
+    gone = make_notification(unhealthy)
+    IntegrationHealth.objects.create(integration=unhealthy.mindbox, failure_streak=2)
+    ids = [
+        Delivery.objects.get(event_id=receive_call(account, session).event_id).pk
+        for account, session in ((healthy, "load-1"), (unhealthy, "load-2"), (healthy, "load-3"))
+    ]
+    DeliveryAttempt.objects.create(delivery_id=ids[2], transaction_id=None)  # left "sending" by a killed worker
+    gone.delete()  # its delivery stays, with no notification
+    with CaptureQueriesContext(connection) as queries:
+        loaded = claimed.load(ids)
+        read = [
+            (
+                d.pk,
+                d.headers,
+                d.error_params,
+                d.transaction_id,
+                d.event.request_id,
+                d.open_attempts,
+                d.notification and d.notification.operation.name,
+                d.notification and d.notification.operation.integration.send_rate_limit,
+                d.notification and getattr(d.notification.operation.integration, "health", None),
+            )
+            for d in loaded
+        ]
+    assert len(queries) == 1, [q["sql"] for q in queries]
+    assert [row[0] for row in read] == ids  # due order: as received
+    assert {d.status for d in loaded} == {Delivery.Status.PENDING}
+    assert read[0][1] == {"User-Agent": "uis-load-1"} and read[0][2] == {}  # JSON columns decoded
+    assert read[1][6] is None  # the deleted notification
+    assert [row[5] for row in read] == [0, 0, 1]
+    assert read[0][8] is None and read[2][8] is None  # no health row: known, not queried
+    # Field for field what the ORM's own query gives (the fallback used off PostgreSQL).
+    orm = claimed._load_with_orm(ids)
+    for ours, theirs in zip(loaded, orm, strict=True):
+        for field in Delivery._meta.concrete_fields:
+            assert getattr(ours, field.attname) == getattr(theirs, field.attname), field.name
+        assert ours.open_attempts == theirs.open_attempts
+        if theirs.notification is not None:
+            integration = ours.notification.operation.integration
+            assert integration.secret_key_encrypted == theirs.notification.operation.integration.secret_key_encrypted
+            assert integration.pk == theirs.notification.operation.integration_id
+
+
+def test_insert_each_inserts_every_row_and_sets_its_key_in_order(make_account, make_notification):
+    account = make_account()
+    make_notification(account)
+    deliveries = [Delivery.objects.get(event_id=receive_call(account, f"ins-{n}").event_id) for n in range(3)]
+    attempts = [
+        DeliveryAttempt(delivery=d, transaction_id=d.transaction_id, error=f"e{n}") for n, d in enumerate(deliveries)
+    ]
+    insert_each(DeliveryAttempt, attempts)
+    assert all(a.pk and not a._state.adding for a in attempts)
+    stored = {a.pk: a for a in DeliveryAttempt.objects.filter(pk__in=[a.pk for a in attempts])}
+    for n, (attempt, delivery) in enumerate(zip(attempts, deliveries, strict=True)):
+        row = stored[attempt.pk]
+        assert (row.delivery_id, row.transaction_id, row.error, row.outcome) == (
+            delivery.pk,
+            delivery.transaction_id,
+            f"e{n}",
+            DeliveryAttempt.Outcome.SENDING,
+        )
