@@ -1,4 +1,4 @@
-"""Load a claimed batch with what its sends need, in one statement whose text never changes.
+"""Claim and load a batch with what its sends need, in one statement whose text never changes.
 
 The ORM's `select_related` across five tables was compiled anew for every batch: at a moderate
 rate (batches of a few deliveries) building that SQL and its row populators was a fifth of the
@@ -9,16 +9,19 @@ Only the columns the send uses are read; the others are deferred (read on access
 `only()`). Elsewhere (SQLite, the local set-up) the ORM's query does the same work.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, models
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
 from mindbox_integration.models import MindboxIntegration, Notification, Operation
+from notifications import claims
 from notifications.cursors import server_bound
 from notifications.models import Delivery, DeliveryAttempt, InboundEvent, IntegrationHealth
 
@@ -63,9 +66,9 @@ def _part(model: type[models.Model], alias: str, names: Sequence[str] | None = N
 
 
 @cache
-def _query() -> tuple[str, tuple[_Part, ...]]:
-    """The statement (one parameter: the ids, as an array) and the parts of its rows, in order."""
-    parts = (
+def _parts() -> tuple[_Part, ...]:
+    """The parts of a row, in order."""
+    return (
         _part(Delivery, "d"),
         _part(InboundEvent, "e", ["request_id"]),
         _part(Notification, "n", ["operation"]),
@@ -73,21 +76,30 @@ def _query() -> tuple[str, tuple[_Part, ...]]:
         _part(MindboxIntegration, "i"),
         _part(IntegrationHealth, "h"),
     )
+
+
+@cache
+def _select(source: str) -> str:
+    """The batch's rows from `source` (the deliveries' table, or the claim's result) with what
+    they need; one parameter: the outcome of an attempt still sending."""
     q = connection.ops.quote_name
-    table = {part.alias: q(part.model._meta.db_table) for part in parts}
-    columns = ", ".join(f"{part.alias}.{q(field.column)}" for part in parts for field in part.fields)
+    table = {part.alias: q(part.model._meta.db_table) for part in _parts()}
+    columns = ", ".join(f"{part.alias}.{q(field.column)}" for part in _parts() for field in part.fields)
     attempts = q(DeliveryAttempt._meta.db_table)
-    sql = (
+    return (
         f"SELECT {columns}, (SELECT count(*) FROM {attempts} a WHERE a.{q('delivery_id')} = d.{q('id')}"  # noqa: S608 - names from the models
         f" AND a.{q('outcome')} = %s)"
-        f" FROM {table['d']} d JOIN {table['e']} e ON e.{q('id')} = d.{q('event_id')}"
+        f" FROM {source} d JOIN {table['e']} e ON e.{q('id')} = d.{q('event_id')}"
         f" LEFT JOIN {table['n']} n ON n.{q('id')} = d.{q('notification_id')}"
         f" LEFT JOIN {table['o']} o ON o.{q('id')} = n.{q('operation_id')}"
         f" LEFT JOIN {table['i']} i ON i.{q('id')} = o.{q('integration_id')}"
         f" LEFT JOIN {table['h']} h ON h.{q('integration_id')} = i.{q('id')}"
-        f" WHERE d.{q('id')} = ANY(%s) ORDER BY d.{q('next_attempt_at')}, d.{q('id')}"
     )
-    return sql, parts
+
+
+def _due_order() -> str:
+    q = connection.ops.quote_name
+    return f" ORDER BY d.{q('next_attempt_at')}, d.{q('id')}"
 
 
 def load(ids: Sequence[int]) -> list[Delivery]:
@@ -96,9 +108,30 @@ def load(ids: Sequence[int]) -> list[Delivery]:
     attempts are still marked sending (a killed worker's)."""
     if connection.vendor != "postgresql":
         return _load_with_orm(ids)
-    sql, parts = _query()
+    q = connection.ops.quote_name
+    sql = f"{_select(q(Delivery._meta.db_table))} WHERE d.{q('id')} = ANY(%s){_due_order()}"
+    return _fetch(sql, [DeliveryAttempt.Outcome.SENDING, list(ids)])
+
+
+def claim_due(
+    *, queue: str, now: datetime, limit: int, skip_integrations: Collection[int] = ()
+) -> tuple[list[Delivery], datetime]:
+    """claims.claim_due, and the claimed batch loaded as load() loads it: on PostgreSQL in the
+    same statement (the claim's UPDATE ... RETURNING in a WITH, joined), one round trip fewer."""
+    if connection.vendor != "postgresql":
+        ids, lease = claims.claim_due(queue=queue, now=now, limit=limit, skip_integrations=skip_integrations)
+        return load(ids), lease
+    lease = now + timedelta(seconds=settings.DELIVERY_CLAIM_SECONDS)
+    claim = claims.claim_sql(skipping=bool(skip_integrations), returning="*")
+    sql = f"WITH claimed AS ({claim}) {_select('claimed')}{_due_order()}"
+    params = [*claims.claim_params(queue, now, lease, limit, skip_integrations), DeliveryAttempt.Outcome.SENDING]
+    return _fetch(sql, params), lease
+
+
+def _fetch(sql: str, params: list[Any]) -> list[Delivery]:
+    parts = _parts()
     with server_bound(connection) as cursor:
-        cursor.execute(sql, [DeliveryAttempt.Outcome.SENDING, list(ids)])
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
     deliveries = []
     for row in rows:

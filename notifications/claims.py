@@ -54,11 +54,10 @@ def claim_due(
     One statement on PostgreSQL (an UPDATE of the rows a SKIP LOCKED select picks)."""
     lease = now + timedelta(seconds=settings.DELIVERY_CLAIM_SECONDS)
     if connection.vendor == "postgresql":
-        params: list[Any] = [lease, Delivery.Status.PENDING, queue, now + EARLY_TOLERANCE, now, now + SLOT_EARLY]
-        if skip_integrations:
-            params.append(list(skip_integrations))
         with connection.cursor() as cursor:
-            cursor.execute(_claim_sql(bool(skip_integrations)), [*params, limit])
+            cursor.execute(
+                claim_sql(skipping=bool(skip_integrations)), claim_params(queue, now, lease, limit, skip_integrations)
+            )
             return [row[0] for row in cursor.fetchall()], lease
     due = Delivery.objects.select_for_update(skip_locked=True).filter(
         status=Delivery.Status.PENDING, queue=queue, next_attempt_at__lte=now + EARLY_TOLERANCE
@@ -73,9 +72,20 @@ def claim_due(
     return ids, lease
 
 
+def claim_params(
+    queue: str, now: datetime, lease: datetime, limit: int, skip_integrations: Collection[int]
+) -> list[Any]:
+    """claim_sql's parameters, in order."""
+    params: list[Any] = [lease, Delivery.Status.PENDING, queue, now + EARLY_TOLERANCE, now, now + SLOT_EARLY]
+    if skip_integrations:
+        params.append(list(skip_integrations))
+    return [*params, limit]
+
+
 @cache
-def _claim_sql(skipping: bool) -> str:
-    """Parameters: lease, pending, queue, due by, now, slots by[, integrations to skip], limit."""
+def claim_sql(*, skipping: bool, returning: str = "id") -> str:
+    """The claim's UPDATE on PostgreSQL, returning the claimed rows' `returning` (a column, or
+    `*`: notifications.claimed loads the batch in the same statement). Parameters: claim_params."""
     q = connection.ops.quote_name
     delivery, notification, operation = (m._meta.db_table for m in (Delivery, Notification, Operation))
     skip = ""
@@ -86,7 +96,7 @@ def _claim_sql(skipping: bool) -> str:
         f"SELECT {q('id')} FROM {q(delivery)} WHERE {q('status')} = %s AND {q('queue')} = %s"
         f" AND {q('next_attempt_at')} <= %s AND ({q('claimed_until')} IS NULL OR {q('claimed_until')} < %s)"
         f" AND ({q('send_slot')} IS NULL OR {q('send_slot')} <= %s){skip}"
-        f" ORDER BY {q('next_attempt_at')}, {q('id')} LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING {q('id')}"
+        f" ORDER BY {q('next_attempt_at')}, {q('id')} LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING {q(returning) if returning != '*' else '*'}"
     )
 
 

@@ -8,7 +8,7 @@ harmless. Batching changes how many at a time, not what is promised: each delive
 before its send, its attempt row is written before the request and completed after, and it
 keeps one transactionId across every retry.
 
-Per batch: one statement claims, one loads what the batch needs, the health gate and the rate
+Per batch: one statement claims and loads what the batch needs, the health gate and the rate
 limit are asked once per integration, one statement writes the attempt rows, the requests go
 out at once over kept-alive connections, and the outcomes are written with a few statements.
 """
@@ -131,20 +131,22 @@ def deliver_due(
     (they wait for this batch's answers), and again after them. Queues whose claims skipped an
     integration at the bound are woken once it has half its places free again."""
     now = timezone.now()
-    ids, lease = claims.claim_due(queue=queue, now=now, limit=limit, skip_integrations=_in_flight.full(queue))
-    metrics.BATCH_SIZE.labels(queue=queue).observe(len(ids))
-    if not ids:
+    deliveries, lease = claimed.claim_due(queue=queue, now=now, limit=limit, skip_integrations=_in_flight.full(queue))
+    metrics.BATCH_SIZE.labels(queue=queue).observe(len(deliveries))
+    if not deliveries:
         return BatchResult()
-    full = len(ids) >= limit
+    full = len(deliveries) >= limit
 
     def admitted(batch: "_Batch") -> None:
         if full and not batch.bounded:
             wake(queue)
 
-    results, bounded = _deliver(ids, lease, now, client or default_client(), rng or random.Random(), admitted, wake)
+    results, bounded = _deliver(
+        deliveries, lease, now, client or default_client(), rng or random.Random(), admitted, wake
+    )
     if full or bounded:
         wake(queue)
-    return BatchResult(claimed=len(ids), results=results)
+    return BatchResult(claimed=len(deliveries), results=results)
 
 
 def attempt_delivery(
@@ -159,7 +161,9 @@ def attempt_delivery(
     lease = claims.claim(delivery_id=delivery_id, now=now)
     if lease is None:
         return AttemptResult(sent=False)
-    results, _ = _deliver([delivery_id], lease, now, client or default_client(), rng or random.Random(), wake=wake)
+    results, _ = _deliver(
+        claimed.load([delivery_id]), lease, now, client or default_client(), rng or random.Random(), wake=wake
+    )
     return results[delivery_id]
 
 
@@ -294,7 +298,7 @@ class _Batch:
 
 
 def _deliver(
-    ids: list[int],
+    deliveries: list[Delivery],
     lease: datetime,
     now: datetime,
     client: MindboxClient,
@@ -302,8 +306,8 @@ def _deliver(
     admitted: Callable[[_Batch], None] = lambda batch: None,
     wake: Callable[[str], None] = lambda queue: None,
 ) -> tuple[dict[int, AttemptResult], bool]:
-    """Send what the claim took; the results, and whether the in-flight bound held any back."""
-    deliveries = claimed.load(ids)
+    """Send what the claim took (loaded by notifications.claimed); the results, and whether the
+    in-flight bound held any back."""
     batch = _Batch(lease=lease, now=now, rng=rng)
     by_integration: dict[int, list[Delivery]] = defaultdict(list)
     for delivery in _close_interrupted(deliveries, lease):

@@ -43,7 +43,8 @@ def test_a_batch_costs_the_same_statements_for_few_or_many(make_account, make_no
     few = statements_for(3, make_account, make_notification, client)
     many = statements_for(40, make_account, make_notification, client)
     assert many == few, (few, many)
-    assert many <= 8, many  # claim, load, attempts, outcomes, attempts completed, health, and the transaction
+    # claim and load (one statement), attempts, outcomes, attempts completed, health, and the transaction
+    assert many <= 7, many
     assert Delivery.objects.filter(status=Delivery.Status.DELIVERED).count() == 43
     assert DeliveryAttempt.objects.filter(outcome="delivered").count() == 43
     # Each request carried its own delivery's transactionId.
@@ -303,3 +304,26 @@ def test_insert_each_inserts_every_row_and_sets_its_key_in_order(make_account, m
             f"e{n}",
             DeliveryAttempt.Outcome.SENDING,
         )
+
+
+def test_the_claim_loads_its_batch_in_the_same_statement(make_account, make_notification):
+    """claimed.claim_due: the claim's UPDATE and the batch's load in one round trip, with the
+    lease on every row it took and nothing of an integration it was told to skip."""
+    wanted, skipped = make_account(secret_key="sk-c1"), make_account(secret_key="sk-c2")
+    make_notification(wanted)
+    make_notification(skipped)
+    ids = [Delivery.objects.get(event_id=receive_call(wanted, f"claim-{n}").event_id).pk for n in range(3)]
+    receive_call(skipped, "claim-skipped")
+    now = timezone.now()
+    with CaptureQueriesContext(connection) as queries:
+        deliveries, lease = claimed.claim_due(
+            queue="deliveries", now=now, limit=10, skip_integrations=[skipped.mindbox.pk]
+        )
+        names = [d.notification.operation.integration.pk for d in deliveries]
+    assert len(queries) == 1
+    assert [d.pk for d in deliveries] == ids and names == [wanted.mindbox.pk] * 3
+    assert all(d.claimed_until == lease for d in deliveries)  # the row as the claim left it
+    assert set(Delivery.objects.filter(claimed_until=lease).values_list("pk", flat=True)) == set(ids)
+    # Claimed once: a second claim finds only the skipped integration's delivery.
+    again, _ = claimed.claim_due(queue="deliveries", now=now, limit=10)
+    assert [d.notification.operation.integration.pk for d in again] == [skipped.mindbox.pk]
