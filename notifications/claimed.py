@@ -37,17 +37,19 @@ class _Part:
     fields: "tuple[models.Field[Any, Any], ...]"
     columns: tuple[Any, ...]  # each field's column expression, which its converters are given
     converters: tuple[tuple[Converter, ...], ...]
+    attnames: tuple[str, ...]
+    key: int  # where the primary key is among the fields
 
     def build(self, values: Sequence[Any]) -> models.Model | None:
         """The instance for these values, or None when the join found no row (its key is NULL)."""
-        if values[0] is None:
+        if values[self.key] is None:
             return None
         converted = []
         for value, converters, column in zip(values, self.converters, self.columns, strict=True):
             for convert in converters:
                 value = convert(value, column, connection)
             converted.append(value)
-        return self.model.from_db(connection.alias, [f.attname for f in self.fields], converted)
+        return self.model.from_db(connection.alias, list(self.attnames), converted)
 
 
 def _part(model: type[models.Model], alias: str, names: Sequence[str] | None = None) -> _Part:
@@ -62,7 +64,15 @@ def _part(model: type[models.Model], alias: str, names: Sequence[str] | None = N
         tuple(connection.ops.get_db_converters(column) + field.get_db_converters(connection))  # type: ignore[attr-defined]  # not in the stubs
         for field, column in zip(fields, columns, strict=True)
     )
-    return _Part(model=model, alias=alias, fields=fields, columns=columns, converters=converters)
+    return _Part(
+        model=model,
+        alias=alias,
+        fields=fields,
+        columns=columns,
+        converters=converters,
+        attnames=tuple(field.attname for field in fields),
+        key=next(i for i, field in enumerate(fields) if field.primary_key),
+    )
 
 
 @cache

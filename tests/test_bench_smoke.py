@@ -81,6 +81,8 @@ def test_a_small_bench_run_measures_every_section(lab, tmp_path, monkeypatch):
     paced = s["paced"]
     assert paced["events"] == paced["delivered"] == 20 and paced["complete"] and paced["refused"] == 0
     assert paced["p99_ms"] >= paced["p95_ms"] >= paced["p50_ms"] > 0 and paced["sent_per_s"] > 0
+    # The warm-up went first, at the same rate, and is reported apart.
+    assert paced["warm_up_p99_ms"] >= paced["warm_up_p50_ms"] > 0
     sane_cost(paced, worker=True)
 
     assert s["rendering"]["bodies_per_s"] > 0 and s["rendering"]["json_dumps_per_s"] > 0
@@ -89,7 +91,7 @@ def test_a_small_bench_run_measures_every_section(lab, tmp_path, monkeypatch):
 
     table = bench.format_table(results)
     print("\n" + table)
-    assert "paced end to end at 20/s" in table and "backlog of 40" in table
+    assert "paced end to end at 20/s" in table and "after 0.5 s of warm-up" in table and "backlog of 40" in table
     assert "server-wide" in table and "ceiling at that cost" in table
     assert "NOT MET" in table or " met" in table
 
