@@ -37,10 +37,8 @@ def update_each(
                 keep = set(manager.select_for_update().filter(pk__in=keep, **only_if).values_list("pk", flat=True))
             manager.bulk_update([obj for obj in objs if obj.pk in keep], list(fields))
         return keep
-    sql, typed, conditions = _update_sql(model, tuple(fields), tuple(only_if or ()))
-    params: list[Any] = [
-        [field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in objs] for field in typed
-    ]
+    sql, typed, conditions = update_sql(model, tuple(fields), tuple(only_if or ()))
+    params = arrays(typed, objs)
     params += [
         field.get_db_prep_save(value, connection)
         for field, value in zip(conditions, (only_if or {}).values(), strict=True)
@@ -77,14 +75,14 @@ Fields = tuple["models.Field[Any, Any]", ...]
 
 
 @cache
-def _update_sql(
+def update_sql(
     model: type[models.Model], fields: tuple[str, ...], only_if: tuple[str, ...]
 ) -> tuple[str, Fields, Fields]:
     """The UPDATE, the fields whose arrays it takes (the primary key first), and the fields of
     its conditions, whose single values follow the arrays."""
     meta = model._meta
-    typed = (_pk(model), *(_field(model, name) for name in fields))
-    conditions = tuple(_field(model, name) for name in only_if)
+    typed = (key_field(model), *(model_field(model, name) for name in fields))
+    conditions = tuple(model_field(model, name) for name in only_if)
     quoted = [connection.ops.quote_name(str(field.column)) for field in typed]
     # One array per column, each cast to its column's type: an array of NULLs has none of its own.
     arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in typed)
@@ -100,7 +98,7 @@ def _update_sql(
 @cache
 def _insert_sql(model: type[models.Model]) -> tuple[str, Fields]:
     """The INSERT and the fields whose arrays it takes: every concrete column but the key."""
-    pk = _pk(model)
+    pk = key_field(model)
     typed = tuple(f for f in model._meta.concrete_fields if isinstance(f, models.Field) and f is not pk)
     quoted = ", ".join(connection.ops.quote_name(str(field.column)) for field in typed)
     arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in typed)
@@ -110,13 +108,18 @@ def _insert_sql(model: type[models.Model]) -> tuple[str, Fields]:
     return sql, typed
 
 
-def _pk(model: type[models.Model]) -> "models.Field[Any, Any]":
+def arrays(fields: Fields, objs: Sequence[models.Model]) -> list[Any]:
+    """One array per field: its value on each object, as the database takes it."""
+    return [[field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in objs] for field in fields]
+
+
+def key_field(model: type[models.Model]) -> "models.Field[Any, Any]":
     pk = model._meta.pk
     assert pk is not None
     return pk
 
 
-def _field(model: type[models.Model], name: str) -> "models.Field[Any, Any]":
+def model_field(model: type[models.Model], name: str) -> "models.Field[Any, Any]":
     field = model._meta.get_field(name)
     assert isinstance(field, models.Field), name
     return field

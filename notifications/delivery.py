@@ -25,7 +25,6 @@ from datetime import datetime, timedelta
 from functools import cache
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -35,7 +34,7 @@ from mindbox_integration.crypto import KeyUnavailable
 from mindbox_integration.mindbox import MindboxClient, Outcome, OutcomeKind, Policy, request
 from mindbox_integration.mindbox.error_codes import GAVE_UP_AFTER, LATE, ErrorCode
 from mindbox_integration.models import MindboxIntegration
-from notifications import breaker, bulk, claimed, claims, metrics, ratelimit
+from notifications import breaker, bulk, claimed, claims, metrics, ratelimit, recording
 from notifications.claims import NOTIFICATION_DELETED, SLOT_EARLY
 from notifications.models import Delivery, DeliveryAttempt
 
@@ -605,40 +604,40 @@ def _record(
         delivery.error_code = plan.code
         delivery.error_params = plan.params
         delivery.finished_at = None if plan.status == Delivery.Status.PENDING else now
-    with transaction.atomic():
-        ours = bulk.update_each(Delivery, deliveries, _RECORDED_FIELDS, only_if={"claimed_until": batch.lease})
-        for delivery, attempt, outcome, plan in zip(deliveries, attempts, outcomes, plans, strict=True):
-            attempt.http_status = outcome.http_status
-            attempt.response_body = outcome.response_body
-            attempt.duration_ms = outcome.duration_ms
-            attempt.error = plan.error
-            attempt.error_code = plan.code
-            attempt.error_params = plan.params
-            attempt.outcome = plan.kind.value
-            if delivery.pk not in ours:
-                # Another worker has the delivery now: this attempt is history only (a repeat
-                # carried the same transactionId).
-                attempt.error = f"{plan.error}; answered after the claim expired, not applied".lstrip("; ")
-                if plan.code:
-                    attempt.error_params = {**plan.params, LATE: True}
-                else:
-                    attempt.error_code = ErrorCode.ANSWERED_LATE
-                batch.results[delivery.pk] = AttemptResult(sent=True, outcome="claim_lost")
-                log.warning(
-                    "delivery %s: answer came after the claim expired; left to the worker that holds it", delivery.pk
-                )
-                continue
-            batch.results[delivery.pk] = AttemptResult(
-                sent=True,
-                status=plan.status,
-                retry_in=plan.retry_in,
-                requeue_in=plan.requeue_in,
-                queue=delivery.queue,
-                wake_at=delivery.next_attempt_at if plan.requeue_in is not None else None,
-                outcome="retry" if plan.status == Delivery.Status.PENDING else str(plan.status),
+    late = []
+    for attempt, outcome, plan in zip(attempts, outcomes, plans, strict=True):
+        attempt.http_status = outcome.http_status
+        attempt.response_body = outcome.response_body
+        attempt.duration_ms = outcome.duration_ms
+        attempt.error = plan.error
+        attempt.error_code = plan.code
+        attempt.error_params = plan.params
+        attempt.outcome = plan.kind.value
+        # If another worker has the delivery now, this attempt is history only (a repeat carried
+        # the same transactionId), and says so.
+        late.append(
+            recording.Words(
+                error=f"{plan.error}; answered after the claim expired, not applied".lstrip("; "),
+                error_code=plan.code or ErrorCode.ANSWERED_LATE,
+                error_params={**plan.params, LATE: True} if plan.code else plan.params,
             )
-        bulk.update_each(
-            DeliveryAttempt,
-            attempts,
-            ["http_status", "response_body", "duration_ms", "error", "error_code", "error_params", "outcome"],
+        )
+    ours = recording.write(
+        deliveries=deliveries, fields=_RECORDED_FIELDS, lease=batch.lease, attempts=attempts, late=late
+    )
+    for delivery, plan in zip(deliveries, plans, strict=True):
+        if delivery.pk not in ours:
+            batch.results[delivery.pk] = AttemptResult(sent=True, outcome="claim_lost")
+            log.warning(
+                "delivery %s: answer came after the claim expired; left to the worker that holds it", delivery.pk
+            )
+            continue
+        batch.results[delivery.pk] = AttemptResult(
+            sent=True,
+            status=plan.status,
+            retry_in=plan.retry_in,
+            requeue_in=plan.requeue_in,
+            queue=delivery.queue,
+            wake_at=delivery.next_attempt_at if plan.requeue_in is not None else None,
+            outcome="retry" if plan.status == Delivery.Status.PENDING else str(plan.status),
         )

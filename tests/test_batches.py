@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from harness.mindbox_standin import Planned
 from mindbox_integration.mindbox import MindboxClient
-from notifications import claimed, delivery, doorbell
+from notifications import claimed, delivery, doorbell, recording
 from notifications.bulk import insert_each, update_each
 from notifications.claims import claim_due
 from notifications.delivery import deliver_due
@@ -43,8 +43,9 @@ def test_a_batch_costs_the_same_statements_for_few_or_many(make_account, make_no
     few = statements_for(3, make_account, make_notification, client)
     many = statements_for(40, make_account, make_notification, client)
     assert many == few, (few, many)
-    # claim and load (one statement), attempts, outcomes, attempts completed, health, and the transaction
-    assert many <= 7, many
+    # claim and load (one statement), the attempt rows, the answers (deliveries and attempts in
+    # one statement, notifications.recording), and the health's reset
+    assert many <= 4, many
     assert Delivery.objects.filter(status=Delivery.Status.DELIVERED).count() == 43
     assert DeliveryAttempt.objects.filter(outcome="delivered").count() == 43
     # Each request carried its own delivery's transactionId.
@@ -296,11 +297,11 @@ def test_insert_each_inserts_every_row_and_sets_its_key_in_order(make_account, m
     insert_each(DeliveryAttempt, attempts)
     assert all(a.pk and not a._state.adding for a in attempts)
     stored = {a.pk: a for a in DeliveryAttempt.objects.filter(pk__in=[a.pk for a in attempts])}
-    for n, (attempt, delivery) in enumerate(zip(attempts, deliveries, strict=True)):
+    for n, (attempt, its) in enumerate(zip(attempts, deliveries, strict=True)):
         row = stored[attempt.pk]
         assert (row.delivery_id, row.transaction_id, row.error, row.outcome) == (
-            delivery.pk,
-            delivery.transaction_id,
+            its.pk,
+            its.transaction_id,
             f"e{n}",
             DeliveryAttempt.Outcome.SENDING,
         )
@@ -327,3 +328,44 @@ def test_the_claim_loads_its_batch_in_the_same_statement(make_account, make_noti
     # Claimed once: a second claim finds only the skipped integration's delivery.
     again, _ = claimed.claim_due(queue="deliveries", now=now, limit=10)
     assert [d.notification.operation.integration.pk for d in again] == [skipped.mindbox.pk]
+
+
+def test_answers_are_written_in_one_statement_and_a_lost_claims_attempt_is_history(make_account, make_notification):
+    """recording.write: the deliveries still ours take their answers; the attempt of one whose
+    claim another worker holds now keeps the answer with its late words, and its delivery is left
+    as that worker has it."""
+    account = make_account()
+    make_notification(account)
+    ids = [Delivery.objects.get(event_id=receive_call(account, f"rec-{n}").event_id).pk for n in range(2)]
+    now = timezone.now()
+    deliveries, lease = claimed.claim_due(queue="deliveries", now=now, limit=10)
+    attempts = [DeliveryAttempt(delivery=d, transaction_id=d.transaction_id) for d in deliveries]
+    insert_each(DeliveryAttempt, attempts)
+    other = lease + timedelta(seconds=5)
+    Delivery.objects.filter(pk=ids[1]).update(claimed_until=other)  # another worker's claim now
+    for its, attempt in zip(deliveries, attempts, strict=True):
+        its.status, its.claimed_until, its.attempts = Delivery.Status.DELIVERED, None, 1
+        attempt.http_status, attempt.outcome, attempt.error = 200, "delivered", ""
+    late = [recording.Words(error=f"late {n}", error_code="answered_late", error_params={"n": n}) for n in range(2)]
+    with CaptureQueriesContext(connection) as queries:
+        ours = recording.write(
+            deliveries=deliveries,
+            fields=["status", "claimed_until", "attempts"],
+            lease=lease,
+            attempts=attempts,
+            late=late,
+        )
+    assert len(queries) == 1
+    assert ours == {ids[0]}
+    rows = {d.pk: d for d in Delivery.objects.filter(pk__in=ids)}
+    assert (rows[ids[0]].status, rows[ids[0]].claimed_until, rows[ids[0]].attempts) == ("delivered", None, 1)
+    assert (rows[ids[1]].status, rows[ids[1]].claimed_until, rows[ids[1]].attempts) == ("pending", other, 0)
+    stored = {a.delivery_id: a for a in DeliveryAttempt.objects.filter(delivery__in=ids)}
+    assert (stored[ids[0]].http_status, stored[ids[0]].error, stored[ids[0]].error_code) == (200, "", "")
+    assert (stored[ids[1]].http_status, stored[ids[1]].outcome) == (200, "delivered")
+    assert (stored[ids[1]].error, stored[ids[1]].error_code, stored[ids[1]].error_params) == (
+        "late 1",
+        "answered_late",
+        {"n": 1},
+    )
+    assert attempts[1].error == "late 1" and attempts[0].error == ""  # the instances say what was written
