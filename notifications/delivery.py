@@ -10,7 +10,7 @@ keeps one transactionId across every retry.
 
 Per batch: one statement claims and loads what the batch needs, the health gate and the rate
 limit are asked once per integration, one statement writes the attempt rows, the requests go
-out at once over kept-alive connections, and the outcomes are written with a few statements.
+out at once over kept-alive connections, and the answers are written in one statement.
 """
 
 import logging
