@@ -132,7 +132,10 @@ def claim_due(
         ids, lease = claims.claim_due(queue=queue, now=now, limit=limit, skip_integrations=skip_integrations)
         return load(ids), lease
     lease = now + timedelta(seconds=settings.DELIVERY_CLAIM_SECONDS)
-    claim = claims.claim_sql(skipping=bool(skip_integrations), returning="*")
+    # The columns named, not `*`: a column a later migration adds must not change what a
+    # statement psycopg has prepared returns.
+    returning = ", ".join(connection.ops.quote_name(str(field.column)) for field in _parts()[0].fields)
+    claim = claims.claim_sql(skipping=bool(skip_integrations), returning=returning)
     sql = f"WITH claimed AS ({claim}) {_select('claimed')}{_due_order()}"
     params = [*claims.claim_params(queue, now, lease, limit, skip_integrations), DeliveryAttempt.Outcome.SENDING]
     return _fetch(sql, params), lease

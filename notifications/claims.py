@@ -83,9 +83,10 @@ def claim_params(
 
 
 @cache
-def claim_sql(*, skipping: bool, returning: str = "id") -> str:
-    """The claim's UPDATE on PostgreSQL, returning the claimed rows' `returning` (a column, or
-    `*`: notifications.claimed loads the batch in the same statement). Parameters: claim_params."""
+def claim_sql(*, skipping: bool, returning: str = "") -> str:
+    """The claim's UPDATE on PostgreSQL, returning the claimed rows' ids, or their `returning`
+    (quoted column names: notifications.claimed loads the batch in the same statement).
+    Parameters: claim_params."""
     q = connection.ops.quote_name
     delivery, notification, operation = (m._meta.db_table for m in (Delivery, Notification, Operation))
     skip = ""
@@ -96,7 +97,7 @@ def claim_sql(*, skipping: bool, returning: str = "id") -> str:
         f"SELECT {q('id')} FROM {q(delivery)} WHERE {q('status')} = %s AND {q('queue')} = %s"
         f" AND {q('next_attempt_at')} <= %s AND ({q('claimed_until')} IS NULL OR {q('claimed_until')} < %s)"
         f" AND ({q('send_slot')} IS NULL OR {q('send_slot')} <= %s){skip}"
-        f" ORDER BY {q('next_attempt_at')}, {q('id')} LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING {q(returning) if returning != '*' else '*'}"
+        f" ORDER BY {q('next_attempt_at')}, {q('id')} LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING {returning or q('id')}"
     )
 
 
