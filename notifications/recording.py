@@ -68,7 +68,7 @@ def write(
     params += bulk.arrays(word_fields, late_attempts)
     with server_bound(connection) as cursor:
         cursor.execute(_sql(deliveries_sql), params)
-        ours = {delivery_id for delivery_id, counted in cursor.fetchall() if counted}
+        ours = {row[0] for row in cursor.fetchall()}
     for delivery, attempt, words in zip(deliveries, attempts, late, strict=True):
         if delivery.pk not in ours:
             _say(attempt, words)
@@ -104,8 +104,10 @@ def _sql(deliveries_sql: str) -> str:
         for name, late in zip(names[2 + len(ANSWER_FIELDS) :], late_names, strict=True)
     ]
     # Names quoted from the models' own metadata; every value is a parameter.
+    # A data-modifying WITH runs to completion whether or not the final SELECT reads it: the
+    # statement answers with the deliveries written, as the deliveries' UPDATE alone did.
     return (
-        f"WITH ours AS ({deliveries_sql}) UPDATE {table} SET {', '.join([*plain, *chosen])}"  # noqa: S608
+        f"WITH ours AS ({deliveries_sql}), answered AS (UPDATE {table} SET {', '.join([*plain, *chosen])}"  # noqa: S608
         f" FROM unnest({arrays}) AS v({', '.join([*names, *late_names])})"
-        f" WHERE {table}.{key} = v.{key} RETURNING v.{delivery}, {counted}"
+        f" WHERE {table}.{key} = v.{key} RETURNING 1) SELECT {q('id')} FROM ours"
     )
