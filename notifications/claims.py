@@ -51,14 +51,9 @@ def claim_due(
 ) -> tuple[list[int], datetime]:
     """Take up to `limit` due deliveries of `queue`, oldest due first, skipping rows another
     worker is claiming (and those of `skip_integrations`); all share one lease, the claim's token.
-    One statement on PostgreSQL (an UPDATE of the rows a SKIP LOCKED select picks)."""
+    Through the ORM, for any database: on PostgreSQL the worker claims with claim_sql instead, one
+    statement that also loads the batch (notifications.claimed)."""
     lease = now + timedelta(seconds=settings.DELIVERY_CLAIM_SECONDS)
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                claim_sql(skipping=bool(skip_integrations)), claim_params(queue, now, lease, limit, skip_integrations)
-            )
-            return [row[0] for row in cursor.fetchall()], lease
     due = Delivery.objects.select_for_update(skip_locked=True).filter(
         status=Delivery.Status.PENDING, queue=queue, next_attempt_at__lte=now + EARLY_TOLERANCE
     )
@@ -83,10 +78,10 @@ def claim_params(
 
 
 @cache
-def claim_sql(*, skipping: bool, returning: str = "") -> str:
-    """The claim's UPDATE on PostgreSQL, returning the claimed rows' ids, or their `returning`
-    (quoted column names: notifications.claimed loads the batch in the same statement).
-    Parameters: claim_params."""
+def claim_sql(*, skipping: bool, returning: str) -> str:
+    """claim_due as one UPDATE on PostgreSQL (of the rows a SKIP LOCKED select picks), returning
+    the claimed rows' `returning` (quoted column names: notifications.claimed loads the batch in
+    the same statement). Parameters: claim_params."""
     q = connection.ops.quote_name
     delivery, notification, operation = (m._meta.db_table for m in (Delivery, Notification, Operation))
     skip = ""
@@ -97,7 +92,7 @@ def claim_sql(*, skipping: bool, returning: str = "") -> str:
         f"SELECT {q('id')} FROM {q(delivery)} WHERE {q('status')} = %s AND {q('queue')} = %s"
         f" AND {q('next_attempt_at')} <= %s AND ({q('claimed_until')} IS NULL OR {q('claimed_until')} < %s)"
         f" AND ({q('send_slot')} IS NULL OR {q('send_slot')} <= %s){skip}"
-        f" ORDER BY {q('next_attempt_at')}, {q('id')} LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING {returning or q('id')}"
+        f" ORDER BY {q('next_attempt_at')}, {q('id')} LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING {returning}"
     )
 
 

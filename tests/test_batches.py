@@ -14,7 +14,6 @@ from harness.mindbox_standin import Planned
 from mindbox_integration.mindbox import MindboxClient
 from notifications import claimed, delivery, doorbell, recording
 from notifications.bulk import insert_each, update_each
-from notifications.claims import claim_due
 from notifications.delivery import deliver_due
 from notifications.models import Delivery, DeliveryAttempt, IntegrationHealth
 from tests.conftest import receive_call
@@ -25,6 +24,12 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def client() -> MindboxClient:
     return MindboxClient(connect_timeout=2, read_timeout=2)
+
+
+def claim_ids(*, now, skip_integrations=()) -> list[int]:
+    """What the worker's claim of the first-attempts queue takes (up to five)."""
+    deliveries, _ = claimed.claim_due(queue="deliveries", now=now, limit=5, skip_integrations=skip_integrations)
+    return [d.pk for d in deliveries]
 
 
 def statements_for(count: int, make_account, make_notification, client) -> int:
@@ -125,8 +130,8 @@ def test_the_in_flight_bound_leaves_the_rest_due_at_no_cost(make_account, make_n
     # Held back, not given up: the queue is woken once the batch's answers are in.
     assert woken == ["deliveries"]
     # A claim skips an integration at its bound rather than take its deliveries again.
-    assert claim_due(queue="deliveries", now=timezone.now(), limit=5, skip_integrations=[account.mindbox.pk])[0] == []
-    assert len(claim_due(queue="deliveries", now=timezone.now(), limit=5)[0]) == 3
+    assert claim_ids(now=timezone.now(), skip_integrations=[account.mindbox.pk]) == []
+    assert len(claim_ids(now=timezone.now())) == 3
 
 
 def _in_flight_while_batch_waits(
@@ -216,8 +221,8 @@ def test_a_delivery_waiting_for_its_slot_is_not_claimed_before_it(make_account, 
     slot = timezone.now() + timedelta(milliseconds=500)
     Delivery.objects.filter(pk=waiting.pk).update(next_attempt_at=slot, send_slot=slot)
     # Within the claim's early tolerance of a second, but the slot has not come.
-    assert claim_due(queue="deliveries", now=timezone.now(), limit=5)[0] == []
-    assert claim_due(queue="deliveries", now=slot, limit=5)[0] == [waiting.pk]
+    assert claim_ids(now=timezone.now()) == []
+    assert claim_ids(now=slot) == [waiting.pk]
 
 
 def test_a_transport_that_fails_leaves_each_delivery_recorded_for_a_retry(make_account, make_notification, mindbox):
