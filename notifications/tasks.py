@@ -6,6 +6,7 @@ import math
 import time
 from datetime import UTC, datetime, timedelta
 
+import redis
 from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
@@ -18,20 +19,30 @@ log = logging.getLogger(__name__)
 SWEEP_BATCH = 1000
 
 
+@shared_task(ignore_result=True)
+def deliver_due(queue: str) -> None:
+    """A wake-up of `queue` (one that was due later, or any without Redis): with Redis it rings
+    the queue's bell, and a worker waiting on the queue's calls runs the batch
+    (notifications.bells), so every batch runs on that pool; without Redis it runs here."""
+    if settings.REDIS_URL:
+        wake(queue)
+    else:
+        answer_bell(queue)
+
+
 # When this process last answered each queue's bell (monotonic seconds).
 _answered: dict[str, float] = {}
 
 
-@shared_task(ignore_result=True)
-def deliver_due(queue: str) -> None:
+def answer_bell(queue: str) -> None:
     """Claim up to DELIVERY_BATCH_SIZE due deliveries of `queue` and send them at once. A full
     batch wakes the queue again, so another thread takes the next batch meanwhile.
 
     A queue that is busy (its bell answered within the last DELIVERY_LINGER_MS x 5) is answered
-    DELIVERY_LINGER_MS late: events committed meanwhile find the bell rung and publish nothing,
-    and this batch takes them all. At a steady 200 events/s that makes batches of a few instead
-    of one message, one claim and one attempt statement per event; an idle queue is answered at
-    once, so a lone event does not wait."""
+    DELIVERY_LINGER_MS late: events committed meanwhile find the bell rung and call no one, and
+    this batch takes them all. At a steady 200 events/s that makes batches of a few instead of
+    one call, one claim and one attempt statement per event; an idle queue is answered at once,
+    so a lone event does not wait."""
     linger = settings.DELIVERY_LINGER_MS / 1000
     if linger and time.monotonic() - _answered.get(queue, -math.inf) < 5 * linger:
         time.sleep(linger)
@@ -168,13 +179,19 @@ _broker_down_until = 0.0
 
 def wake(queue: str, *, at: float | None = None, force: bool = False) -> None:
     """Ask a worker to claim `queue`'s due deliveries now, or at `at` (epoch seconds, to the
-    hundredth): one message per ring of the queue's doorbell (`force`: whatever the bell says)."""
-    global _broker_down_until
+    hundredth): one call or message per ring of the queue's doorbell (`force`: whatever the bell
+    says). Now is a call in Redis (notifications.doorbell); later, or without Redis, a message."""
     if time.monotonic() < _broker_down_until:
         return
     delay = max(0.0, at - time.time()) if at is not None else 0.0
     tick = math.ceil(at * 100) if at is not None and delay > 0 else None
-    if not force and not doorbell.ring(queue=queue, at=tick, ttl=doorbell.DOORBELL_LEASE + delay):
+    if tick is None and settings.REDIS_URL:
+        try:
+            doorbell.call(queue=queue, force=force)
+        except redis.RedisError:
+            _broker_down(queue)
+        return
+    if tick is not None and not force and not doorbell.ring(queue=queue, at=tick, ttl=doorbell.DOORBELL_LEASE + delay):
         return
     try:
         # No publish retries: with the broker down, answer UIS now and leave it to the sweeper.
@@ -183,9 +200,15 @@ def wake(queue: str, *, at: float | None = None, force: bool = False) -> None:
         else:
             deliver_due.apply_async((queue,), queue=queue, eta=datetime.fromtimestamp(tick / 100, UTC), retry=False)
     except Exception:
-        _broker_down_until = time.monotonic() + BROKER_DOWN_PAUSE
-        doorbell.answer(queue=queue, at=tick)  # unpublished: the next ring must publish
-        log.warning("could not wake the %s queue; the sweeper will send its deliveries", queue, exc_info=True)
+        _broker_down(queue)
+        if tick is not None:
+            doorbell.answer(queue=queue, at=tick)  # unpublished: the next ring must publish
+
+
+def _broker_down(queue: str) -> None:
+    global _broker_down_until
+    _broker_down_until = time.monotonic() + BROKER_DOWN_PAUSE
+    log.warning("could not wake the %s queue; the sweeper will send its deliveries", queue, exc_info=True)
 
 
 def enqueue_deliveries(delivery_ids: list[int], queue: str = "") -> None:

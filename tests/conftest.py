@@ -1,6 +1,5 @@
 """Shared fixtures: a stand-in Mindbox, configured accounts, and a real Celery worker."""
 
-import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -281,11 +280,11 @@ def page(
 
 def woken(broker: redis.Redis, queue: str = "replays") -> list[int]:
     """The deliveries a worker would take from `queue` now: its due pending ones, oldest first,
-    provided a wake-up for that queue was published (what a resend or a release queues)."""
+    provided a call for that queue waits (what a resend or a release leaves, notifications.doorbell)."""
+    from notifications import doorbell
     from notifications.models import Delivery
 
-    messages = [json.loads(raw) for raw in broker.lrange(queue, 0, -1)]
-    if not any(m["headers"]["task"] == "notifications.tasks.deliver_due" for m in messages):
+    if not broker.llen(doorbell.calls_key(queue)):
         return []
     rows = Delivery.objects.filter(status=Delivery.Status.PENDING, queue=queue).order_by("created_at", "pk")
     return list(rows.values_list("pk", flat=True))

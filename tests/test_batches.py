@@ -6,6 +6,7 @@ import threading
 from datetime import timedelta
 
 import pytest
+import redis
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -183,14 +184,28 @@ def test_a_failed_answer_keeps_its_place_until_the_batch_counted_it(make_account
     assert 1 not in seen and seen.count(2) > 50
 
 
-def test_a_doorbell_rings_once_until_answered(settings):
-    assert doorbell.ring(queue="t-bell") is True
-    assert doorbell.ring(queue="t-bell") is False  # a message is on its way
-    assert doorbell.ring(queue="t-bell", at=123) is True  # a wake-up at another time has its own
+def test_a_doorbell_calls_once_until_answered(settings):
+    calls = redis.Redis.from_url(settings.REDIS_URL)
+    assert doorbell.call(queue="t-bell") is True
+    assert doorbell.call(queue="t-bell") is False  # a call waits already
+    assert calls.llen(doorbell.calls_key("t-bell")) == 1
+    assert doorbell.call(queue="t-bell", force=True) is True  # the sweeper's: still one call waiting
+    assert calls.llen(doorbell.calls_key("t-bell")) == 1
+    assert doorbell.queue_of(doorbell.calls_key("t-bell").encode()) == "t-bell"
+    assert calls.lpop(doorbell.calls_key("t-bell")) == b"1"  # a worker takes it, then answers
     doorbell.answer(queue="t-bell")
-    assert doorbell.ring(queue="t-bell") is True
+    assert doorbell.call(queue="t-bell") is True
+    assert 0 < calls.pttl(doorbell.calls_key("t-bell")) <= doorbell.DOORBELL_LEASE * 1000  # no one listens: it goes
+
+
+def test_a_wake_up_due_later_rings_a_bell_of_its_own(settings):
+    assert doorbell.ring(queue="t-bell", at=123, ttl=5) is True
+    assert doorbell.ring(queue="t-bell", at=123, ttl=5) is False  # its message is on its way
+    assert doorbell.ring(queue="t-bell", at=124, ttl=5) is True  # another time has its own
+    doorbell.answer(queue="t-bell", at=123)
+    assert doorbell.ring(queue="t-bell", at=123, ttl=5) is True
     settings.REDIS_URL = ""
-    assert doorbell.ring(queue="t-bell") is doorbell.ring(queue="t-bell") is True  # no Redis: always publish
+    assert doorbell.ring(queue="t-bell", at=1, ttl=5) is doorbell.ring(queue="t-bell", at=1, ttl=5) is True
 
 
 def test_a_queue_whose_claim_skipped_a_bound_integration_is_woken_when_it_drops_below(

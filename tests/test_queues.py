@@ -3,9 +3,12 @@ backlog in one does not hold up the others."""
 
 import base64
 import json
+import math
 import os
 import threading
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 import redis
@@ -22,12 +25,15 @@ QUEUES = ("deliveries", "retries", "replays")
 CALL_VALUES = {"call_session_id": "q-1", "notification_mnemonic": "call_finished", "visitor_name": "Анна"}
 
 
+CALLS = [doorbell.calls_key(queue) for queue in QUEUES]
+
+
 @pytest.fixture
 def broker() -> Iterator[redis.Redis]:
     connection = redis.Redis.from_url(os.environ["REDIS_URL"])
-    connection.delete(*QUEUES)
+    connection.delete(*QUEUES, *CALLS)
     yield connection
-    connection.delete(*QUEUES)
+    connection.delete(*QUEUES, *CALLS)
 
 
 def receive(account, session: str) -> None:
@@ -42,7 +48,8 @@ def receive(account, session: str) -> None:
 
 
 def queued(broker: redis.Redis) -> dict[str, int]:
-    return {queue: broker.llen(queue) for queue in QUEUES}
+    """The calls waiting in each queue's list: one at most."""
+    return {queue: broker.llen(doorbell.calls_key(queue)) for queue in QUEUES}
 
 
 @pytest.mark.django_db
@@ -65,9 +72,25 @@ def test_fresh_events_retries_and_replays_each_go_to_their_queue(
 
     enqueue_replays([Delivery.objects.get(event_id=result.event_id).pk])
     assert queued(broker) == {"deliveries": 1, "retries": 1, "replays": 1}
-    message = json.loads(broker.lindex("replays", 0))
+    assert {queue: broker.llen(queue) for queue in QUEUES} == {"deliveries": 0, "retries": 0, "replays": 0}
+
+
+@pytest.mark.django_db
+def test_a_wake_up_due_later_is_a_celery_message_that_calls_when_it_comes(broker, settings):
+    at = time.time() + 30
+    tasks.wake("retries", at=at)
+    tasks.wake("retries", at=at)  # the same time: its bell is rung, nothing more is published
+    assert broker.llen("retries") == 1
+    message = json.loads(broker.lindex("retries", 0))
     assert message["headers"]["task"] == "notifications.tasks.deliver_due"
-    assert json.loads(base64.b64decode(message["body"]))[0] == ["replays"]
+    assert datetime.fromisoformat(message["headers"]["eta"]) == datetime.fromtimestamp(math.ceil(at * 100) / 100, UTC)
+    assert json.loads(base64.b64decode(message["body"]))[0] == ["retries"]
+    assert queued(broker)["retries"] == 0
+
+    tasks.deliver_due("retries")  # the message, come due: it calls a worker of its queue
+    assert queued(broker) == {"deliveries": 0, "retries": 1, "replays": 0}
+    tasks.deliver_due("retries")  # the bell is rung: the call waiting covers this one too
+    assert queued(broker)["retries"] == 1
 
 
 @pytest.mark.django_db
@@ -124,12 +147,13 @@ def test_a_busy_queue_gathers_the_events_of_its_linger_into_one_batch(
     settings.DELIVERY_LINGER_MS = 1000
     account = make_account()
     make_notification(account)
-    tasks.deliver_due("deliveries")  # the bell answered just now: the queue counts as busy
-    assert doorbell.ring(queue="deliveries")  # the message the worker below has taken
+    tasks.answer_bell("deliveries")  # the bell answered just now: the queue counts as busy
+    # The bell rung, its call taken by the worker below.
+    assert broker.set(doorbell.KEY_PREFIX + "deliveries", "1", nx=True, px=10_000)
 
     def worker() -> None:
         try:
-            tasks.deliver_due("deliveries")
+            tasks.answer_bell("deliveries")
         finally:
             connection.close()
 
@@ -138,6 +162,6 @@ def test_a_busy_queue_gathers_the_events_of_its_linger_into_one_batch(
     for n in range(3):  # committed while it lingers: each rings, and finds the bell rung
         receive(account, f"linger-{n}")
     lingering.join()
-    assert queued(broker)["deliveries"] == 0  # no message published for them
+    assert queued(broker)["deliveries"] == 0  # no call left for them
     assert len(mindbox.succeeded()) == 3  # one batch took all three
     assert set(Delivery.objects.values_list("status", flat=True)) == {"delivered"}
