@@ -2,7 +2,7 @@ import os
 from typing import Any
 
 from celery import Celery, bootsteps
-from celery.signals import setup_logging
+from celery.signals import setup_logging, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "integration_portal.settings")
 
@@ -19,9 +19,14 @@ def keep_django_logging(**kwargs: Any) -> None:
 
 class AnswerDoorbells(bootsteps.StartStopStep):
     """In each worker process with Redis: the thread that answers the doorbells of the delivery
-    queues this worker serves (notifications.bells), with as many threads as the worker's."""
+    queues this worker serves (notifications.bells), with as many threads as the worker's. It
+    starts taking calls once the worker is ready, as Celery starts taking messages then."""
 
     requires = ("celery.worker.components:Pool",)
+
+    def start(self, worker: Any) -> None:
+        if self.obj is not None:
+            worker_ready.connect(lambda **kwargs: self.obj.start(), weak=False)
 
     def create(self, worker: Any) -> Any:
         from django.conf import settings

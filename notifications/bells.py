@@ -50,7 +50,8 @@ class Bells:
     def stop(self) -> None:
         """Warm shutdown: take no more calls, and let the batches under way finish."""
         self.stopping.set()
-        self.thread.join()
+        if self.thread.is_alive():  # not started when the worker stops before it was ready
+            self.thread.join()
         self.pool.shutdown(wait=True)
         self.client.close()
 
