@@ -76,7 +76,11 @@ class Bells:
             if popped is None:
                 self.free.release()
                 continue
-            self.pool.submit(self._answer, doorbell.queue_of(popped[0]))
+            try:
+                self.pool.submit(self._answer, doorbell.queue_of(popped[0]))
+            except RuntimeError:  # a cold shutdown closed the pool: the bell's lease covers this call
+                self.free.release()
+                return
 
     def _answer(self, queue: str) -> None:
         try:
