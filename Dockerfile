@@ -1,7 +1,7 @@
 FROM python:3.11-slim
 
 # REQUIRE_SECRETS: no container of this image starts without DJANGO_SECRET_KEY and FIELD_ENCRYPTION_KEY.
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 GUNICORN_BIND=0.0.0.0:8000 REQUIRE_SECRETS=true
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 WEB_BIND=0.0.0.0:8000 GUNICORN_BIND=0.0.0.0:8000 REQUIRE_SECRETS=true
 WORKDIR /app
 
 # The locked versions, checked against their hashes (requirements.txt, made by `make lock`), in a
@@ -24,4 +24,4 @@ RUN DJANGO_SECRET_KEY=build FIELD_ENCRYPTION_KEY=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
 USER portal
 
 EXPOSE 8000
-CMD ["gunicorn", "integration_portal.wsgi:application"]
+CMD ["python", "-m", "integration_portal.web"]

@@ -1,15 +1,17 @@
-"""`make bench`: the production processes (gunicorn, a Celery worker, beat) on PostgreSQL and a
+"""`make bench`: the production processes (the web server, a Celery worker, beat) on PostgreSQL and a
 private Redis, a stand-in Mindbox answering after BENCH_MINDBOX_DELAY (50 ms), and what an event
 costs and how fast it goes:
 
 - ingest alone (no worker running): `wrk` POSTs unique call events over 16 connections for a
   fixed time; events stored per second, latency, and CPU milliseconds per event per process
-  group (gunicorn, worker, beat, PostgreSQL server-wide, the private Redis; `wrk` and the
+  group (web server, worker, beat, PostgreSQL server-wide, the private Redis; `wrk` and the
   stand-in apart);
 - drain alone: one worker with default settings sends those events' deliveries; deliveries per
   second and CPU per delivery, until the stand-in has received every one;
 - their sum per event, and the ceiling it sets: cores x 1000 / (CPU ms per event);
-- bare requests through gunicorn: `/healthz` (answered in the first middleware) and an unknown
+- the same ingest under `gunicorn integration_portal.wsgi:application` (the command kept for
+  operators' scripts), for comparison;
+- bare requests through the web server: `/healthz` (answered in the first middleware) and an unknown
   path (every middleware, then Django's 404);
 - two workers draining as many deliveries as the one did;
 - a paced end-to-end run (BENCH_E2E_RATE events/s for BENCH_E2E_SECONDS, 200/s for 10 s by
@@ -30,7 +32,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -68,10 +70,10 @@ TYPICAL_VALUES = {
     "call_source": "site",
 }
 # The process groups whose CPU an event costs; the load generator and the stand-in are apart.
-COUNTED = ("gunicorn", "worker", "beat", "postgres", "redis")
+COUNTED = ("web", "worker", "beat", "postgres", "redis")
 APART = ("postgres, bench database", "load generator", "stand-in")
 GROUP_LABELS = {
-    "gunicorn": "gunicorn (master + workers)",
+    "web": "web server (granian: main + workers)",
     "worker": "Celery worker(s) (+ children)",
     "beat": "Celery beat",
     "postgres": "PostgreSQL (server-wide: every postgres process on the machine)",
@@ -195,14 +197,14 @@ def _background(lab: Lab, name: str) -> processes.Proc:
     return next(proc for proc in lab.background if proc.name == name)
 
 
-def _probes(lab: Lab, workers: list[processes.Proc]) -> dict[str, cpu.Probe]:
+def _probes(lab: Lab, workers: list[processes.Proc], web: processes.Proc | None = None) -> dict[str, cpu.Probe]:
     from django.conf import settings
 
-    web, beat = _background(lab, "web"), _background(lab, "beat")
+    web, beat = web or _background(lab, "web"), _background(lab, "beat")
     assert lab.redis.proc is not None
     redis_pid = lab.redis.proc.popen.pid
     return {
-        "gunicorn": lambda: cpu.tree_seconds(web.popen.pid),
+        "web": lambda: cpu.tree_seconds(web.popen.pid),
         "worker": lambda: cpu.trees_seconds(proc.popen.pid for proc in workers),
         "beat": lambda: cpu.tree_seconds(beat.popen.pid),
         "postgres": lambda: cpu.named_seconds("postgres"),
@@ -303,7 +305,7 @@ def rendering(sizes: Sizes) -> dict[str, Any]:
 
 
 def bare(lab: Lab, sizes: Sizes, path: str) -> dict[str, Any]:
-    """GETs through gunicorn with no event work: what a request costs before the endpoint's own."""
+    """GETs through the web server with no event work: what a request costs before the endpoint's own."""
     window = cpu.Window(_probes(lab, []))
     run = loadgen.run(
         f"http://127.0.0.1:{lab.web_port}{path}",
@@ -325,14 +327,17 @@ def bare(lab: Lab, sizes: Sizes, path: str) -> dict[str, Any]:
     }
 
 
-def ingest(lab: Lab, target: Target, sizes: Sizes) -> dict[str, Any]:
+def ingest(
+    lab: Lab, target: Target, sizes: Sizes, *, web: processes.Proc | None = None, port: int | None = None
+) -> dict[str, Any]:
     """Unique call events over `connections` connections for a fixed time, no worker running.
-    What is stored stays: the drain section sends its deliveries."""
+    What is stored stays: the drain section sends its deliveries. `web` and `port`: another web
+    server than the lab's, its CPU counted as the web server's."""
     from notifications.models import Delivery, InboundEvent
 
     events = InboundEvent.objects.filter(account_id=target.account_id)
-    url = f"http://127.0.0.1:{lab.web_port}/api/uis/events/calls/?token={target.token}"
-    window = cpu.Window(_probes(lab, []))
+    url = f"http://127.0.0.1:{port or lab.web_port}/api/uis/events/calls/?token={target.token}"
+    window = cpu.Window(_probes(lab, [], web))
     run = loadgen.run(
         url,
         connections=sizes.connections,
@@ -358,6 +363,25 @@ def ingest(lab: Lab, target: Target, sizes: Sizes) -> dict[str, Any]:
         "p99_ms": run.latency_ms("p99"),
         **_cost(seconds, stored),
     }
+
+
+def ingest_gunicorn(lab: Lab, sizes: Sizes) -> dict[str, Any]:
+    """The ingest again, under `gunicorn integration_portal.wsgi:application` and gunicorn.conf.py
+    (the lab's own web server idle meanwhile)."""
+    from notifications.models import Delivery
+
+    port = processes.free_port()
+    server = processes.gunicorn(env=lab.env, log_dir=lab.log_dir, port=port, name="bench-gunicorn")
+    warm, target = _bench_target(lab, "bench_gunicorn_warm"), _bench_target(lab, "bench_ingest_gunicorn")
+    try:
+        # As warm as the lab's server, which the bare requests went through: every process has
+        # taken events of an account before the measured ones.
+        ingest(lab, warm, replace(sizes, ingest_seconds=min(2, sizes.ingest_seconds)), web=server, port=port)
+        return ingest(lab, target, sizes, web=server, port=port)
+    finally:
+        server.stop()
+        # Its deliveries are not the later phases' to send (nor their CPU to count).
+        Delivery.objects.filter(event__account_id__in=[warm.account_id, target.account_id]).delete()
 
 
 def drain(lab: Lab, target: Target, deliveries: int, *, workers: int, name: str) -> dict[str, Any]:
@@ -529,6 +553,8 @@ def run(lab: Lab, sizes: Sizes, log: Callable[[str], None] = print) -> Results:
     s["drain"] = drain(lab, target, s["ingest"]["deliveries"], workers=1, name="bench-drain")
     log("drain, one worker: done")
     s["cost"] = cost(s["ingest"], s["drain"])
+    s["ingest_gunicorn"] = ingest_gunicorn(lab, sizes)
+    log("ingest under gunicorn: done")
     two = _bench_target(lab, "bench_drain_two")
     queue_deliveries(lab, two, s["ingest"]["deliveries"], "two")
     s["drain_two_workers"] = drain(lab, two, s["ingest"]["deliveries"], workers=2, name="bench-drain-two")
@@ -636,12 +662,22 @@ def goals_rows(results: Results) -> list[tuple[str, str, str, str]]:
             "",
         ),
     ]
+    g = s["ingest_gunicorn"]
+    rows.append(
+        (
+            "ingest under gunicorn (the kept command), for comparison",
+            f"{g['events_per_s']:g} events/s, p50 {_ms(g['p50_ms'])} ms, p99 {_ms(g['p99_ms'])} ms; "
+            f"gunicorn {g['cpu_ms']['web']:.2f} ms CPU an event",
+            "(not measured against the goal)",
+            "",
+        )
+    )
     for key, what in (("bare_healthz", "/healthz, first middleware"), ("bare_middleware", "unknown path → 404")):
         b = s[key]
         rows.append(
             (
                 f"bare request: {what}",
-                f"{b['per_s']:g}/s, p50 {_ms(b['p50_ms'])} ms; gunicorn {b['cpu_ms']['gunicorn']:.2f} ms CPU each",
+                f"{b['per_s']:g}/s, p50 {_ms(b['p50_ms'])} ms; web server {b['cpu_ms']['web']:.2f} ms CPU each",
                 "(for comparison)",
                 "",
             )
@@ -654,6 +690,7 @@ def cpu_rows(results: Results) -> list[list[str]]:
     s = results.sections
     columns = [
         ("ingest /event", s["ingest"]),
+        ("ingest, gunicorn /event", s["ingest_gunicorn"]),
         ("drain /delivery", s["drain"]),
         ("sum /event", s["cost"]),
         ("2 workers /delivery", s["drain_two_workers"]),

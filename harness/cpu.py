@@ -1,7 +1,7 @@
 """CPU time per process group, read from /proc before and after a bench phase.
 
 A group's time is user + system time of its processes, plus what its processes' reaped children
-used (a gunicorn worker replaced, a PostgreSQL backend that disconnected), so a process that
+used (a web server process replaced, a PostgreSQL backend that disconnected), so a process that
 exits within a phase still counts. A process that started and exited within the phase and was
 not reaped by one of the group's processes is missed (none of the bench's groups has such)."""
 

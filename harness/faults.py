@@ -1,4 +1,4 @@
-"""Fault runs: the real processes (gunicorn, Celery worker and beat) on PostgreSQL and a private
+"""Fault runs: the real processes (the web server, Celery worker and beat) on PostgreSQL and a private
 Redis, a stand-in Mindbox, and one fault per scenario in the middle of a batch of events. Each
 scenario reports what UIS sent (answered 202), what reached Mindbox, what was lost, extra posts
 (always under the same transactionId, which Mindbox de-duplicates) and the time to drain.
@@ -74,7 +74,7 @@ class Target:
 
 
 class Lab:
-    """Stand-in Mindbox, a private Redis, gunicorn and beat for the whole run; workers per scenario."""
+    """Stand-in Mindbox, a private Redis, the web server and beat for the whole run; workers per scenario."""
 
     def __init__(
         self, *, database_url: str, log_dir: Path, delay: float = 0.01, extra_env: dict[str, str] | None = None

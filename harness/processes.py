@@ -1,4 +1,4 @@
-"""The portal's production processes (gunicorn, Celery worker, beat) and a private Redis, as
+"""The portal's production processes (the web server, Celery worker, beat) and a private Redis, as
 subprocesses that can be killed, stopped and restarted. Each runs in its own process group, so
 a kill takes a worker's pool children with it."""
 
@@ -100,12 +100,21 @@ def _ready(proc: Proc, marker: str, timeout: float, after: int = 0) -> Proc:
 
 
 def web(*, env: dict[str, str], log_dir: Path, port: int, name: str = "web") -> Proc:
-    # As in production: no flags, gunicorn.conf.py (and its environment overrides) set the rest.
+    # As in production: no flags, the settings (and their environment overrides) set the rest.
+    argv = [sys.executable, "-m", "integration_portal.web"]
+    return _listening(start(name, argv, env={**env, "WEB_BIND": f"127.0.0.1:{port}"}, log_dir=log_dir), port)
+
+
+def gunicorn(*, env: dict[str, str], log_dir: Path, port: int, name: str = "gunicorn") -> Proc:
+    """The command kept for those whose scripts run it, with gunicorn.conf.py."""
     argv = [sys.executable, "-m", "gunicorn", "integration_portal.wsgi:application"]
-    proc = start(name, argv, env={**env, "GUNICORN_BIND": f"127.0.0.1:{port}"}, log_dir=log_dir)
-    wait_until(lambda: port_open(port) or not proc.alive(), timeout=60, what=f"{name} listening")
+    return _listening(start(name, argv, env={**env, "GUNICORN_BIND": f"127.0.0.1:{port}"}, log_dir=log_dir), port)
+
+
+def _listening(proc: Proc, port: int) -> Proc:
+    wait_until(lambda: port_open(port) or not proc.alive(), timeout=60, what=f"{proc.name} listening")
     if not proc.alive():
-        raise RuntimeError(f"{name} exited; see {proc.log_path}")
+        raise RuntimeError(f"{proc.name} exited; see {proc.log_path}")
     return proc
 
 

@@ -204,16 +204,17 @@ def running_worker(standin: MindboxStandIn, name: str = "worker", **settings: st
 
 
 @contextmanager
-def running_web(name: str, **settings: str) -> Iterator[int]:
-    """The production web process (gunicorn, gunicorn.conf.py) on the test database, on a free
-    port (yielded); `settings` add to its environment."""
+def running_web(name: str, *, server: Callable[..., processes.Proc] = processes.web, **settings: str) -> Iterator[int]:
+    """The production web server (`python -m integration_portal.web`, or `server`, such as
+    processes.gunicorn) on the test database, on a free port (yielded); `settings` add to its
+    environment."""
     port = processes.free_port()
     env = {**os.environ, "DATABASE_URL": suite_database_url(), **settings}
-    server = processes.web(env=env, log_dir=ROOT / "var" / name, port=port)
+    proc = server(env=env, log_dir=ROOT / "var" / name, port=port)
     try:
         yield port
     finally:
-        server.stop()
+        proc.stop()
 
 
 @pytest.fixture(scope="module")

@@ -60,14 +60,19 @@ def test_compose_needs_the_operators_env_file(tmp_path):
 
 
 def settings_read() -> set[str]:
-    """Every environment variable the settings and gunicorn.conf.py read."""
+    """Every environment variable the settings, the web server and gunicorn.conf.py read."""
     read: set[str] = set()
-    for path in (ROOT / "integration_portal" / "settings.py", ROOT / "gunicorn.conf.py"):
+    for path in (
+        ROOT / "integration_portal" / "settings.py",
+        ROOT / "integration_portal" / "web.py",
+        ROOT / "gunicorn.conf.py",
+    ):
         text = path.read_text()
         read |= set(re.findall(r'env\.\w+\(\s*"([A-Z_]+)"', text))
         read |= set(re.findall(r'_seconds_list\(\s*"([A-Z_]+)"', text))
         read |= set(re.findall(r'os\.environ\.get\(\s*"([A-Z_]+)"', text))
         read |= set(re.findall(r'os\.getenv\(\s*"([A-Z_]+)"', text))
+        read |= set(re.findall(r'_int\(\s*"([A-Z_]+)"', text))
         read |= set(re.findall(r'os\.environ\[\s*"([A-Z_]+)"\s*\](?!\s*=[^=])', text))
     return read
 
@@ -76,8 +81,8 @@ def test_env_example_lists_every_setting_the_settings_read():
     example = (ROOT / ".env.example").read_text()
     read = settings_read()
     listed = set(re.findall(r"^#?\s*([A-Z_]+)=", example, re.M))
-    assert {"DJANGO_SECRET_KEY", "GUNICORN_TIMEOUT", "REQUIRE_SECRETS", "BEAT_SCHEDULER"} <= read, (
-        "the patterns no longer match settings.py or gunicorn.conf.py"
+    assert {"DJANGO_SECRET_KEY", "GUNICORN_TIMEOUT", "REQUIRE_SECRETS", "BEAT_SCHEDULER", "WEB_THREADS"} <= read, (
+        "the patterns no longer match settings.py, web.py or gunicorn.conf.py"
     )
     assert read - listed == set()
 
@@ -96,7 +101,7 @@ def test_every_app_container_gets_every_setting(deployment):
     # Production values where .env.example leaves them commented (the local defaults differ).
     web = services["web"]["environment"]
     assert (web["DJANGO_HTTPS"], web["TRUSTED_PROXY_COUNT"], web["LOG_FORMAT"]) == ("true", "1", "json")
-    assert web["GUNICORN_BIND"] == "0.0.0.0:8000"
+    assert web["WEB_BIND"] == web["GUNICORN_BIND"] == "0.0.0.0:8000"
 
 
 def test_the_operators_env_wins_over_composes_defaults(deployment):
@@ -125,7 +130,7 @@ def test_migrations_are_committed_for_every_model_change():
 def test_compose_runs_every_process_with_health_checks_and_migrates_once(deployment):
     services = rendered_services(deployment)
     assert set(services) == {"db", "redis", "migrate", "web", "proxy", "worker", "beat", "flower"}
-    # Only the buffering proxy is published (on loopback); gunicorn is reached through it.
+    # Only the buffering proxy is published (on loopback); the web server is reached through it.
     assert "ports" not in services["web"]
     assert [str(p).split(":")[0] for p in services["proxy"]["ports"]] == ["127.0.0.1"]
     assert services["proxy"]["environment"]["PORTAL_UPSTREAM"] == "web:8000"

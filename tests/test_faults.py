@@ -1,4 +1,4 @@
-"""Fault runs with real processes: gunicorn, a Celery worker and beat as subprocesses, PostgreSQL,
+"""Fault runs with real processes: the web server, a Celery worker and beat as subprocesses, PostgreSQL,
 a private Redis (flushed and stopped freely) and the stand-in Mindbox. Each scenario ends with
 every accepted event delivered, none under two transaction ids."""
 

@@ -1,5 +1,5 @@
 """With PostgreSQL unreachable the endpoint answers 503 JSON with Retry-After, never a
-traceback page. Runs the production web process (gunicorn) pointed at a closed port."""
+traceback page. Runs the production web server pointed at a closed port."""
 
 import os
 from pathlib import Path

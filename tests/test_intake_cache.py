@@ -1,8 +1,8 @@
 """What each web process keeps between events (an account's notifications per type, the senders
 it has read: notifications.plans, notifications.senders) is never served stale: every way a
 manager, an import, a token rotation or the workers change what an event becomes is seen by the
-very next event, in this process (the live server) and in another one (gunicorn, one worker, so
-the event after the change meets the caches the event before it filled)."""
+very next event, in this process (the live server) and in another one (the web server with one
+process, so the event after the change meets the caches the event before it filled)."""
 
 import os
 import time
@@ -29,7 +29,7 @@ BODY = '{"customer": {"fullName": {{visitor_name}}}}'
 @pytest.fixture(scope="module")
 def gunicorn(django_db_setup: None) -> Iterator[str]:
     """The production web process on the test database, with a single worker."""
-    with running_web("test-intake-cache", WEB_CONCURRENCY="1", INBOUND_RATE_BURST="100000") as port:
+    with running_web("test-intake-cache", WEB_WORKERS="1", INBOUND_RATE_BURST="100000") as port:
         yield f"http://127.0.0.1:{port}"
 
 
