@@ -4,7 +4,7 @@
 granian reads and answers HTTP in Rust, outside the interpreter, and holds clients that are slow
 to send their headers there; Django runs on WEB_THREADS threads in each of WEB_WORKERS processes
 (a request's body is read on Django's thread: the proxy in front buffers slow bodies).
-Under the bench's load it costs the web tier a fifth to a third less CPU an event than gunicorn
+Under the bench's load it costs the web tier a seventh to a third less CPU an event than gunicorn
 (README, "Performance"). `gunicorn integration_portal.wsgi:application` with gunicorn.conf.py
 still serves the same application, for those whose scripts run it.
 
