@@ -29,18 +29,10 @@ preload_app = os.environ.get("GUNICORN_PRELOAD", "true").lower() == "true"
 
 
 def post_worker_init(worker: object) -> None:
-    """Warm a new worker before it takes requests: the URLconf is imported and the database pool
-    opened on first use, which made each worker's first request take about 270 ms."""
-    from django.db import connection
-    from django.urls import get_resolver
+    """Warm a new worker before it takes requests (integration_portal.wsgi.warm)."""
+    from integration_portal.wsgi import warm
 
-    get_resolver().url_patterns  # noqa: B018 - imports every view module
-    try:
-        connection.ensure_connection()
-    except Exception:  # noqa: S110 - the database may be down; /readyz and the 503 path say so
-        pass
-    finally:
-        connection.close()  # back to this worker's pool
+    warm()
 
 
 # No control socket (gunicorn 25.1+): the portal does not use gunicornc, and every gunicorn on a
